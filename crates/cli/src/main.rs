@@ -1,0 +1,80 @@
+//! `brickyard`: the one binary. Parses the command line, sets up logging, and hands each
+//! subcommand to its module under `commands/`. Errors are printed one cause per line and
+//! the process exits non-zero.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod commands;
+mod globals;
+mod output;
+
+use globals::Globals;
+
+/// brickyard turns a handful of Linux hosts into a GlusterFS storage cluster and hands its
+/// storage to Kubernetes.
+#[derive(Debug, Parser)]
+#[command(name = "brickyard", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    globals: Globals,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate, load, show and remove host configs (the seed's per-host JSON).
+    #[command(subcommand)]
+    Config(commands::config::ConfigCommand),
+}
+
+/// A failure whose message was already printed in full (e.g. a validation report); main
+/// only sets the exit code.
+#[derive(Debug)]
+pub struct Reported;
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("failed (see above)")
+    }
+}
+
+impl std::error::Error for Reported {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    globals::init_logging(&cli.globals);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Config(cmd) => commands::config::run(&cli.globals, cmd).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<Reported>().is_some() => ExitCode::FAILURE,
+        Err(e) => {
+            let mut causes = e.chain();
+            if let Some(first) = causes.next() {
+                eprintln!("error: {first}");
+            }
+            for cause in causes {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,635 @@
+//! The embedded store: one directory, one file per key, safe for many processes at once.
+//!
+//! Layout of `DIR`:
+//! - `kv/<key with '/' written as '~'>`: one record per key (JSON: revisions, lease, value);
+//! - `revision`: the store's current revision;
+//! - `leases.json`: live leases and their expiry times (wall clock, shared by processes);
+//! - `journal.json`: a transaction being applied; replayed by the next writer after a crash;
+//! - `.lock`: `flock`ed shared by readers and exclusively by writers.
+//!
+//! Every file is replaced atomically (write a temporary file, fsync, rename, fsync the
+//! directory), and a transaction touching several keys goes through the journal, so a crash
+//! at any point leaves either the old or the new state.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use rustix::fs::{FlockOperation, flock};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::{
+    Entry, Expect, LeaseId, Op, Revision, Store, StoreError, Txn, Watch, WatchEvent, check_key,
+    check_prefix,
+};
+
+/// How often a watch looks for changes.
+const WATCH_POLL: Duration = Duration::from_millis(100);
+/// How long an operation waits for another process's lock before giving up.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// The embedded store in a directory. Cheap to clone; holds no open files between calls.
+#[derive(Debug, Clone)]
+pub struct FileStore {
+    dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct Record {
+    create_revision: Revision,
+    mod_revision: Revision,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lease: Option<i64>,
+    /// The value when it is UTF-8 (always, for brickyard's own keys), so a person can read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    value: Option<String>,
+    /// The value otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    value_base64: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Leases {
+    leases: BTreeMap<i64, LeaseRecord>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct LeaseRecord {
+    ttl_ms: u64,
+    expires_unix_ms: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Journal {
+    revision: Revision,
+    /// Key and its new record; `None` removes the key.
+    changes: Vec<(String, Option<Record>)>,
+}
+
+impl FileStore {
+    /// Opens (creating when needed) the store in `dir`, which must be an absolute path.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        if !dir.is_absolute() {
+            return Err(StoreError::BadUrl {
+                url: dir.display().to_string(),
+                reason: "the file store needs an absolute directory, e.g. file:///var/lib/brickyard/store".into(),
+            });
+        }
+        let kv = dir.join("kv");
+        fs::create_dir_all(&kv).map_err(|e| io("create directory", &kv, e))?;
+        Ok(Self {
+            dir: dir.to_owned(),
+        })
+    }
+
+    /// The store's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    async fn blocking<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&FileStore) -> Result<T, StoreError> + Send + 'static,
+    {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || f(&me))
+            .await
+            .map_err(|e| StoreError::Io {
+                op: "run file store operation",
+                path: self.dir.display().to_string(),
+                source: std::io::Error::other(e.to_string()),
+            })?
+    }
+
+    fn lock(&self, exclusive: bool) -> Result<File, StoreError> {
+        let path = self.dir.join(".lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .read(true)
+            .open(&path)
+            .map_err(|e| io("open lock file", &path, e))?;
+        let op = if exclusive {
+            FlockOperation::NonBlockingLockExclusive
+        } else {
+            FlockOperation::NonBlockingLockShared
+        };
+        let start = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match flock(&file, op) {
+                Ok(()) => return Ok(file),
+                Err(e) if e == rustix::io::Errno::WOULDBLOCK || e == rustix::io::Errno::INTR => {
+                    if start.elapsed() > LOCK_WAIT {
+                        return Err(StoreError::Io {
+                            op: "lock",
+                            path: path.display().to_string(),
+                            source: std::io::Error::new(
+                                ErrorKind::TimedOut,
+                                format!(
+                                    "another process held the store lock for more than {}s; check for a stuck brickyard process (fuser -v {})",
+                                    LOCK_WAIT.as_secs(),
+                                    path.display()
+                                ),
+                            ),
+                        });
+                    }
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(20));
+                }
+                Err(e) => return Err(io("lock", &path, e.into())),
+            }
+        }
+    }
+
+    fn key_path(&self, key: &str) -> PathBuf {
+        // Keys never contain '~' (check_key), so this mapping is one-to-one.
+        self.dir.join("kv").join(key.replace('/', "~"))
+    }
+
+    fn read_record(&self, key: &str) -> Result<Option<Record>, StoreError> {
+        let path = self.key_path(key);
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| corrupt(&path, e)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io("read", &path, e)),
+        }
+    }
+
+    fn read_revision(&self) -> Result<Revision, StoreError> {
+        let path = self.dir.join("revision");
+        match fs::read_to_string(&path) {
+            Ok(s) => s.trim().parse().map_err(|e| corrupt(&path, e)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(io("read", &path, e)),
+        }
+    }
+
+    fn read_leases(&self) -> Result<Leases, StoreError> {
+        let path = self.dir.join("leases.json");
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| corrupt(&path, e)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(Leases::default()),
+            Err(e) => Err(io("read", &path, e)),
+        }
+    }
+
+    fn write_leases(&self, leases: &Leases) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec_pretty(leases).expect("leases always serialise");
+        atomic_write(&self.dir, "leases.json", &bytes)
+    }
+
+    /// All live entries under `prefix`, sorted by key. Caller holds a lock.
+    fn scan(&self, prefix: &str) -> Result<BTreeMap<String, Entry>, StoreError> {
+        let leases = self.read_leases()?;
+        let now = now_ms();
+        let kv = self.dir.join("kv");
+        let mut out = BTreeMap::new();
+        let dir = fs::read_dir(&kv).map_err(|e| io("list", &kv, e))?;
+        for item in dir {
+            let item = item.map_err(|e| io("list", &kv, e))?;
+            let Some(name) = item.file_name().to_str().map(|s| s.replace('~', "/")) else {
+                continue;
+            };
+            if name.starts_with('.') || !name.starts_with(prefix) {
+                continue;
+            }
+            if let Some(rec) = self.read_record(&name)?
+                && alive(&rec, &leases, now)
+            {
+                let entry = to_entry(&name, rec, &self.key_path(&name))?;
+                out.insert(name, entry);
+            }
+        }
+        Ok(out)
+    }
+
+    fn get_sync(&self, key: &str) -> Result<Option<Entry>, StoreError> {
+        check_key(key)?;
+        let _lock = self.lock(false)?;
+        let leases = self.read_leases()?;
+        match self.read_record(key)? {
+            Some(rec) if alive(&rec, &leases, now_ms()) => {
+                Ok(Some(to_entry(key, rec, &self.key_path(key))?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn list_sync(&self, prefix: &str) -> Result<Vec<Entry>, StoreError> {
+        check_prefix(prefix)?;
+        let _lock = self.lock(false)?;
+        Ok(self.scan(prefix)?.into_values().collect())
+    }
+
+    /// Finishes a transaction a crashed writer left in the journal. Caller holds the
+    /// exclusive lock.
+    fn recover(&self) -> Result<(), StoreError> {
+        let path = self.dir.join("journal.json");
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io("read", &path, e)),
+        };
+        match serde_json::from_slice::<Journal>(&bytes) {
+            Ok(journal) => {
+                tracing::warn!(store = %self.dir.display(), revision = journal.revision, "completing a transaction interrupted by a crash");
+                self.apply_changes(&journal)?;
+            }
+            // A journal cut short was never complete, so none of its changes were applied.
+            Err(_) => {
+                tracing::warn!(store = %self.dir.display(), "discarding an incomplete journal")
+            }
+        }
+        fs::remove_file(&path).map_err(|e| io("remove", &path, e))?;
+        sync_dir(&self.dir)
+    }
+
+    fn apply_changes(&self, journal: &Journal) -> Result<(), StoreError> {
+        let kv = self.dir.join("kv");
+        for (key, rec) in &journal.changes {
+            let path = self.key_path(key);
+            match rec {
+                Some(rec) => {
+                    let bytes = serde_json::to_vec(rec).expect("records always serialise");
+                    let name = path.file_name().expect("key paths have a file name");
+                    atomic_write(&kv, name.to_str().expect("keys are ASCII"), &bytes)?;
+                }
+                None => match fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
+                    Err(e) => return Err(io("remove", &path, e)),
+                },
+            }
+        }
+        sync_dir(&kv)?;
+        atomic_write(
+            &self.dir,
+            "revision",
+            journal.revision.to_string().as_bytes(),
+        )
+    }
+
+    /// Applies changes at a new revision through the journal. Caller holds the exclusive
+    /// lock.
+    fn write_changes(&self, changes: Vec<(String, Option<Record>)>) -> Result<(), StoreError> {
+        let journal = Journal {
+            revision: changes
+                .iter()
+                .filter_map(|(_, r)| r.as_ref().map(|r| r.mod_revision))
+                .max()
+                .unwrap_or(self.read_revision()? + 1),
+            changes,
+        };
+        let bytes = serde_json::to_vec(&journal).expect("journals always serialise");
+        atomic_write(&self.dir, "journal.json", &bytes)?;
+        self.apply_changes(&journal)?;
+        let path = self.dir.join("journal.json");
+        fs::remove_file(&path).map_err(|e| io("remove", &path, e))?;
+        sync_dir(&self.dir)
+    }
+
+    /// Removes expired leases and their keys. Caller holds the exclusive lock.
+    fn expire(&self) -> Result<Leases, StoreError> {
+        let mut leases = self.read_leases()?;
+        let now = now_ms();
+        let expired: Vec<i64> = leases
+            .leases
+            .iter()
+            .filter(|(_, l)| l.expires_unix_ms <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        if expired.is_empty() {
+            return Ok(leases);
+        }
+        self.drop_lease_keys(&expired)?;
+        for id in &expired {
+            leases.leases.remove(id);
+        }
+        self.write_leases(&leases)?;
+        Ok(leases)
+    }
+
+    fn drop_lease_keys(&self, ids: &[i64]) -> Result<(), StoreError> {
+        let mut doomed = Vec::new();
+        let kv = self.dir.join("kv");
+        for item in fs::read_dir(&kv).map_err(|e| io("list", &kv, e))? {
+            let item = item.map_err(|e| io("list", &kv, e))?;
+            let Some(name) = item.file_name().to_str().map(|s| s.replace('~', "/")) else {
+                continue;
+            };
+            if name.starts_with('.') {
+                continue;
+            }
+            if let Some(rec) = self.read_record(&name)?
+                && rec.lease.is_some_and(|l| ids.contains(&l))
+            {
+                doomed.push((name, None));
+            }
+        }
+        if doomed.is_empty() {
+            return Ok(());
+        }
+        self.write_changes(doomed)
+    }
+
+    fn commit_sync(&self, txn: Txn) -> Result<bool, StoreError> {
+        let mut seen = std::collections::HashSet::new();
+        for (key, _) in &txn.guards {
+            check_key(key)?;
+        }
+        for op in &txn.ops {
+            let key = match op {
+                Op::Put { key, .. } | Op::Delete { key } => key,
+            };
+            check_key(key)?;
+            if !seen.insert(key.clone()) {
+                return Err(StoreError::BadKey {
+                    key: key.clone(),
+                    reason: "changed twice in one transaction".into(),
+                });
+            }
+        }
+        let _lock = self.lock(true)?;
+        self.recover()?;
+        let leases = self.expire()?;
+        let now = now_ms();
+        let current = |key: &str| -> Result<Option<Record>, StoreError> {
+            Ok(self.read_record(key)?.filter(|r| alive(r, &leases, now)))
+        };
+        for (key, expect) in &txn.guards {
+            let rec = current(key)?;
+            let holds = match (expect, &rec) {
+                (Expect::Absent, None) => true,
+                (Expect::ModRevision(want), Some(r)) => r.mod_revision == *want,
+                _ => false,
+            };
+            if !holds {
+                return Ok(false);
+            }
+        }
+        if txn.ops.is_empty() {
+            return Ok(true);
+        }
+        let revision = self.read_revision()? + 1;
+        let mut changes = Vec::with_capacity(txn.ops.len());
+        for op in txn.ops {
+            match op {
+                Op::Put { key, value, lease } => {
+                    if let Some(l) = lease
+                        && !leases.leases.contains_key(&l.0)
+                    {
+                        return Err(StoreError::LeaseGone(l));
+                    }
+                    let create_revision = current(&key)?.map_or(revision, |r| r.create_revision);
+                    let (value, value_base64) = match String::from_utf8(value) {
+                        Ok(s) => (Some(s), None),
+                        Err(e) => (
+                            None,
+                            Some(base64::engine::general_purpose::STANDARD.encode(e.into_bytes())),
+                        ),
+                    };
+                    changes.push((
+                        key,
+                        Some(Record {
+                            create_revision,
+                            mod_revision: revision,
+                            lease: lease.map(|l| l.0),
+                            value,
+                            value_base64,
+                        }),
+                    ));
+                }
+                Op::Delete { key } => {
+                    if current(&key)?.is_some() {
+                        changes.push((key, None));
+                    }
+                }
+            }
+        }
+        if !changes.is_empty() {
+            self.write_changes(changes)?;
+        }
+        Ok(true)
+    }
+
+    fn grant_sync(&self, ttl: Duration) -> Result<LeaseId, StoreError> {
+        let _lock = self.lock(true)?;
+        self.recover()?;
+        let mut leases = self.expire()?;
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        // Unique across processes: time, pid and a per-process counter, kept positive.
+        let mut id = ((now_ms() << 20)
+            ^ (u64::from(std::process::id()) << 8)
+            ^ SEQ.fetch_add(1, Ordering::Relaxed))
+            & (i64::MAX as u64);
+        while leases.leases.contains_key(&(id as i64)) || id == 0 {
+            id = id.wrapping_add(1) & (i64::MAX as u64);
+        }
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1000);
+        leases.leases.insert(
+            id as i64,
+            LeaseRecord {
+                ttl_ms,
+                expires_unix_ms: now_ms() + ttl_ms,
+            },
+        );
+        self.write_leases(&leases)?;
+        Ok(LeaseId(id as i64))
+    }
+
+    fn keep_alive_sync(&self, lease: LeaseId) -> Result<(), StoreError> {
+        let _lock = self.lock(true)?;
+        self.recover()?;
+        let mut leases = self.expire()?;
+        let Some(rec) = leases.leases.get_mut(&lease.0) else {
+            return Err(StoreError::LeaseGone(lease));
+        };
+        rec.expires_unix_ms = now_ms() + rec.ttl_ms;
+        self.write_leases(&leases)
+    }
+
+    fn revoke_sync(&self, lease: LeaseId) -> Result<(), StoreError> {
+        let _lock = self.lock(true)?;
+        self.recover()?;
+        let mut leases = self.expire()?;
+        if leases.leases.remove(&lease.0).is_none() {
+            return Ok(());
+        }
+        self.drop_lease_keys(&[lease.0])?;
+        self.write_leases(&leases)
+    }
+}
+
+#[async_trait]
+impl Store for FileStore {
+    fn endpoint(&self) -> String {
+        format!("file://{}", self.dir.display())
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Entry>, StoreError> {
+        let key = key.to_owned();
+        self.blocking(move |s| s.get_sync(&key)).await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<Entry>, StoreError> {
+        let prefix = prefix.to_owned();
+        self.blocking(move |s| s.list_sync(&prefix)).await
+    }
+
+    async fn commit(&self, txn: Txn) -> Result<bool, StoreError> {
+        self.blocking(move |s| s.commit_sync(txn)).await
+    }
+
+    async fn grant_lease(&self, ttl: Duration) -> Result<LeaseId, StoreError> {
+        self.blocking(move |s| s.grant_sync(ttl)).await
+    }
+
+    async fn keep_alive(&self, lease: LeaseId) -> Result<(), StoreError> {
+        self.blocking(move |s| s.keep_alive_sync(lease)).await
+    }
+
+    async fn revoke_lease(&self, lease: LeaseId) -> Result<(), StoreError> {
+        self.blocking(move |s| s.revoke_sync(lease)).await
+    }
+
+    async fn watch(&self, prefix: &str) -> Result<Watch, StoreError> {
+        check_prefix(prefix)?;
+        let prefix = prefix.to_owned();
+        let p = prefix.clone();
+        let mut last = self
+            .blocking(move |s| {
+                let _lock = s.lock(false)?;
+                s.scan(&p)
+            })
+            .await?;
+        let (tx, rx) = mpsc::channel(256);
+        let store = self.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(WATCH_POLL).await;
+                let p = prefix.clone();
+                let now = store
+                    .blocking(move |s| {
+                        let _lock = s.lock(false)?;
+                        s.scan(&p)
+                    })
+                    .await;
+                let now = match now {
+                    Ok(now) => now,
+                    Err(e) => {
+                        if tx.send(Err(e)).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                };
+                let mut events = Vec::new();
+                for (key, entry) in &now {
+                    if last.get(key).map(|e| e.mod_revision) != Some(entry.mod_revision) {
+                        events.push(WatchEvent::Put(entry.clone()));
+                    }
+                }
+                for key in last.keys() {
+                    if !now.contains_key(key) {
+                        events.push(WatchEvent::Delete { key: key.clone() });
+                    }
+                }
+                last = now;
+                for ev in events {
+                    if tx.send(Ok(ev)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Watch { rx, task })
+    }
+}
+
+fn alive(rec: &Record, leases: &Leases, now: u64) -> bool {
+    match rec.lease {
+        None => true,
+        Some(id) => leases
+            .leases
+            .get(&id)
+            .is_some_and(|l| l.expires_unix_ms > now),
+    }
+}
+
+fn to_entry(key: &str, rec: Record, path: &Path) -> Result<Entry, StoreError> {
+    let value = match (rec.value, rec.value_base64) {
+        (Some(s), _) => s.into_bytes(),
+        (None, Some(b)) => base64::engine::general_purpose::STANDARD
+            .decode(b)
+            .map_err(|e| corrupt(path, e))?,
+        (None, None) => Vec::new(),
+    };
+    Ok(Entry {
+        key: key.to_owned(),
+        value,
+        create_revision: rec.create_revision,
+        mod_revision: rec.mod_revision,
+        lease: rec.lease.map(LeaseId),
+    })
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+fn io(op: &'static str, path: &Path, source: std::io::Error) -> StoreError {
+    StoreError::Io {
+        op,
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn corrupt(path: &Path, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    }
+}
+
+/// Replaces `dir/name` with `bytes` atomically and durably.
+fn atomic_write(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let tmp = dir.join(format!(
+        ".tmp.{name}.{}.{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    let target = dir.join(name);
+    let result = (|| {
+        let mut f = File::create(&tmp).map_err(|e| io("create", &tmp, e))?;
+        f.write_all(bytes).map_err(|e| io("write", &tmp, e))?;
+        f.sync_all().map_err(|e| io("fsync", &tmp, e))?;
+        fs::rename(&tmp, &target).map_err(|e| io("rename", &target, e))?;
+        sync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io("fsync", dir, e))
+}
