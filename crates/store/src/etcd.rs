@@ -157,7 +157,10 @@ impl EtcdStore {
         if unreachable {
             StoreError::Unreachable {
                 endpoint: self.endpoint.clone(),
-                reason: error_chain(&e),
+                reason: match &e {
+                    E::GRpcStatus(status) => root_cause(status),
+                    other => root_cause(other),
+                },
                 hint: HINT.into(),
             }
         } else {
@@ -190,6 +193,19 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         cur = inner.source();
     }
     s
+}
+
+/// The innermost cause, which for a connection failure is the readable part
+/// ("Connection refused (os error 111)") under layers of transport wrapping.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(inner) = cur.source() {
+        cur = inner;
+    }
+    match e {
+        _ if std::ptr::addr_eq(cur, e) => e.to_string(),
+        _ => cur.to_string(),
+    }
 }
 
 fn read_pem(path: &PathBuf, what: &str) -> Result<Vec<u8>, StoreError> {
@@ -295,17 +311,21 @@ impl Store for EtcdStore {
     async fn keep_alive(&self, lease: LeaseId) -> Result<(), StoreError> {
         let mut c = self.client.clone();
         let key = lease.to_string();
-        let (mut keeper, mut stream) = self
-            .call("keep lease alive", &key, c.lease_keep_alive(lease.0))
-            .await?;
-        self.call("keep lease alive", &key, keeper.keep_alive())
-            .await?;
-        match self
-            .call("keep lease alive", &key, stream.message())
-            .await?
-        {
-            Some(resp) if resp.ttl() > 0 => Ok(()),
-            _ => Err(StoreError::LeaseGone(lease)),
+        let renewed = async {
+            let (mut keeper, mut stream) = self
+                .call("keep lease alive", &key, c.lease_keep_alive(lease.0))
+                .await?;
+            self.call("keep lease alive", &key, keeper.keep_alive())
+                .await?;
+            self.call("keep lease alive", &key, stream.message()).await
+        };
+        match renewed.await {
+            Ok(Some(resp)) if resp.ttl() > 0 => Ok(()),
+            Ok(_) => Err(StoreError::LeaseGone(lease)),
+            Err(StoreError::Backend { reason, .. }) if reason.contains("lease not found") => {
+                Err(StoreError::LeaseGone(lease))
+            }
+            Err(e) => Err(e),
         }
     }
 

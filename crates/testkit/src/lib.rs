@@ -1,0 +1,269 @@
+//! Fixtures shared by brickyard's integration tests.
+//!
+//! Everything a fixture starts is stopped when the fixture is dropped, also when the test
+//! panics; child processes additionally die with the test process (`PR_SET_PDEATHSIG`), so
+//! a killed test run leaves nothing behind.
+
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// A free TCP port on 127.0.0.1 (bound once and released; a tiny race is accepted).
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))
+        .expect("bind an ephemeral port on 127.0.0.1");
+    l.local_addr()
+        .expect("local address of a bound socket")
+        .port()
+}
+
+/// Makes `cmd`'s process receive SIGKILL when the test process dies.
+fn die_with_parent(cmd: &mut Command) {
+    // SAFETY: the closure runs between fork and exec and only calls prctl, which is
+    // async-signal-safe; it allocates nothing and touches no locks.
+    #[allow(unsafe_code)]
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                .map_err(std::io::Error::from)
+        });
+    }
+}
+
+/// A real etcd (Debian's etcd-server) on loopback with free ports and a temp data dir.
+pub struct Etcd {
+    child: Child,
+    /// `127.0.0.1:PORT` of the client endpoint.
+    pub endpoint: String,
+    dir: TempDir,
+}
+
+impl Etcd {
+    /// Starts etcd and waits until it answers. Panics (failing the test) when it cannot:
+    /// these tests never skip silently.
+    pub fn start() -> Self {
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Self::try_start() {
+                Ok(e) => return e,
+                Err(e) => last = e,
+            }
+        }
+        panic!(
+            "etcd could not be started for the test: {last}; install Debian's etcd-server (make deps)"
+        );
+    }
+
+    fn try_start() -> Result<Self, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("byt-etcd-")
+            .tempdir()
+            .map_err(|e| format!("temp dir: {e}"))?;
+        let (cport, pport) = (free_port(), free_port());
+        let client = format!("http://127.0.0.1:{cport}");
+        let peer = format!("http://127.0.0.1:{pport}");
+        let log = std::fs::File::create(dir.path().join("etcd.log"))
+            .map_err(|e| format!("log file: {e}"))?;
+        let mut cmd = Command::new("etcd");
+        cmd.args([
+            "--name",
+            "byt",
+            "--data-dir",
+            &dir.path().join("data").display().to_string(),
+            "--listen-client-urls",
+            &client,
+            "--advertise-client-urls",
+            &client,
+            "--listen-peer-urls",
+            &peer,
+            "--initial-advertise-peer-urls",
+            &peer,
+            "--initial-cluster",
+            &format!("byt={peer}"),
+            "--log-level",
+            "warn",
+        ])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log);
+        die_with_parent(&mut cmd);
+        let child = cmd.spawn().map_err(|e| format!("spawn etcd: {e}"))?;
+        let mut me = Self {
+            child,
+            endpoint: format!("127.0.0.1:{cport}"),
+            dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = me.child.try_wait() {
+                return Err(format!("etcd exited with {status}: {}", me.log_tail()));
+            }
+            let addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, cport);
+            if TcpStream::connect_timeout(&addr.into(), Duration::from_millis(200)).is_ok() {
+                let health = Command::new("etcdctl")
+                    .env("ETCDCTL_API", "3")
+                    .args(["--endpoints", &me.endpoint, "endpoint", "health"])
+                    .output();
+                if health.is_ok_and(|o| o.status.success()) {
+                    return Ok(me);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(format!("etcd did not answer within 20s: {}", me.log_tail()))
+    }
+
+    /// The store URL for brickyard.
+    pub fn url(&self) -> String {
+        format!("etcd://{}", self.endpoint)
+    }
+
+    /// The last lines of etcd's log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.path().join("etcd.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(10)..].join("\n")
+    }
+
+    /// Runs `etcdctl` against this etcd.
+    pub fn etcdctl(&self, args: &[&str]) -> Output {
+        Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .arg("--endpoints")
+            .arg(&self.endpoint)
+            .args(args)
+            .output()
+            .expect("run etcdctl (Debian's etcd-client)")
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh embedded store directory, removed on drop.
+pub struct TempStore {
+    dir: TempDir,
+}
+
+impl TempStore {
+    /// Creates an empty store directory.
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::Builder::new()
+                .prefix("byt-store-")
+                .tempdir()
+                .expect("create a temp dir"),
+        }
+    }
+
+    /// The store URL for brickyard.
+    pub fn url(&self) -> String {
+        format!("file://{}", self.dir.path().display())
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Default for TempStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The result of a CLI run, with everything needed to explain a failure.
+#[derive(Debug)]
+pub struct Run {
+    /// The command line, for messages.
+    pub cmdline: String,
+    /// Exit code.
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    /// Panics with the full command, output and code unless it exited 0.
+    #[track_caller]
+    pub fn ok(self) -> Self {
+        assert_eq!(self.code, Some(0), "command failed:\n{self}");
+        self
+    }
+
+    /// Panics unless it exited non-zero.
+    #[track_caller]
+    pub fn fails(self) -> Self {
+        assert!(
+            self.code.is_some_and(|c| c != 0),
+            "command should have failed:\n{self}"
+        );
+        self
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "$ {}\nexit: {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.cmdline, self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs a program with a clean environment (PATH only, plus `env`) and captures output.
+pub fn run(program: impl AsRef<Path>, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let program = program.as_ref();
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .env_clear()
+        .env(
+            "PATH",
+            std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into()),
+        )
+        .envs(env.iter().copied())
+        .stdin(Stdio::null());
+    die_with_parent(&mut cmd);
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", program.display()));
+    Run {
+        cmdline: std::iter::once(program.display().to_string())
+            .chain(args.iter().map(|a| a.to_string()))
+            .collect::<Vec<_>>()
+            .join(" "),
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The repository's root directory (for `examples/`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("crates/testkit is two levels below the root")
+        .to_owned()
+}
