@@ -1,0 +1,51 @@
+# brickyard: two commands do all the set-up on a fresh Debian 12 machine.
+#   make demo   - install what is missing, build, and run the walk-through
+#   make test   - install what is missing, build, and run every check and test
+# Both must run as root: they install Debian packages, and the tests create network
+# namespaces, loop devices and mounts (all removed afterwards).
+
+SHELL := /bin/bash
+CARGO ?= cargo
+
+# Debian packages brickyard drives or builds with.
+APT_PACKAGES := glusterfs-server glusterfs-client etcd-server etcd-client xfsprogs \
+	iproute2 util-linux lvm2 protobuf-compiler pkg-config procps psmisc python3-pip
+# Kubernetes' own schemas, for checking the generated manifests.
+PIP_PACKAGES := kubernetes-validate==1.37.0
+
+.PHONY: all deps build demo test lint unit clean
+
+all: build
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@# Debian starts glusterd and etcd as services on install; brickyard runs its own.
+	@-systemctl disable --now glusterd etcd >/dev/null 2>&1 || true
+	@command -v kubernetes-validate >/dev/null || python3 -m pip install --quiet $(PIP_PACKAGES)
+	@command -v $(CARGO) >/dev/null || { echo "error: cargo not found; install the Rust toolchain (https://rustup.rs) and run again" >&2; exit 1; }
+
+build: deps
+	$(CARGO) build --workspace --all-targets
+
+demo: build
+	./scripts/demo.sh
+
+lint: deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+unit: deps
+	$(CARGO) test --workspace --lib --bins
+
+test: build lint
+	$(CARGO) test --workspace --no-fail-fast
+
+clean:
+	$(CARGO) clean
