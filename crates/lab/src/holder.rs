@@ -1,0 +1,114 @@
+//! The holder: the long-lived process that owns a lab host's mount and UTS namespaces.
+//!
+//! It is started as `ip netns exec NS unshare --mount --uts --propagation private -- brickyard
+//! lab holder ...`, so it begins in the host's network namespace and in fresh, private mount
+//! and UTS namespaces. There it mounts the host's own directories over the machine's gluster
+//! directories and a tmpfs over /run, sets the host name, writes its pid file (the sign that
+//! the host is ready) and waits for SIGTERM. Whatever later enters its namespaces sees the
+//! host's view; nothing it mounts propagates to the machine.
+//!
+//! This module holds the lab's only mount and hostname system calls, and it refuses to make
+//! them unless it really is in namespaces of its own.
+
+use std::path::{Path, PathBuf};
+
+use nix::mount::{MsFlags, mount};
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::LabError;
+use crate::procs::pid_ns;
+
+/// The host's directories mounted over the machine's: (subdirectory of the host's state
+/// directory, path inside the host).
+pub const BIND_TARGETS: &[(&str, &str)] = &[
+    ("etc-glusterfs", "/etc/glusterfs"),
+    ("var-lib-glusterd", "/var/lib/glusterd"),
+    ("var-log-glusterfs", "/var/log/glusterfs"),
+    ("gluster", "/gluster"),
+];
+
+/// What a holder needs to know.
+#[derive(Debug, Clone)]
+pub struct HolderArgs {
+    /// The host's state directory (holding the [`BIND_TARGETS`] sources).
+    pub host_dir: PathBuf,
+    /// The host name to set.
+    pub hostname: String,
+}
+
+/// Sets up the host's view and waits for SIGTERM or SIGINT. Run as the holder process only.
+pub async fn run(args: &HolderArgs) -> Result<(), LabError> {
+    let refuse = |kind: &str| {
+        LabError::BadOption {
+        option: "lab holder",
+        value: kind.to_owned(),
+        problem: "namespace is the machine's own".to_owned(),
+        fix: "the holder is started by `brickyard lab up`/`lab start` inside `unshare --mount --uts`; do not run it directly".to_owned(),
+    }
+    };
+    let me = std::process::id() as i32;
+    for kind in ["mnt", "uts", "net"] {
+        if pid_ns(me, kind).is_none() || pid_ns(me, kind) == pid_ns(1, kind) {
+            return Err(refuse(kind));
+        }
+    }
+    // Register for the signals first, so that a stop that comes while mounting is not lost.
+    let mut term = signal(SignalKind::terminate())
+        .map_err(|e| LabError::io("handle SIGTERM in", &args.host_dir, e))?;
+    let mut int = signal(SignalKind::interrupt())
+        .map_err(|e| LabError::io("handle SIGINT in", &args.host_dir, e))?;
+
+    for (sub, target) in BIND_TARGETS {
+        let source = args.host_dir.join(sub);
+        mkdir(&source)?;
+        // The mount point itself must exist on the shared root file system; /gluster is the
+        // only one that may be missing on a machine with glusterfs installed, and an empty
+        // directory there changes nothing for the machine.
+        mkdir(Path::new(target))?;
+        mount(
+            Some(&source),
+            *target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| {
+            LabError::io(
+                format!("bind-mount {} on", source.display()),
+                target,
+                e.into(),
+            )
+        })?;
+    }
+    mount(
+        Some("tmpfs"),
+        "/run",
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=0755,size=64m"),
+    )
+    .map_err(|e| LabError::io("mount a tmpfs on", "/run", e.into()))?;
+    nix::unistd::sethostname(&args.hostname).map_err(|e| {
+        LabError::io(
+            format!("set host name {:?} for", args.hostname),
+            &args.host_dir,
+            e.into(),
+        )
+    })?;
+
+    let pid_file = args.host_dir.join("holder.pid");
+    let tmp = args.host_dir.join(".holder.pid.tmp");
+    std::fs::write(&tmp, format!("{me}\n")).map_err(|e| LabError::io("write", &tmp, e))?;
+    std::fs::rename(&tmp, &pid_file).map_err(|e| LabError::io("write", &pid_file, e))?;
+
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    let _ = std::fs::remove_file(&pid_file);
+    Ok(())
+}
+
+fn mkdir(path: &Path) -> Result<(), LabError> {
+    std::fs::create_dir_all(path).map_err(|e| LabError::io("create directory", path, e))
+}
