@@ -620,7 +620,7 @@ impl Parser<'_> {
                     self.source,
                     key,
                     short(&self.obj[key]),
-                    format!("is not a field brickyard knows, and is ignored (kept as is)"),
+                    "is not a field brickyard knows, and is ignored (kept as is)",
                     format!("did you mean \"{known}\"? Field names are case-sensitive"),
                 ));
             }

@@ -1,0 +1,547 @@
+//! The agent's main loop: bootstrap, supervise glusterd, publish liveness, form the pool.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use brickyard_gluster::Gluster;
+use brickyard_model::HostConfig;
+use brickyard_model::keys::{STATUS_PREFIX, status_key};
+use brickyard_store::{LeaseId, Lock, Store, StoreError};
+use tokio::sync::{mpsc, watch};
+use tracing::{Instrument as _, error, info, info_span, warn};
+
+use crate::bootstrap::{self, Paths};
+use crate::pool::{self, PoolPlan, PoolView};
+use crate::status::{AgentState, AgentStatus, PeerView};
+use crate::supervise::{self, GlusterdCommand, GlusterdEvent};
+use crate::{AgentError, uts};
+
+/// glusterd's management port, which peers must answer on before they are probed.
+pub const GLUSTERD_PORT: u16 = 24007;
+
+/// Whether the agent may set the host name to `GlusterNodeName`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostnamePolicy {
+    /// Only in a UTS namespace of our own (a container, a lab host): never on the machine.
+    Auto,
+    /// Never.
+    Never,
+}
+
+/// What the agent runs with.
+#[derive(Debug, Clone)]
+pub struct AgentOptions {
+    /// This host's `HostName`.
+    pub host: String,
+    /// Where the host's gluster state lives.
+    pub paths: Paths,
+    /// How glusterd is started.
+    pub glusterd: GlusterdCommand,
+    /// How the gluster CLI reaches glusterd.
+    pub gluster: Gluster,
+    /// Host name policy.
+    pub hostname: HostnamePolicy,
+    /// TTL of the liveness lease; the record vanishes this long after the agent dies.
+    pub lease_ttl: Duration,
+    /// How often the pool is reconciled and liveness renewed.
+    pub tick: Duration,
+}
+
+impl AgentOptions {
+    /// Options with the defaults for `host`.
+    pub fn new(host: &str) -> Self {
+        Self {
+            host: host.to_owned(),
+            paths: Paths::default(),
+            glusterd: GlusterdCommand::default(),
+            gluster: Gluster::new(),
+            hostname: HostnamePolicy::Auto,
+            lease_ttl: Duration::from_secs(10),
+            tick: Duration::from_secs(2),
+        }
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Prepares the host for glusterd: config, address, directories, bind address, host name,
+/// brick mounts. Returns the config.
+async fn bootstrap(
+    opts: &AgentOptions,
+    store: &Arc<dyn Store>,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<HostConfig, AgentError> {
+    info!(store = %store.endpoint(), "reading this host's config from the store");
+    let config = bootstrap::fetch_config(store, &opts.host, shutdown).await?;
+    info!("-> gluster node IP .... {}", config.ip_address);
+    info!("-> gluster node name .. {}", config.gluster_node_name);
+    let peers: Vec<String> = config.peers.iter().map(ToString::to_string).collect();
+    info!("-> peer list .......... {}", peers.join(" "));
+
+    info!("checking {} is on this host", config.ip());
+    let addrs = bootstrap::local_addresses().await?;
+    if !addrs.contains(&config.ip()) {
+        return Err(AgentError::AddressMissing {
+            ip: config.ip_address.to_string(),
+        });
+    }
+
+    let seed = opts.paths.seed_from.as_deref();
+    for (dir, sub) in [
+        (&opts.paths.etc_glusterfs, "etc/glusterfs"),
+        (&opts.paths.var_lib_glusterd, "var/lib/glusterd"),
+    ] {
+        let from = seed.map(|s| s.join(sub));
+        if bootstrap::seed_dir(dir, from.as_deref())? {
+            info!(
+                "seeded {} from {}",
+                dir.display(),
+                from.as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            );
+        }
+    }
+    bootstrap::seed_dir(&opts.paths.var_log_glusterfs, None)?;
+
+    if bootstrap::configure_bind(&opts.paths.etc_glusterfs, config.ip())? {
+        info!("glusterd now binds only to {}", config.ip());
+    } else {
+        info!("glusterd already binds only to {}", config.ip());
+    }
+
+    match (opts.hostname, uts::in_own_uts_namespace()) {
+        (HostnamePolicy::Auto, Some(true)) => {
+            let current = nix::unistd::gethostname()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if current != config.gluster_node_name {
+                nix::unistd::sethostname(&config.gluster_node_name).map_err(|e| {
+                    AgentError::Hostname {
+                        name: config.gluster_node_name.clone(),
+                        reason: e.to_string(),
+                    }
+                })?;
+                info!(
+                    "host name set to {} (own UTS namespace)",
+                    config.gluster_node_name
+                );
+            }
+        }
+        (HostnamePolicy::Auto, _) => {
+            info!("host name left alone: this is the machine's own UTS namespace");
+        }
+        (HostnamePolicy::Never, _) => {}
+    }
+
+    for mp in bootstrap::ensure_bricks_mounted(&config).await? {
+        info!("mounted brick {mp}");
+    }
+    info!("{} brick(s) mounted", config.bricks().len());
+    Ok(config)
+}
+
+/// Everything the loop tracks between ticks.
+struct Live {
+    status: AgentStatus,
+    lease: Option<LeaseId>,
+    lock: Lock,
+    last_progress: Option<(usize, usize)>,
+    reported: Vec<String>,
+    glusterd_answering: bool,
+    formed_logged: bool,
+    started: Instant,
+}
+
+/// Runs the agent until SIGTERM/SIGINT (or `shutdown` turning true).
+pub async fn run(
+    opts: AgentOptions,
+    store: Arc<dyn Store>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), AgentError> {
+    let span = info_span!("node", host = %opts.host);
+    run_inner(opts, store, shutdown).instrument(span).await
+}
+
+async fn run_inner(
+    opts: AgentOptions,
+    store: Arc<dyn Store>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), AgentError> {
+    let started = Instant::now();
+    let config = bootstrap(&opts, &store, &shutdown).await?;
+    supervise::stop_leftover(&opts.glusterd.pid_file).await;
+    info!("starting glusterd");
+    let (events_tx, mut events) = mpsc::channel(16);
+    let supervisor = tokio::spawn(
+        supervise::supervise(opts.glusterd.clone(), shutdown.clone(), events_tx)
+            .instrument(tracing::Span::current()),
+    );
+    let mut live = Live {
+        status: AgentStatus {
+            host: opts.host.clone(),
+            node_name: config.gluster_node_name.clone(),
+            ip: config.ip(),
+            uuid: bootstrap::read_uuid(&opts.paths.var_lib_glusterd),
+            state: AgentState::StartingGlusterd,
+            glusterd_pid: None,
+            glusterd_restarts: 0,
+            peers: Vec::new(),
+            problems: Vec::new(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            started_at: now(),
+            updated_at: now(),
+        },
+        lease: None,
+        lock: Lock::new("pool", &opts.host),
+        last_progress: None,
+        reported: Vec::new(),
+        glusterd_answering: false,
+        formed_logged: false,
+        started,
+    };
+    let mut ticker = tokio::time::interval(opts.tick);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            ev = events.recv() => match ev {
+                Some(ev) => on_glusterd_event(&mut live, ev),
+                None => break,
+            },
+            _ = ticker.tick() => {
+                tick(&opts, &store, &config, &mut live).await;
+            }
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() {
+                    break;
+                }
+            }
+        }
+    }
+    info!("stopping: glusterd and the brick processes it started");
+    live.status.state = AgentState::Stopping;
+    publish(&opts, &store, &mut live).await;
+    // The supervisor watches the same shutdown signal; wait for it to stop everything.
+    while let Some(ev) = events.recv().await {
+        on_glusterd_event(&mut live, ev);
+    }
+    let _ = supervisor.await;
+    if let Some(lease) = live.lease {
+        let _ = live.lock.release(store.as_ref()).await;
+        let _ = store.revoke_lease(lease).await;
+    }
+    info!("stopped");
+    Ok(())
+}
+
+fn on_glusterd_event(live: &mut Live, ev: GlusterdEvent) {
+    match ev {
+        GlusterdEvent::Started { pid, restarts } => {
+            info!(pid, "glusterd started");
+            live.status.glusterd_pid = Some(pid);
+            live.status.glusterd_restarts = restarts;
+            live.glusterd_answering = false;
+            live.status.state = AgentState::StartingGlusterd;
+        }
+        GlusterdEvent::Died { status, retry_in } => {
+            warn!(
+                "glusterd exited ({status}); starting it again in {}s",
+                retry_in.as_secs()
+            );
+            live.status.glusterd_pid = None;
+            live.glusterd_answering = false;
+            live.status.state = AgentState::StartingGlusterd;
+        }
+        GlusterdEvent::SpawnFailed(reason) => {
+            error!("{reason}; is glusterfs-server installed?");
+            live.status.problems = vec![reason];
+        }
+        GlusterdEvent::Stopped => {
+            info!("glusterd stopped");
+            live.status.glusterd_pid = None;
+        }
+    }
+}
+
+/// One pass: renew liveness, look at the pool, probe if this agent leads, publish.
+async fn tick(opts: &AgentOptions, store: &Arc<dyn Store>, config: &HostConfig, live: &mut Live) {
+    if live.status.glusterd_pid.is_none() {
+        publish(opts, store, live).await;
+        return;
+    }
+    let known = match opts.gluster.peer_status().await {
+        Ok(peers) => peers,
+        Err(e) => {
+            if live.glusterd_answering {
+                warn!("glusterd does not answer: {e}");
+            }
+            live.glusterd_answering = false;
+            publish(opts, store, live).await;
+            return;
+        }
+    };
+    if !live.glusterd_answering {
+        live.glusterd_answering = true;
+        live.status.uuid = bootstrap::read_uuid(&opts.paths.var_lib_glusterd);
+        info!(
+            uuid = live.status.uuid.as_deref().unwrap_or("?"),
+            "glusterd is answering ({:.1}s after the agent started)",
+            live.started.elapsed().as_secs_f32()
+        );
+    }
+    live.status.peers = known
+        .iter()
+        .map(|p| PeerView {
+            hostname: p.hostname.clone(),
+            uuid: p.uuid.clone(),
+            connected: p.connected,
+            state: p.state_str.clone().unwrap_or_default(),
+        })
+        .collect();
+
+    let agents = match store.list(STATUS_PREFIX).await {
+        Ok(entries) => entries
+            .iter()
+            .filter_map(|e| serde_json::from_slice::<AgentStatus>(&e.value).ok())
+            .map(|a| (a.ip, a))
+            .collect::<BTreeMap<IpAddr, AgentStatus>>(),
+        Err(e) => {
+            warn!("cannot read the other agents' status: {e}");
+            BTreeMap::new()
+        }
+    };
+    let mut view = PoolView {
+        me: Some(config.ip()),
+        my_uuid: live.status.uuid.clone(),
+        desired: config.peers.clone(),
+        known: live.status.peers.clone(),
+        agents,
+        reachable: Default::default(),
+    };
+    for &ip in &config.peers {
+        let known = live
+            .status
+            .peers
+            .iter()
+            .any(|p| p.hostname == ip.to_string());
+        if !known && answers(ip).await {
+            view.reachable.insert(ip);
+        }
+    }
+    let mut plan = pool::plan(&view);
+    if !plan.probe.is_empty() && pool::may_lead(&view) && has_lock(store, live).await {
+        for ip in plan.probe.clone() {
+            match opts.gluster.peer_probe(&ip.to_string()).await {
+                Ok(outcome) => info!("probed {ip}: {outcome:?}"),
+                Err(e) => warn!("probe of {ip} failed: {e}"),
+            }
+        }
+        // Look again, so progress reflects what the probes did.
+        if let Ok(peers) = opts.gluster.peer_status().await {
+            view.known = peers
+                .iter()
+                .map(|p| PeerView {
+                    hostname: p.hostname.clone(),
+                    uuid: p.uuid.clone(),
+                    connected: p.connected,
+                    state: p.state_str.clone().unwrap_or_default(),
+                })
+                .collect();
+            live.status.peers = view.known.clone();
+            plan = pool::plan(&view);
+        }
+    }
+    report(config, live, &plan, pool::self_reinstalled(&view));
+    publish(opts, store, live).await;
+}
+
+/// Logs progress when it changes, and problems once each; sets the state.
+fn report(
+    config: &HostConfig,
+    live: &mut Live,
+    plan: &PoolPlan,
+    me_reinstalled: Option<pool::Reinstalled>,
+) {
+    let mut problems = Vec::new();
+    for r in plan.reinstalled.iter().chain(me_reinstalled.iter()) {
+        let line = format!(
+            "{} came back with glusterd UUID {} but the pool knows it as {}: it was reinstalled or lost /var/lib/glusterd; it is NOT detached. To repair, on {}: {}",
+            r.ip,
+            r.new_uuid,
+            r.pool_uuid,
+            r.ip,
+            r.repair
+                .iter()
+                .filter(|c| !c.starts_with('#'))
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        if !live.reported.contains(&line) {
+            error!("{line}");
+            live.reported.push(line.clone());
+        }
+        problems.push(line);
+    }
+    let desired = config.peers.len();
+    let progress = plan.progress(desired);
+    if live.last_progress != Some(progress) {
+        if plan.waiting_for.is_empty() {
+            info!("{}/{} peers up", progress.0, progress.1);
+        } else {
+            let waiting: Vec<String> = plan.waiting_for.iter().map(ToString::to_string).collect();
+            info!(
+                "{}/{} peers up (waiting for {})",
+                progress.0,
+                progress.1,
+                waiting.join(", ")
+            );
+        }
+        live.last_progress = Some(progress);
+    }
+    if plan.complete(desired) && !live.formed_logged {
+        info!(
+            "trusted pool of {} nodes formed ({:.1}s after the agent started)",
+            desired + 1,
+            live.started.elapsed().as_secs_f32()
+        );
+        live.formed_logged = true;
+    }
+    live.status.state = if problems.is_empty() {
+        AgentState::Running
+    } else {
+        AgentState::Degraded
+    };
+    live.status.problems = problems;
+}
+
+/// Whether glusterd answers on `ip`'s management port within a second.
+async fn answers(ip: IpAddr) -> bool {
+    let addr = SocketAddr::new(ip, GLUSTERD_PORT);
+    matches!(
+        tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(addr)).await,
+        Ok(Ok(_))
+    )
+}
+
+async fn has_lock(store: &Arc<dyn Store>, live: &mut Live) -> bool {
+    let Some(lease) = live.lease else {
+        return false;
+    };
+    match live.lock.try_acquire(store.as_ref(), lease).await {
+        Ok(true) => true,
+        Ok(false) => false,
+        Err(e) => {
+            warn!("cannot take the pool lock: {e}");
+            false
+        }
+    }
+}
+
+/// Renews the lease (or gets a new one) and writes the status record.
+async fn publish(opts: &AgentOptions, store: &Arc<dyn Store>, live: &mut Live) {
+    live.status.updated_at = now();
+    if let Some(lease) = live.lease {
+        match store.keep_alive(lease).await {
+            Ok(()) => {}
+            Err(StoreError::LeaseGone(_)) => {
+                warn!("liveness lease expired; taking a new one");
+                live.lease = None;
+            }
+            Err(e) => {
+                warn!("cannot renew liveness in the store: {e}");
+                return;
+            }
+        }
+    }
+    if live.lease.is_none() {
+        match store.grant_lease(opts.lease_ttl).await {
+            Ok(l) => live.lease = Some(l),
+            Err(e) => {
+                warn!("cannot publish liveness in the store: {e}");
+                return;
+            }
+        }
+    }
+    let Ok(value) = serde_json::to_vec(&live.status) else {
+        return;
+    };
+    if let Err(e) = store.put(&status_key(&opts.host), &value, live.lease).await {
+        warn!("cannot publish liveness in the store: {e}");
+    }
+}
+
+/// One pass without supervising, for debugging: bootstrap, start glusterd as a daemon if it
+/// is not running, wait until it answers, take one look at the pool (probing if this agent
+/// may lead), publish the status, and return it. glusterd keeps running afterwards.
+pub async fn bootstrap_once(
+    opts: AgentOptions,
+    store: Arc<dyn Store>,
+) -> Result<AgentStatus, AgentError> {
+    let span = info_span!("node", host = %opts.host);
+    async move {
+        let (_tx, shutdown) = watch::channel(false);
+        let config = bootstrap(&opts, &store, &shutdown).await?;
+        if opts.gluster.peer_status().await.is_err() {
+            info!("starting glusterd (as a daemon: this pass does not supervise it)");
+            let mut argv = vec![opts.glusterd.program.display().to_string()];
+            argv.extend(
+                opts.glusterd
+                    .args
+                    .iter()
+                    .filter(|a| a.as_str() != "-N")
+                    .cloned(),
+            );
+            brickyard_exec::run(&brickyard_exec::Cmd::new(argv).timeout(Duration::from_secs(60)))
+                .await?;
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while opts.gluster.peer_status().await.is_err() {
+            if Instant::now() > deadline {
+                return Err(AgentError::GlusterdVol {
+                    path: opts.paths.etc_glusterfs.join("glusterd.vol"),
+                    reason:
+                        "glusterd did not answer within 30s; see /var/log/glusterfs/glusterd.log"
+                            .into(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let pid = std::fs::read_to_string(&opts.glusterd.pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok());
+        let mut live = Live {
+            status: AgentStatus {
+                host: opts.host.clone(),
+                node_name: config.gluster_node_name.clone(),
+                ip: config.ip(),
+                uuid: None,
+                state: AgentState::StartingGlusterd,
+                glusterd_pid: pid.or(Some(0)),
+                glusterd_restarts: 0,
+                peers: Vec::new(),
+                problems: Vec::new(),
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                started_at: now(),
+                updated_at: now(),
+            },
+            lease: None,
+            lock: Lock::new("pool", &opts.host),
+            last_progress: None,
+            reported: Vec::new(),
+            glusterd_answering: false,
+            formed_logged: false,
+            started: Instant::now(),
+        };
+        tick(&opts, &store, &config, &mut live).await;
+        Ok(live.status)
+    }
+    .instrument(span)
+    .await
+}

@@ -1,0 +1,296 @@
+//! Bootstrap: everything between "the agent started" and "glusterd may start", one log
+//! line per step, as the seed's entrypoint did.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use brickyard_exec::{Cmd, run};
+use brickyard_model::HostConfig;
+use brickyard_store::{Store, StoreError, configs};
+
+use crate::AgentError;
+
+/// Where the host's gluster state lives (the container's or lab host's view).
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// glusterd's config directory, `/etc/glusterfs`.
+    pub etc_glusterfs: PathBuf,
+    /// glusterd's working directory, `/var/lib/glusterd`.
+    pub var_lib_glusterd: PathBuf,
+    /// gluster's logs, `/var/log/glusterfs`.
+    pub var_log_glusterfs: PathBuf,
+    /// Package defaults to seed empty directories from: `DIR/etc/glusterfs` and
+    /// `DIR/var/lib/glusterd` (a container image keeps a copy of the package's files here,
+    /// since the host directories mounted over them start empty).
+    pub seed_from: Option<PathBuf>,
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Self {
+            etc_glusterfs: "/etc/glusterfs".into(),
+            var_lib_glusterd: "/var/lib/glusterd".into(),
+            var_log_glusterfs: "/var/log/glusterfs".into(),
+            seed_from: None,
+        }
+    }
+}
+
+/// glusterd.vol as Debian's glusterfs-server 10.3 ships it: written when /etc/glusterfs
+/// holds none and no copy of the package's files is at hand.
+pub const PACKAGE_GLUSTERD_VOL: &str = "volume management
+    type mgmt/glusterd
+    option working-directory /var/lib/glusterd
+    option transport-type socket
+    option transport.socket.keepalive-time 10
+    option transport.socket.keepalive-interval 2
+    option transport.socket.read-fail-log off
+    option transport.socket.listen-port 24007
+    option ping-timeout 0
+    option event-threads 1
+#   option lock-timer 180
+#   option transport.address-family inet6
+#   option base-port 49152
+    option max-port  60999
+end-volume
+";
+
+/// Reads the host's config, retrying with backoff while the store is unreachable and
+/// saying so each time; a host with no config is retried too (it may be loaded later).
+pub async fn fetch_config(
+    store: &Arc<dyn Store>,
+    host: &str,
+    shutdown: &tokio::sync::watch::Receiver<bool>,
+) -> Result<HostConfig, AgentError> {
+    let mut wait = Duration::from_secs(1);
+    loop {
+        match configs::get(store.as_ref(), host).await {
+            Ok(Some(stored)) => {
+                return stored.parsed.map_err(|report| AgentError::BadConfig {
+                    host: host.to_owned(),
+                    problems: report.errors().map(ToString::to_string).collect(),
+                });
+            }
+            Ok(None) => tracing::warn!(
+                host,
+                store = %store.endpoint(),
+                retry_in = wait.as_secs(),
+                "no config for this host in the store yet; load it with `brickyard config load`"
+            ),
+            Err(e @ StoreError::BadKey { .. }) => return Err(AgentError::Store(e)),
+            Err(e) => tracing::warn!(host, retry_in = wait.as_secs(), "store unreachable: {e}"),
+        }
+        let mut shutdown = shutdown.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return Err(AgentError::Interrupted),
+        }
+        wait = (wait * 2).min(Duration::from_secs(30));
+    }
+}
+
+/// The addresses on this host's interfaces, from `ip -j addr show`.
+pub async fn local_addresses() -> Result<Vec<IpAddr>, AgentError> {
+    let out = run(&Cmd::new(["ip", "-j", "addr", "show"]).timeout(Duration::from_secs(10)))
+        .await
+        .map_err(AgentError::Exec)?;
+    Ok(parse_ip_addr_json(&out.stdout))
+}
+
+/// Parses `ip -j addr show` into the addresses it lists.
+pub fn parse_ip_addr_json(bytes: &[u8]) -> Vec<IpAddr> {
+    let Ok(serde_json::Value::Array(links)) = serde_json::from_slice::<serde_json::Value>(bytes)
+    else {
+        return Vec::new();
+    };
+    links
+        .iter()
+        .filter_map(|l| l.get("addr_info")?.as_array())
+        .flatten()
+        .filter_map(|a| a.get("local")?.as_str()?.parse().ok())
+        .collect()
+}
+
+/// Fills an empty directory from `seed` (when given and present); returns whether it did.
+pub fn seed_dir(target: &Path, seed: Option<&Path>) -> Result<bool, AgentError> {
+    std::fs::create_dir_all(target).map_err(|e| AgentError::Io {
+        op: "create directory",
+        path: target.to_owned(),
+        source: e,
+    })?;
+    let empty = std::fs::read_dir(target)
+        .map_err(|e| AgentError::Io {
+            op: "read directory",
+            path: target.to_owned(),
+            source: e,
+        })?
+        .next()
+        .is_none();
+    let Some(seed) = seed.filter(|s| s.is_dir()) else {
+        return Ok(false);
+    };
+    if !empty {
+        return Ok(false);
+    }
+    copy_tree(seed, target)?;
+    Ok(true)
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<(), AgentError> {
+    let io = |op: &'static str, path: &Path| {
+        let path = path.to_owned();
+        move |source| AgentError::Io { op, path, source }
+    };
+    for entry in std::fs::read_dir(from).map_err(io("read directory", from))? {
+        let entry = entry.map_err(io("read directory", from))?;
+        let src = entry.path();
+        let dst = to.join(entry.file_name());
+        let kind = entry.file_type().map_err(io("stat", &src))?;
+        if kind.is_dir() {
+            std::fs::create_dir_all(&dst).map_err(io("create directory", &dst))?;
+            copy_tree(&src, &dst)?;
+        } else if kind.is_file() {
+            std::fs::copy(&src, &dst).map_err(io("copy", &dst))?;
+        } else if kind.is_symlink() {
+            let link = std::fs::read_link(&src).map_err(io("read link", &src))?;
+            std::os::unix::fs::symlink(link, &dst).map_err(io("create link", &dst))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes glusterd.vol so glusterd binds only to `ip`, starting from the file present (or
+/// the package default). Returns whether the file changed.
+pub fn configure_bind(etc: &Path, ip: IpAddr) -> Result<bool, AgentError> {
+    let path = etc.join("glusterd.vol");
+    let current = match std::fs::read_to_string(&path) {
+        Ok(s) => Some(s),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(AgentError::Io {
+                op: "read",
+                path,
+                source: e,
+            });
+        }
+    };
+    let base = current.as_deref().unwrap_or(PACKAGE_GLUSTERD_VOL);
+    let rendered =
+        brickyard_gluster::render_glusterd_vol(base, ip).map_err(|e| AgentError::GlusterdVol {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+    if current.as_deref() == Some(rendered.as_str()) {
+        return Ok(false);
+    }
+    let tmp = etc.join(".glusterd.vol.brickyard");
+    std::fs::write(&tmp, &rendered)
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .map_err(|e| AgentError::Io {
+            op: "write",
+            path,
+            source: e,
+        })?;
+    Ok(true)
+}
+
+/// Whether `path` is a mount point, from /proc/self/mountinfo.
+pub fn is_mounted(path: &Path) -> bool {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let want = path.to_string_lossy();
+    info.lines()
+        .any(|l| l.split(' ').nth(4) == Some(want.as_ref()))
+}
+
+/// Makes sure every brick of `config` is mounted: mounts it from fstab when it is not.
+pub async fn ensure_bricks_mounted(config: &HostConfig) -> Result<Vec<String>, AgentError> {
+    let mut mounted_now = Vec::new();
+    for (device, mount_point) in config.bricks() {
+        let path = Path::new(&mount_point);
+        if is_mounted(path) {
+            continue;
+        }
+        let result =
+            run(&Cmd::new(["mount", mount_point.as_str()]).timeout(Duration::from_secs(60))).await;
+        match result {
+            Ok(_) if is_mounted(path) => mounted_now.push(mount_point),
+            Ok(_) => {
+                return Err(AgentError::BrickNotMounted {
+                    mount_point,
+                    device,
+                    reason: "mount returned but the mount point is still not mounted".into(),
+                });
+            }
+            Err(e) => {
+                return Err(AgentError::BrickNotMounted {
+                    mount_point,
+                    device,
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+    Ok(mounted_now)
+}
+
+/// Reads glusterd's UUID from glusterd.info, once glusterd has created it.
+pub fn read_uuid(var_lib: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(var_lib.join("glusterd.info")).ok()?;
+    brickyard_gluster::parse_glusterd_info(&text)
+        .ok()
+        .map(|i| i.uuid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_addresses_from_ip_json() {
+        let json = br#"[{"ifindex":1,"ifname":"lo","addr_info":[{"family":"inet","local":"127.0.0.1","prefixlen":8}]},
+            {"ifindex":2,"ifname":"eth0","addr_info":[{"family":"inet","local":"10.1.1.1","prefixlen":24},{"family":"inet6","local":"fe80::1","prefixlen":64}]}]"#;
+        let got = parse_ip_addr_json(json);
+        assert_eq!(
+            got,
+            vec![
+                "127.0.0.1".parse::<IpAddr>().expect("ip"),
+                "10.1.1.1".parse().expect("ip"),
+                "fe80::1".parse().expect("ip")
+            ]
+        );
+        assert!(parse_ip_addr_json(b"not json").is_empty());
+    }
+
+    #[test]
+    fn binds_glusterd_once_and_keeps_the_file_stable() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ip: IpAddr = "10.1.1.1".parse().expect("ip");
+        assert!(configure_bind(dir.path(), ip).expect("first write"));
+        let text = std::fs::read_to_string(dir.path().join("glusterd.vol")).expect("read");
+        assert!(
+            text.contains("option transport.socket.bind-address 10.1.1.1"),
+            "{text}"
+        );
+        assert!(
+            !configure_bind(dir.path(), ip).expect("second pass"),
+            "idempotent"
+        );
+    }
+
+    #[test]
+    fn seeds_only_empty_directories() {
+        let seed = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir(seed.path().join("groups")).expect("mkdir");
+        std::fs::write(seed.path().join("groups/virt"), "x").expect("write");
+        let target = tempfile::tempdir().expect("temp dir");
+        let t = target.path().join("etc");
+        assert!(seed_dir(&t, Some(seed.path())).expect("seed"));
+        assert!(t.join("groups/virt").exists());
+        std::fs::write(t.join("mine"), "keep").expect("write");
+        assert!(!seed_dir(&t, Some(seed.path())).expect("second seed"));
+    }
+}

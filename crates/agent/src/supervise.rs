@@ -1,0 +1,307 @@
+//! Runs glusterd in the foreground and keeps it running: restarts it with backoff when it
+//! dies, stops it (and the brick processes it started) cleanly on shutdown.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, watch};
+
+/// What the supervisor reports to the agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GlusterdEvent {
+    /// glusterd was started with this pid.
+    Started {
+        /// Its process id.
+        pid: u32,
+        /// How many restarts came before this start.
+        restarts: u32,
+    },
+    /// glusterd exited; it will be started again after `retry_in`.
+    Died {
+        /// How it ended.
+        status: String,
+        /// The wait before the next start.
+        retry_in: Duration,
+    },
+    /// glusterd could not be started at all.
+    SpawnFailed(String),
+    /// glusterd and the brick processes were stopped for shutdown.
+    Stopped,
+}
+
+/// How to run glusterd.
+#[derive(Debug, Clone)]
+pub struct GlusterdCommand {
+    /// The program, normally `glusterd`.
+    pub program: PathBuf,
+    /// Its arguments; `-N` keeps it in the foreground so that we are its parent.
+    pub args: Vec<String>,
+    /// The pid file glusterd writes.
+    pub pid_file: PathBuf,
+}
+
+impl Default for GlusterdCommand {
+    fn default() -> Self {
+        Self {
+            program: "glusterd".into(),
+            args: vec![
+                "-N".into(),
+                "-p".into(),
+                "/run/glusterd.pid".into(),
+                "--log-level".into(),
+                "INFO".into(),
+            ],
+            pid_file: "/run/glusterd.pid".into(),
+        }
+    }
+}
+
+/// Backoff between restarts: 1 s, doubling to 30 s; reset after 60 s of healthy running.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_secs(1);
+    const MAX: Duration = Duration::from_secs(30);
+    const HEALTHY: Duration = Duration::from_secs(60);
+
+    /// A fresh backoff.
+    pub fn new() -> Self {
+        Self { next: Self::FIRST }
+    }
+
+    /// The wait after a run that lasted `ran`.
+    pub fn after(&mut self, ran: Duration) -> Duration {
+        if ran >= Self::HEALTHY {
+            self.next = Self::FIRST;
+        }
+        let wait = self.next;
+        self.next = (self.next * 2).min(Self::MAX);
+        wait
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn spawn(cmd: &GlusterdCommand) -> std::io::Result<Child> {
+    let mut c = Command::new(&cmd.program);
+    c.args(&cmd.args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(false);
+    die_with_agent(&mut c);
+    c.spawn()
+}
+
+/// glusterd gets SIGTERM when the agent dies, even by SIGKILL, as it would in a container
+/// whose PID 1 exits; the next agent then starts a fresh glusterd, which finds its UUID,
+/// peers and running bricks where they were.
+#[allow(unsafe_code)]
+fn die_with_agent(c: &mut Command) {
+    // SAFETY: the closure runs between fork and exec and only calls prctl(2), which is
+    // async-signal-safe; it allocates nothing and takes no locks.
+    unsafe {
+        c.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
+                .map_err(std::io::Error::from)
+        });
+    }
+}
+
+/// Stops a glusterd left running by an earlier agent (one whose pid file names a live
+/// glusterd), so that ours can bind its port.
+pub async fn stop_leftover(pid_file: &Path) {
+    let Ok(text) = std::fs::read_to_string(pid_file) else {
+        return;
+    };
+    let Ok(pid) = text.trim().parse::<i32>() else {
+        return;
+    };
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    if comm.trim() != "glusterd" {
+        return;
+    }
+    tracing::info!(pid, "stopping a glusterd left running by an earlier agent");
+    terminate(pid, Duration::from_secs(10)).await;
+}
+
+/// SIGTERM, then SIGKILL after `grace`.
+async fn terminate(pid: i32, grace: Duration) {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let pid = Pid::from_raw(pid);
+    if kill(pid, Signal::SIGTERM).is_err() {
+        return;
+    }
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if kill(pid, None).is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = kill(pid, Signal::SIGKILL);
+}
+
+/// Processes glusterd started that run on after it: brick processes (glusterfsd) and
+/// gluster's own daemons (self-heal, quota, ...) — in this mount namespace only, so that a
+/// host never stops another host's processes on a shared machine (the lab).
+pub fn gluster_daemons() -> Vec<i32> {
+    let mine = std::fs::read_link("/proc/self/ns/mnt").ok();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let base = entry.path();
+        let comm = std::fs::read_to_string(base.join("comm")).unwrap_or_default();
+        let comm = comm.trim();
+        if comm != "glusterfsd" && comm != "glusterfs" {
+            continue;
+        }
+        if std::fs::read_link(base.join("ns/mnt")).ok() != mine {
+            continue;
+        }
+        // A FUSE client is also `glusterfs`; gluster's own daemons load a volfile from
+        // glusterd by id (`--volfile-id gluster/glustershd`, `shd/VOL`...), clients mount
+        // a path. Keep clients running: they belong to whoever mounted them.
+        let cmdline = std::fs::read(base.join("cmdline")).unwrap_or_default();
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        let is_daemon = comm == "glusterfsd"
+            || args.iter().any(|a| {
+                a.starts_with(b"/var/run/gluster/")
+                    || a.starts_with(b"gluster/")
+                    || a.starts_with(b"shd/")
+            });
+        if is_daemon {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Runs glusterd until `shutdown` turns true, restarting it when it dies. Events go to
+/// `events`. On shutdown, stops glusterd, then the brick processes and daemons it started.
+pub async fn supervise(
+    cmd: GlusterdCommand,
+    mut shutdown: watch::Receiver<bool>,
+    events: mpsc::Sender<GlusterdEvent>,
+) {
+    let mut backoff = Backoff::new();
+    let mut restarts = 0u32;
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let started = Instant::now();
+        let mut child = match spawn(&cmd) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = events
+                    .send(GlusterdEvent::SpawnFailed(format!(
+                        "cannot start {}: {e}",
+                        cmd.program.display()
+                    )))
+                    .await;
+                let wait = backoff.after(Duration::ZERO);
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => continue,
+                    _ = shutdown.changed() => break,
+                }
+            }
+        };
+        let pid = child.id().unwrap_or(0);
+        let _ = events.send(GlusterdEvent::Started { pid, restarts }).await;
+        tokio::select! {
+            status = child.wait() => {
+                let status = match status {
+                    Ok(s) => s.to_string(),
+                    Err(e) => e.to_string(),
+                };
+                let retry_in = backoff.after(started.elapsed());
+                let _ = events.send(GlusterdEvent::Died { status, retry_in }).await;
+                restarts += 1;
+                tokio::select! {
+                    _ = tokio::time::sleep(retry_in) => {}
+                    _ = shutdown.changed() => break,
+                }
+            }
+            _ = shutdown.changed() => {
+                if let Ok(p) = i32::try_from(pid) {
+                    terminate(p, Duration::from_secs(10)).await;
+                }
+                let _ = child.wait().await;
+                break;
+            }
+        }
+    }
+    for pid in gluster_daemons() {
+        terminate(pid, Duration::from_secs(10)).await;
+    }
+    let _ = events.send(GlusterdEvent::Stopped).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_a_ceiling_and_resets_after_a_healthy_run() {
+        let mut b = Backoff::new();
+        let waits: Vec<u64> = (0..7)
+            .map(|_| b.after(Duration::from_secs(1)).as_secs())
+            .collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30]);
+        assert_eq!(b.after(Duration::from_secs(120)).as_secs(), 1);
+    }
+
+    #[tokio::test]
+    async fn restarts_a_dying_process_and_stops_on_shutdown() {
+        let cmd = GlusterdCommand {
+            program: "sh".into(),
+            args: vec!["-c".into(), "exit 3".into()],
+            pid_file: "/nonexistent".into(),
+        };
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (tx, mut rx) = mpsc::channel(16);
+        let task = tokio::spawn(supervise(cmd, stop_rx, tx));
+        let mut starts = 0;
+        let mut deaths = 0;
+        while starts < 2 {
+            match rx.recv().await.expect("events") {
+                GlusterdEvent::Started { restarts, .. } => {
+                    assert_eq!(restarts, starts);
+                    starts += 1;
+                }
+                GlusterdEvent::Died { status, .. } => {
+                    assert!(status.contains('3'), "{status}");
+                    deaths += 1;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(deaths, 1);
+        stop_tx.send(true).expect("send shutdown");
+        loop {
+            if rx.recv().await.expect("events") == GlusterdEvent::Stopped {
+                break;
+            }
+        }
+        task.await.expect("supervisor ends");
+    }
+}
