@@ -29,6 +29,10 @@ enum Command {
     /// Validate, load, show and remove host configs (the seed's per-host JSON).
     #[command(subcommand)]
     Config(commands::config::ConfigCommand),
+    /// A multi-host GlusterFS cluster on this machine: hosts as namespaces on a private
+    /// bridge, each with its own disk (needs root).
+    #[command(subcommand)]
+    Lab(commands::lab::LabCommand),
 }
 
 /// A failure whose message was already printed in full (e.g. a validation report); main
@@ -61,6 +65,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Config(cmd) => commands::config::run(&cli.globals, cmd).await,
+            Command::Lab(cmd) => commands::lab::run(&cli.globals, cmd).await,
         }
     });
     match result {

@@ -1055,6 +1055,8 @@ impl Lab {
             }
             let _ = std::fs::remove_dir(&dir);
             state::remove_pointer(name)?;
+            // The labs' parent directory goes too once no lab is left in it.
+            let _ = std::fs::remove_dir(state::LAB_ROOT);
         }
         if problems.is_empty() {
             Ok(report)

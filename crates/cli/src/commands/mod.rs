@@ -1,3 +1,4 @@
 //! The subcommands, one module each.
 
 pub mod config;
+pub mod lab;

@@ -1,0 +1,420 @@
+//! `brickyard lab`: a multi-host GlusterFS cluster on this machine, one command to make it
+//! and one to remove it.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use brickyard_lab::holder::HolderArgs;
+use brickyard_lab::supervise::SuperviseArgs;
+use brickyard_lab::{Lab, LabName, LabOptions, LabStatus, Progress, StoreKind};
+use clap::{Args, Subcommand};
+
+use crate::globals::Globals;
+use crate::output::{OutputFormat, print_json, table};
+
+/// `brickyard lab ...`
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Make a lab: N hosts as namespaces on a private bridge, each with a loop-file disk,
+    /// their configs loaded into the lab's store. Here `--store` takes `file` (the embedded
+    /// store in the lab directory, the default) or `etcd` (a real etcd for the lab).
+    Up(UpArgs),
+    /// Print the shell lines that point brickyard at the lab's store
+    /// (`eval "$(brickyard lab env)"`).
+    Env(LabArgs),
+    /// Show the lab's hosts, namespaces, holders, addresses, disks and processes.
+    Status(StatusArgs),
+    /// Run a command inside a host (its mount, UTS and network namespaces), e.g.
+    /// `lab exec 1 -- gluster pool list`; its exit code is passed through.
+    Exec(ExecArgs),
+    /// Mount a gluster volume of the lab on this machine (FUSE).
+    Mount(MountArgs),
+    /// Unmount a volume mounted with `lab mount`.
+    Umount(UmountArgs),
+    /// Stop every process of a host, as if it failed; its disk and state stay.
+    Stop(HostArgs),
+    /// Start a stopped host again: its namespaces, mounts and command.
+    Start(HostArgs),
+    /// Remove everything the lab made: processes, mounts, loop devices, namespaces,
+    /// interfaces, etcd and files. Safe to run twice, and after a crashed `lab up`.
+    Down(LabArgs),
+    /// Hold a lab host's namespaces (started by the lab itself).
+    #[command(hide = true)]
+    Holder(HolderCliArgs),
+    /// Run and restart a lab host's command (started by the lab itself).
+    #[command(hide = true)]
+    Supervise(SuperviseCliArgs),
+}
+
+/// Which lab.
+#[derive(Debug, Args)]
+pub struct LabArgs {
+    /// The lab's name: 1-8 lowercase letters and digits.
+    #[arg(long, default_value = "lab")]
+    name: String,
+    /// The lab's directory, when it was made with a --dir the lab cannot remember.
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+impl LabArgs {
+    fn name(&self) -> Result<LabName> {
+        Ok(self.name.parse()?)
+    }
+
+    fn open(&self) -> Result<Lab> {
+        Ok(Lab::open(&self.name()?, self.dir.as_deref())?)
+    }
+}
+
+/// Which store `lab up` makes, from the global `--store`, which here takes `file` (the
+/// embedded store in the lab directory, the default) or `etcd` (a real etcd started for the
+/// lab). A store URL that only comes from BRICKYARD_STORE (e.g. an earlier `lab env`) is not
+/// a request and is ignored: the lab always makes its own store.
+fn store_kind(g: &Globals) -> Result<StoreKind> {
+    match g.store.as_deref() {
+        None | Some("file") => Ok(StoreKind::File),
+        Some("etcd") => Ok(StoreKind::Etcd),
+        Some(url) if std::env::var("BRICKYARD_STORE").is_ok_and(|v| v == url) => {
+            Ok(StoreKind::File)
+        }
+        Some(other) => anyhow::bail!(
+            "lab up --store {other:?}: the lab makes its own store; use --store file (the default) or --store etcd"
+        ),
+    }
+}
+
+/// Arguments of `lab up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    lab: LabArgs,
+    /// How many hosts (1-99).
+    #[arg(long, default_value_t = 3)]
+    hosts: usize,
+    /// Each host's disk (a sparse file), e.g. 1G or 512M.
+    #[arg(long, default_value = "1G", value_name = "SIZE")]
+    disk_size: String,
+    /// The lab's private subnet; default: a free 10.250.K.0/24.
+    #[arg(long, value_name = "CIDR")]
+    subnet: Option<String>,
+    /// What each host runs, supervised: a JSON array of commands (argv arrays) run one
+    /// after the other; `{store}`, `{host}` and `{ip}` are replaced per host. Default:
+    /// nothing.
+    #[arg(long, value_name = "JSON")]
+    host_command: Option<String>,
+}
+
+/// Arguments of `lab status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    lab: LabArgs,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t)]
+    output: OutputFormat,
+}
+
+/// Arguments of `lab exec`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    lab: LabArgs,
+    /// The host: its HostName or 1-based index.
+    host: String,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    command: Vec<String>,
+}
+
+/// Arguments of `lab mount`.
+#[derive(Debug, Args)]
+pub struct MountArgs {
+    #[command(flatten)]
+    lab: LabArgs,
+    /// The gluster volume.
+    volume: String,
+    /// Where to mount it on this machine (made when missing).
+    path: PathBuf,
+}
+
+/// Arguments of `lab umount`.
+#[derive(Debug, Args)]
+pub struct UmountArgs {
+    #[command(flatten)]
+    lab: LabArgs,
+    /// The mount point.
+    path: PathBuf,
+}
+
+/// A host of a lab.
+#[derive(Debug, Args)]
+pub struct HostArgs {
+    #[command(flatten)]
+    lab: LabArgs,
+    /// The host: its HostName or 1-based index.
+    host: String,
+}
+
+/// Arguments of the hidden `lab holder`.
+#[derive(Debug, Args)]
+pub struct HolderCliArgs {
+    /// The host's state directory.
+    #[arg(long)]
+    host_dir: PathBuf,
+    /// The host name to set.
+    #[arg(long)]
+    hostname: String,
+}
+
+/// Arguments of the hidden `lab supervise`.
+#[derive(Debug, Args)]
+pub struct SuperviseCliArgs {
+    /// The host's state directory.
+    #[arg(long)]
+    host_dir: PathBuf,
+}
+
+/// Runs a `lab` subcommand.
+pub async fn run(g: &Globals, cmd: LabCommand) -> Result<()> {
+    match cmd {
+        LabCommand::Up(a) => up(g, a).await,
+        LabCommand::Env(a) => {
+            for line in a.open()?.env_lines() {
+                println!("{line}");
+            }
+            Ok(())
+        }
+        LabCommand::Status(a) => status(a).await,
+        LabCommand::Exec(a) => {
+            let lab = a.lab.open()?;
+            let host = lab.host(&a.host)?;
+            let code = lab.exec_interactive(host, &a.command)?;
+            // The command's own exit code is the answer, whatever it is.
+            std::process::exit(code);
+        }
+        LabCommand::Mount(a) => {
+            let mut lab = a.lab.open()?;
+            lab.mount(&a.volume, &a.path).await?;
+            println!("mounted {} at {}", a.volume, a.path.display());
+            Ok(())
+        }
+        LabCommand::Umount(a) => {
+            let mut lab = a.lab.open()?;
+            lab.umount(&a.path).await?;
+            println!("unmounted {}", a.path.display());
+            Ok(())
+        }
+        LabCommand::Stop(a) => {
+            let lab = a.lab.open()?;
+            let host = lab.host(&a.host)?;
+            let n = lab.stop_host(host).await?;
+            println!(
+                "host {} stopped ({n} processes); its disk and state are kept; `brickyard lab start --name {} {}` brings it back",
+                host.host_name,
+                lab.state().name,
+                host.index
+            );
+            Ok(())
+        }
+        LabCommand::Start(a) => {
+            let lab = a.lab.open()?;
+            let host = lab.host(&a.host)?;
+            let pid = lab.start_host(host).await?;
+            println!("host {} started (holder {pid})", host.host_name);
+            Ok(())
+        }
+        LabCommand::Down(a) => {
+            let name = a.name()?;
+            let report = Lab::down(&name, a.dir.as_deref()).await?;
+            if report.removed.is_empty() {
+                println!("lab {name}: nothing to remove");
+            } else {
+                println!(
+                    "lab {name} removed ({} things, e.g. {})",
+                    report.removed.len(),
+                    report.removed[..report.removed.len().min(3)].join(", ")
+                );
+            }
+            Ok(())
+        }
+        LabCommand::Holder(a) => Ok(brickyard_lab::holder::run(&HolderArgs {
+            host_dir: a.host_dir,
+            hostname: a.hostname,
+        })
+        .await?),
+        LabCommand::Supervise(a) => Ok(brickyard_lab::supervise::run(&SuperviseArgs {
+            host_dir: a.host_dir,
+        })
+        .await?),
+    }
+}
+
+async fn up(g: &Globals, a: UpArgs) -> Result<()> {
+    let name = a.lab.name()?;
+    let mut opts = LabOptions::new(name.clone());
+    opts.hosts = a.hosts;
+    opts.store = store_kind(g)?;
+    opts.disk_size = brickyard_lab::parse_size(&a.disk_size)?;
+    opts.dir = a.lab.dir.clone();
+    opts.subnet = a
+        .subnet
+        .as_deref()
+        .map(brickyard_lab::parse_subnet)
+        .transpose()?;
+    if let Some(json) = &a.host_command {
+        opts.host_command = Some(serde_json::from_str(json).with_context(|| {
+            format!(
+                "--host-command {json:?} is not a JSON array of argv arrays, e.g. '[[\"sleep\",\"infinity\"]]'"
+            )
+        })?);
+    }
+
+    let started = std::time::Instant::now();
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} [{pos}/{len}] {wide_msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(100));
+        bar.set_message(format!("making lab {name}"));
+        bar
+    });
+    let progress = |p: Progress| match &bar {
+        Some(bar) => {
+            bar.set_length(p.total as u64);
+            bar.set_position(p.step as u64);
+            bar.set_message(p.message);
+        }
+        None => eprintln!("[{}/{}] {}", p.step, p.total, p.message),
+    };
+    let result = Lab::up(&opts, &progress).await;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let lab = result.with_context(|| format!("make lab {name}"))?;
+    let st = lab.state();
+    println!(
+        "lab {name} is up in {:.1}s: {} hosts on bridge {} ({}, this machine is {}), store {}",
+        started.elapsed().as_secs_f64(),
+        st.hosts.len(),
+        name.bridge(),
+        st.subnet,
+        st.machine_ip,
+        st.store_url
+    );
+    for h in &st.hosts {
+        println!(
+            "  {}  {}  disk {}",
+            h.host_name,
+            h.ip,
+            h.loop_device.as_deref().unwrap_or("-")
+        );
+    }
+    if st.host_command.is_none() {
+        println!(
+            "Hosts run nothing yet: the node agent is not started, so glusterd does not run until you start it in a host."
+        );
+    }
+    let n = if name.as_str() == "lab" {
+        String::new()
+    } else {
+        format!(" --name {name}")
+    };
+    println!("Next:");
+    println!(
+        "  eval \"$(brickyard lab env{n})\"    # --store {}",
+        st.store_url
+    );
+    println!("  brickyard lab exec{n} 1 -- gluster pool list");
+    println!("  brickyard lab mount{n} VOLUME /mnt/VOLUME");
+    println!("  brickyard lab status{n}");
+    println!("  brickyard lab down{n}");
+    Ok(())
+}
+
+async fn status(a: StatusArgs) -> Result<()> {
+    let lab = a.lab.open()?;
+    let st = lab.status().await?;
+    match a.output {
+        OutputFormat::Json => print_json(&st),
+        OutputFormat::Table => {
+            print!("{}", render(&st));
+            Ok(())
+        }
+    }
+}
+
+fn yes(b: bool) -> &'static str {
+    if b { "yes" } else { "NO" }
+}
+
+fn render(st: &LabStatus) -> String {
+    let mut out = format!(
+        "lab {}: bridge {} {}, subnet {}, this machine {}, store {}{}\n",
+        st.name,
+        st.bridge,
+        if st.bridge_present {
+            "present"
+        } else {
+            "MISSING"
+        },
+        st.subnet,
+        st.machine_ip,
+        st.store_url,
+        match st.etcd_running {
+            Some(true) => " (etcd running)",
+            Some(false) => " (etcd NOT RUNNING)",
+            None => "",
+        }
+    );
+    let rows: Vec<Vec<String>> = st
+        .hosts
+        .iter()
+        .map(|h| {
+            vec![
+                h.index.to_string(),
+                h.host_name.clone(),
+                h.ip.to_string(),
+                format!("{} {}", h.netns, yes(h.netns_present)),
+                h.holder_pid
+                    .map_or_else(|| "stopped".to_owned(), |p| p.to_string()),
+                format!(
+                    "{} {}M",
+                    h.loop_device.as_deref().unwrap_or("detached"),
+                    h.disk_size >> 20
+                ),
+                h.processes.to_string(),
+                h.command_pid.map_or_else(
+                    || {
+                        if st.host_command.is_some() {
+                            "NOT RUNNING".to_owned()
+                        } else {
+                            "-".to_owned()
+                        }
+                    },
+                    |p| p.to_string(),
+                ),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &[
+            "#",
+            "HOST",
+            "IP",
+            "NAMESPACE",
+            "HOLDER",
+            "DISK",
+            "PROCESSES",
+            "COMMAND",
+        ],
+        &rows,
+    ));
+    for m in &st.mounts {
+        out.push_str(&format!("mounted here: {}\n", m.display()));
+    }
+    out
+}
