@@ -11,6 +11,7 @@ use thiserror::Error;
 
 mod agent;
 pub mod bootstrap;
+pub mod health;
 pub mod pool;
 pub mod status;
 pub mod supervise;

@@ -1,0 +1,228 @@
+//! The cluster's health, judged without I/O from what the store and one glusterd report.
+
+use std::collections::BTreeMap;
+
+use brickyard_gluster::{HealBrick, VolumeInfo, VolumeState, VolumeStatus};
+use serde::Serialize;
+
+use crate::status::{AgentState, AgentStatus};
+
+/// What was gathered for one judgement.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    /// Host names with a config in the store, and their address.
+    pub hosts: Vec<(String, String)>,
+    /// Live agents' records, by host name.
+    pub agents: BTreeMap<String, AgentStatus>,
+    /// `volume info` from one glusterd, when one answered.
+    pub volumes: Option<Vec<VolumeInfo>>,
+    /// `volume status` (started volumes only).
+    pub volume_status: Vec<VolumeStatus>,
+    /// `volume heal VOL info` per replicated or dispersed started volume.
+    pub heal: BTreeMap<String, Vec<HealBrick>>,
+    /// Why glusterd could not be asked, when it could not.
+    pub gluster_error: Option<String>,
+}
+
+/// One host's line.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostHealth {
+    /// HostName.
+    pub host: String,
+    /// Its address.
+    pub ip: String,
+    /// Whether its agent's lease is alive.
+    pub agent_live: bool,
+    /// The agent's state, when live.
+    pub state: Option<AgentState>,
+    /// Its glusterd UUID.
+    pub uuid: Option<String>,
+    /// Peers connected / known by its glusterd.
+    pub peers_connected: usize,
+    /// Peers its glusterd knows.
+    pub peers_known: usize,
+}
+
+/// One volume's line.
+#[derive(Debug, Clone, Serialize)]
+pub struct VolumeHealth {
+    /// Volume name.
+    pub name: String,
+    /// gluster's type ("Replicate", "Distributed-Replicate", "Disperse"...).
+    pub kind: String,
+    /// "Created", "Started" or "Stopped".
+    pub status: String,
+    /// Bricks online.
+    pub bricks_online: usize,
+    /// Bricks in the volume.
+    pub bricks: usize,
+    /// Entries pending heal, summed over bricks; `None` when not asked.
+    pub heal_pending: Option<u64>,
+}
+
+/// The judgement: lines for people and scripts, and every reason the cluster is degraded.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterHealth {
+    /// `true` when nothing is degraded.
+    pub healthy: bool,
+    /// Hosts.
+    pub hosts: Vec<HostHealth>,
+    /// Volumes.
+    pub volumes: Vec<VolumeHealth>,
+    /// Why it is degraded, one line each.
+    pub problems: Vec<String>,
+}
+
+/// Judges the cluster.
+pub fn assess(o: &Observed) -> ClusterHealth {
+    let mut problems = Vec::new();
+    let wanted = o.hosts.len();
+    let mut hosts = Vec::new();
+    for (host, ip) in &o.hosts {
+        let agent = o.agents.get(host);
+        match agent {
+            None => problems.push(format!("host {host} ({ip}): no live agent")),
+            Some(a) => {
+                if a.state != AgentState::Running {
+                    let why = if a.problems.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", a.problems.join("; "))
+                    };
+                    problems
+                        .push(format!("host {host}: agent is {:?}{why}", a.state).to_lowercase());
+                }
+                let connected = a.connected_peers();
+                if connected + 1 < wanted {
+                    problems.push(format!(
+                        "host {host}: glusterd sees {connected} of {} other hosts connected",
+                        wanted - 1
+                    ));
+                }
+            }
+        }
+        hosts.push(HostHealth {
+            host: host.clone(),
+            ip: ip.clone(),
+            agent_live: agent.is_some(),
+            state: agent.map(|a| a.state),
+            uuid: agent.and_then(|a| a.uuid.clone()),
+            peers_connected: agent.map_or(0, AgentStatus::connected_peers),
+            peers_known: agent.map_or(0, |a| a.peers.len()),
+        });
+    }
+    if let Some(e) = &o.gluster_error {
+        problems.push(format!("no glusterd answered for volumes: {e}"));
+    }
+    let mut volumes = Vec::new();
+    for v in o.volumes.iter().flatten() {
+        let status = o.volume_status.iter().find(|s| s.name == v.name);
+        let online = status.map_or(0, VolumeStatus::bricks_online);
+        let total = v.bricks.len();
+        let state = match v.state {
+            VolumeState::Created => "Created",
+            VolumeState::Started => "Started",
+            VolumeState::Stopped => "Stopped",
+            VolumeState::Other(_) => "Unknown",
+        };
+        let heal_pending = o
+            .heal
+            .get(&v.name)
+            .map(|bricks| bricks.iter().filter_map(|b| b.pending).sum::<u64>());
+        if v.state == VolumeState::Started {
+            if online < total {
+                problems.push(format!(
+                    "volume {}: {online} of {total} bricks online",
+                    v.name
+                ));
+            }
+            if let Some(n) = heal_pending.filter(|n| *n > 0) {
+                problems.push(format!("volume {}: {n} entries pending heal", v.name));
+            }
+        }
+        volumes.push(VolumeHealth {
+            name: v.name.clone(),
+            kind: v.type_str.clone(),
+            status: state.to_owned(),
+            bricks_online: online,
+            bricks: total,
+            heal_pending,
+        });
+    }
+    ClusterHealth {
+        healthy: problems.is_empty(),
+        hosts,
+        volumes,
+        problems,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::PeerView;
+
+    fn agent(host: &str, peers: usize) -> AgentStatus {
+        AgentStatus {
+            host: host.into(),
+            node_name: format!("g-{host}"),
+            ip: "10.0.0.1".parse().expect("ip"),
+            uuid: Some("u".into()),
+            state: AgentState::Running,
+            glusterd_pid: Some(1),
+            glusterd_restarts: 0,
+            peers: (0..peers)
+                .map(|i| PeerView {
+                    hostname: format!("10.0.0.{}", i + 2),
+                    uuid: format!("u{i}"),
+                    connected: true,
+                    state: "Peer in Cluster".into(),
+                })
+                .collect(),
+            problems: vec![],
+            version: "t".into(),
+            started_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_full_pool_without_volumes_is_healthy() {
+        let mut o = Observed {
+            hosts: vec![
+                ("a".into(), "10.0.0.1".into()),
+                ("b".into(), "10.0.0.2".into()),
+            ],
+            volumes: Some(vec![]),
+            ..Observed::default()
+        };
+        o.agents.insert("a".into(), agent("a", 1));
+        o.agents.insert("b".into(), agent("b", 1));
+        let h = assess(&o);
+        assert!(h.healthy, "{:?}", h.problems);
+    }
+
+    #[test]
+    fn a_missing_agent_and_a_lonely_glusterd_are_reported() {
+        let mut o = Observed {
+            hosts: vec![
+                ("a".into(), "10.0.0.1".into()),
+                ("b".into(), "10.0.0.2".into()),
+                ("c".into(), "10.0.0.3".into()),
+            ],
+            volumes: Some(vec![]),
+            ..Observed::default()
+        };
+        o.agents.insert("a".into(), agent("a", 1));
+        o.agents.insert("b".into(), agent("b", 2));
+        let h = assess(&o);
+        assert!(!h.healthy);
+        assert_eq!(
+            h.problems,
+            vec![
+                "host a: glusterd sees 1 of 2 other hosts connected".to_owned(),
+                "host c (10.0.0.3): no live agent".to_owned()
+            ]
+        );
+    }
+}
