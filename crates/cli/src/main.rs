@@ -29,6 +29,12 @@ enum Command {
     /// Validate, load, show and remove host configs (the seed's per-host JSON).
     #[command(subcommand)]
     Config(commands::config::ConfigCommand),
+    /// The node agent: bootstrap and supervise glusterd on this host, form the pool.
+    #[command(subcommand)]
+    Node(commands::node::NodeCommand),
+    /// Is the cluster healthy? Hosts, agents, peers, volumes, bricks and heal; exits
+    /// non-zero with the reasons when anything is degraded.
+    Status(commands::status::StatusArgs),
     /// A multi-host GlusterFS cluster on this machine: hosts as namespaces on a private
     /// bridge, each with its own disk (needs root).
     #[command(subcommand)]
@@ -65,6 +71,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Config(cmd) => commands::config::run(&cli.globals, cmd).await,
+            Command::Node(cmd) => commands::node::run(&cli.globals, cmd).await,
+            Command::Status(a) => commands::status::run(&cli.globals, a).await,
             Command::Lab(cmd) => commands::lab::run(&cli.globals, cmd).await,
         }
     });

@@ -1,4 +1,6 @@
 //! The subcommands, one module each.
 
 pub mod config;
+pub mod node;
+pub mod status;
 pub mod lab;
