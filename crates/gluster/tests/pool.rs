@@ -1,0 +1,352 @@
+//! Facts the node agent relies on, established on real glusterd 10.3 in namespace hosts
+//! (see tests/common). Each test prints its measurements (`cargo test -- --nocapture`).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use brickyard_exec::Cmd;
+use brickyard_gluster::parse::parse_ok;
+use brickyard_gluster::{
+    Gluster, GlusterError, PeerState, ProbeOutcome, Target, VolumeCreate, with_uuid,
+};
+use common::{Lab, assert_clean};
+use nix::sys::signal::Signal;
+
+async fn form_pool(lab: &mut Lab) -> Duration {
+    lab.start_all().await;
+    let start = Instant::now();
+    let g = lab.hosts[0].gluster();
+    for h in &lab.hosts[1..] {
+        let outcome = g.peer_probe(&h.ip.to_string()).await.expect("probe");
+        assert_eq!(outcome, ProbeOutcome::Added);
+    }
+    lab.wait_pool(lab.hosts.len(), Duration::from_secs(30))
+        .await;
+    start.elapsed()
+}
+
+async fn create_replica3(lab: &Lab, name: &str) {
+    let g = lab.hosts[0].gluster();
+    let spec = VolumeCreate {
+        name: name.into(),
+        replica: Some(3),
+        bricks: lab.hosts.iter().map(|h| h.brick(name)).collect(),
+        ..VolumeCreate::default()
+    };
+    let t = Instant::now();
+    let created = g.volume_create(&spec).await.expect("volume create");
+    let create = t.elapsed();
+    assert_eq!(created.name, name);
+    let t = Instant::now();
+    g.volume_start(name, false).await.expect("volume start");
+    println!(
+        "volume create {:?}, start {:?} (replica 3)",
+        create,
+        t.elapsed()
+    );
+}
+
+async fn wait_bricks_online(g: &Gluster, volume: &str, n: usize) -> Duration {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        if let Ok(st) = g.volume_status(Some(volume)).await
+            && st.first().is_some_and(|v| v.bricks_online() == n)
+        {
+            return start.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!(
+        "{n} bricks of {volume} not online in 20 s: {:?}",
+        g.volume_status(Some(volume)).await
+    );
+}
+
+/// Runs `gluster --mode=script ARGS` (plain text, as an operator types it) in `prefix`.
+async fn operator(prefix: &[String], args: &[&str]) -> Result<String, String> {
+    let mut argv = prefix.to_vec();
+    argv.push("gluster".into());
+    argv.push("--mode=script".into());
+    argv.extend(args.iter().map(|a| (*a).to_owned()));
+    brickyard_exec::run(&Cmd::new(argv).timeout(Duration::from_secs(30)))
+        .await
+        .map(|o| o.stdout_str())
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bound_node_answers_every_cli_command_and_survives_a_glusterd_kill() {
+    let mut lab = Lab::new(3).await;
+    let prefix = lab.prefix.clone();
+    let probe = form_pool(&mut lab).await;
+    println!("3-host pool formed {probe:?} after the first probe");
+
+    // glusterd listens only on the host's address.
+    let h1 = &lab.hosts[0];
+    let listening = h1.exec(&["ss", "-Hltn"]).await;
+    assert!(
+        listening.contains(&format!("{}:24007", h1.ip)),
+        "{listening}"
+    );
+    assert!(!listening.contains("0.0.0.0:24007") && !listening.contains("*:24007"));
+
+    // The UUID glusterd reports is the one in glusterd.info.
+    for h in &lab.hosts {
+        assert_eq!(h.gluster().own_uuid().await.expect("uuid get"), h.uuid());
+    }
+
+    create_replica3(&lab, "v1").await;
+    let g1 = lab.hosts[0].gluster();
+    wait_bricks_online(&g1, "v1", 3).await;
+    let status = g1.volume_status(Some("v1")).await.expect("volume status");
+    assert!(
+        status[0]
+            .bricks
+            .iter()
+            .all(|b| b.port.is_some() && b.pid.is_some())
+    );
+    let heal = g1.heal_info("v1").await.expect("heal info");
+    assert_eq!(heal.len(), 3);
+    assert!(heal.iter().all(|b| b.connected() && b.pending == Some(0)));
+
+    // The seed's known issue 2: on an IP-bound node, the operator's commands all work
+    // through the local unix socket (plain text mode, exit code 0).
+    let inside = lab.hosts[0].enter();
+    for args in [
+        &["pool", "list"][..],
+        &["peer", "status"],
+        &["volume", "status"],
+        &["volume", "heal", "v1", "info"],
+        &["volume", "info"],
+    ] {
+        let out = operator(&inside, args).await.expect("operator command");
+        assert!(!out.contains("Connection failed"), "{args:?}: {out}");
+    }
+    // What breaks is "localhost": TCP to 127.0.0.1 finds nobody listening.
+    let local_tcp = Gluster::new()
+        .prefix(inside.clone())
+        .target(Target::RemoteHost("127.0.0.1".parse().expect("ip")));
+    assert!(matches!(
+        local_tcp.pool_list().await,
+        Err(GlusterError::NoAnswer { .. })
+    ));
+
+    // Outside glusterd's mount namespace (same network) the default socket is absent...
+    let outside = lab.hosts[0].enter_net_only();
+    let no_socket = Gluster::new().prefix(outside.clone());
+    assert!(matches!(
+        no_socket.pool_list().await,
+        Err(GlusterError::NoAnswer { .. })
+    ));
+    // ...--glusterd-sock pointing at the host's socket answers glusterd's own commands...
+    let sock = Gluster::new()
+        .prefix(outside.clone())
+        .target(Target::Socket(
+            format!("/proc/{}/root/run/glusterd.socket", lab.hosts[0].pid()).into(),
+        ));
+    assert_eq!(sock.pool_list().await.expect("pool list").len(), 3);
+    assert_eq!(
+        sock.volume_status(Some("v1")).await.expect("status")[0].bricks_online(),
+        3
+    );
+    // ...and --remote-host=IP answers reads...
+    let remote = Gluster::new()
+        .prefix(outside)
+        .target(Target::RemoteHost(lab.hosts[0].ip.into()));
+    assert_eq!(remote.peer_status().await.expect("peer status").len(), 2);
+    assert_eq!(
+        remote.volume_status(Some("v1")).await.expect("status")[0].bricks_online(),
+        3
+    );
+    // ...but heal info fails both ways: glfsheal, which the CLI runs for it, ignores both
+    // options and fetches the volfile through the default socket path, which only exists
+    // in glusterd's own mount namespace.
+    for (how, g) in [("--glusterd-sock", &sock), ("--remote-host", &remote)] {
+        let heal = g.heal_info("v1").await;
+        let failure = heal.as_ref().err().and_then(GlusterError::op_failure);
+        assert!(
+            failure.is_some_and(|f| f.op_errstr.contains("Not able to fetch volfile")),
+            "{how}: {heal:?}"
+        );
+    }
+    // ...but not writes: glusterd ignores them (exit 1, no answer), which is why the
+    // handle refuses them.
+    let raw_write = remote
+        .run(
+            &["volume", "set", "v1", "performance.readdir-ahead", "off"],
+            false,
+            parse_ok,
+        )
+        .await;
+    assert!(
+        matches!(raw_write, Err(GlusterError::NoAnswer { .. })),
+        "{raw_write:?}"
+    );
+    let info = g1.volume_info(Some("v1")).await.expect("info");
+    assert!(!info[0].options.contains_key("performance.readdir-ahead"));
+    assert!(matches!(
+        remote.volume_stop("v1", false).await,
+        Err(GlusterError::ReadOnlyTarget { .. })
+    ));
+
+    // kill -9 glusterd on h3: the pool keeps it "Peer in Cluster" but disconnected, and
+    // volume status stops listing its brick (the brick process itself keeps running).
+    let h3_uuid = lab.hosts[2].uuid();
+    let h3_brick_pid = status[0]
+        .bricks
+        .iter()
+        .find(|b| b.host == lab.hosts[2].ip.to_string())
+        .and_then(|b| b.pid)
+        .expect("h3 brick pid");
+    lab.hosts[2].stop_glusterd(Signal::SIGKILL);
+    let start = Instant::now();
+    let down = loop {
+        let peers = g1.peer_status().await.expect("peer status");
+        let h3 = lab.hosts[2].seen_in(&peers).expect("h3 listed").clone();
+        if !h3.connected || start.elapsed() > Duration::from_secs(10) {
+            break h3;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    println!("h3 seen down after {:?}", start.elapsed());
+    assert!(!down.connected);
+    assert_eq!(down.state, Some(PeerState::InCluster));
+    let status = g1.volume_status(Some("v1")).await.expect("volume status");
+    assert_eq!(status[0].bricks.len(), 2, "{status:?}");
+
+    // Restart: same UUID, peers reconnect, the running brick is adopted.
+    lab.hosts[2].start_glusterd();
+    let start = Instant::now();
+    lab.hosts[2].wait_glusterd().await;
+    let reconnect = lab.wait_pool(3, Duration::from_secs(30)).await;
+    println!(
+        "h3 glusterd answering {:?}, pool healthy {:?} after restart",
+        start.elapsed(),
+        reconnect
+    );
+    assert_eq!(lab.hosts[2].uuid(), h3_uuid);
+    let online = wait_bricks_online(&g1, "v1", 3).await;
+    println!("all bricks listed online {online:?} after the pool healed");
+    let status = g1.volume_status(Some("v1")).await.expect("volume status");
+    let pid_now = status[0]
+        .bricks
+        .iter()
+        .find(|b| b.host == lab.hosts[2].ip.to_string())
+        .and_then(|b| b.pid);
+    assert_eq!(
+        pid_now,
+        Some(h3_brick_pid),
+        "the brick was adopted, not restarted"
+    );
+
+    drop(lab);
+    assert_clean(&prefix);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reinstalled_peer_is_rejected_and_repaired_by_restoring_its_uuid() {
+    let mut lab = Lab::new(3).await;
+    let prefix = lab.prefix.clone();
+    form_pool(&mut lab).await;
+    create_replica3(&lab, "v2").await;
+    let g1 = lab.hosts[0].gluster();
+    wait_bricks_online(&g1, "v2", 3).await;
+
+    // Reinstall h3: same address, everything gluster on it gone, /var/lib/glusterd wiped
+    // (its brick disk survives).
+    let old_uuid = lab.hosts[2].uuid();
+    lab.hosts[2].kill_all();
+    let lib = lab.hosts[2].root.join("lib");
+    // Empty it in place: the host's bind mount points at this very directory.
+    for entry in std::fs::read_dir(&lib)
+        .expect("/var/lib/glusterd")
+        .flatten()
+    {
+        let path = entry.path();
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.expect("wipe /var/lib/glusterd");
+    }
+    lab.hosts[2].start_glusterd();
+    lab.hosts[2].wait_glusterd().await;
+    let new_uuid = lab.hosts[2].uuid();
+    assert_ne!(new_uuid, old_uuid);
+
+    // The pool sees it connected but "Peer Rejected", under its old UUID; the node itself
+    // knows no peers and no volumes.
+    let start = Instant::now();
+    let seen = loop {
+        let peers = g1.peer_status().await.expect("peer status");
+        let h3 = lab.hosts[2].seen_in(&peers).expect("h3 listed").clone();
+        if h3.state == Some(PeerState::Rejected) || start.elapsed() > Duration::from_secs(15) {
+            break h3;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    println!("reinstalled h3 rejected after {:?}", start.elapsed());
+    assert_eq!(seen.state, Some(PeerState::Rejected));
+    assert!(seen.connected);
+    assert_eq!(seen.uuid, old_uuid);
+    let g3 = lab.hosts[2].gluster();
+    let own = g3.pool_list().await.expect("pool list on h3");
+    assert_eq!(own.len(), 1);
+    assert_eq!(own[0].uuid, new_uuid);
+    assert!(g3.volume_list().await.expect("volume list").is_empty());
+
+    // Repair on h3: (1) stop glusterd, put the old UUID back into glusterd.info, start;
+    // (2) probe one pool member from h3; (3) restart glusterd on h3; (4) start its bricks.
+    let t = Instant::now();
+    lab.hosts[2].stop_glusterd(Signal::SIGTERM);
+    let info_path = lab.hosts[2].root.join("lib/glusterd.info");
+    let info = std::fs::read_to_string(&info_path).expect("glusterd.info");
+    std::fs::write(&info_path, with_uuid(&info, &old_uuid).expect("uuid")).expect("write");
+    lab.hosts[2].start_glusterd();
+    lab.hosts[2].wait_glusterd().await;
+    let h1_ip = lab.hosts[0].ip.to_string();
+    assert_eq!(
+        g3.peer_probe(&h1_ip).await.expect("probe from h3"),
+        ProbeOutcome::Added
+    );
+    // Restarting before both sides reach "Accepted peer request" can leave h3 stuck in
+    // "Sent and Received peer request", so wait for it.
+    let settled = |p: Option<&brickyard_gluster::Peer>| {
+        p.is_some_and(|p| matches!(p.state, Some(PeerState::Accepted | PeerState::InCluster)))
+    };
+    let start = Instant::now();
+    loop {
+        let from_h3 = g3.peer_status().await.expect("peer status on h3");
+        let from_h1 = g1.peer_status().await.expect("peer status on h1");
+        if settled(lab.hosts[0].seen_in(&from_h3)) && settled(lab.hosts[2].seen_in(&from_h1)) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "probe from h3 did not settle: h3 sees {from_h3:?}, h1 sees {from_h1:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!(
+        "probe from the repaired h3 settled after {:?}",
+        start.elapsed()
+    );
+    lab.hosts[2].stop_glusterd(Signal::SIGTERM);
+    lab.hosts[2].start_glusterd();
+    lab.hosts[2].wait_glusterd().await;
+    lab.wait_pool(3, Duration::from_secs(30)).await;
+    assert_eq!(lab.hosts[2].uuid(), old_uuid);
+    assert_eq!(g3.volume_list().await.expect("volume list"), ["v2"]);
+    g3.volume_start("v2", true)
+        .await
+        .expect("volume start force");
+    wait_bricks_online(&g1, "v2", 3).await;
+    println!("reinstalled h3 repaired in {:?}", t.elapsed());
+    let heal = g1.heal_info("v2").await.expect("heal info");
+    assert!(heal.iter().all(|b| b.connected()), "{heal:?}");
+
+    drop(lab);
+    assert_clean(&prefix);
+}
