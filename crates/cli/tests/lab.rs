@@ -283,6 +283,9 @@ fn lab_hosts_are_isolated_and_removed_completely() {
         "{machine_mounts}"
     );
 
+    // A real gluster volume across the hosts, mounted on the machine through the bridge.
+    gluster_volume_on_the_machine(&guard, &dir, &st, tmp.path());
+
     // A stopped host loses its processes and mounts but keeps its state.
     ok(&guard.args(&[
         "exec",
@@ -319,8 +322,107 @@ fn lab_hosts_are_isolated_and_removed_completely() {
     ok(&["lab", "down", "--name", "bytlab1"]);
     eprintln!("lab down (3 hosts) took {:?}", started.elapsed());
     assert_no_leftovers("bytlab1", &dir);
+    // The FUSE mount left for `lab down` is gone too.
+    let mounts = std::fs::read_to_string("/proc/mounts").expect("read /proc/mounts");
+    assert!(
+        !mounts.contains(&tmp.path().display().to_string()),
+        "{mounts}"
+    );
     let again = ok(&["lab", "down", "--name", "bytlab1"]);
     assert!(again.contains("nothing to remove"), "{again}");
+}
+
+/// Starts glusterd in every host (with the machine's glusterd.vol, as the node agent will
+/// seed it), makes a replica-3 volume on the hosts' disks, and checks `lab mount` /
+/// `lab umount` from the machine. Leaves one mount for `lab down` to remove.
+fn gluster_volume_on_the_machine(guard: &LabGuard, dir: &Path, st: &Value, tmp: &Path) {
+    let mut bricks = Vec::new();
+    for i in 1..=3usize {
+        let n = i.to_string();
+        std::fs::copy(
+            "/etc/glusterfs/glusterd.vol",
+            dir.join(format!("hosts/{i}/etc-glusterfs/glusterd.vol")),
+        )
+        .expect("seed glusterd.vol");
+        if i > 1 {
+            let dev = st["hosts"][i - 1]["loop_device"]
+                .as_str()
+                .expect("loop device");
+            ok(&guard.args(&["exec", &n, "--", "mkfs.xfs", "-q", dev]));
+            ok(&guard.args(&["exec", &n, "--", "mkdir", "-p", "/gluster/brick1"]));
+            ok(&guard.args(&["exec", &n, "--", "mount", dev, "/gluster/brick1"]));
+        }
+        bricks.push(format!("{}:/gluster/brick1/gv0", host_ip(st, i)));
+    }
+    // glusterd needs a few seconds to start; start all three at once.
+    let starting: Vec<_> = (1..=3)
+        .map(|i| {
+            let n = i.to_string();
+            Command::new(BIN)
+                .args(guard.args(&["exec", &n, "--", "glusterd"]))
+                .stdin(Stdio::null())
+                .spawn()
+                .expect("start glusterd in a host")
+        })
+        .collect();
+    for mut child in starting {
+        assert!(
+            child.wait().expect("wait for glusterd").success(),
+            "glusterd failed to start"
+        );
+    }
+    let gluster = |args: &[&str]| {
+        let mut v = vec!["exec", "1", "--", "gluster", "--mode=script"];
+        v.extend_from_slice(args);
+        ok(&guard.args(&v))
+    };
+    // glusterd takes a moment to listen after it forks.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for i in 2..=3 {
+        let ip = host_ip(st, i);
+        loop {
+            let out = by(&guard.args(&[
+                "exec",
+                "1",
+                "--",
+                "gluster",
+                "--mode=script",
+                "peer",
+                "probe",
+                &ip,
+            ]));
+            if out.status.success() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "peer probe {ip}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    let mut args = vec!["volume", "create", "gv0", "replica", "3"];
+    args.extend(bricks.iter().map(String::as_str));
+    gluster(&args);
+    gluster(&["volume", "start", "gv0"]);
+
+    let first = tmp.join("mnt-a");
+    let first_s = first.display().to_string();
+    ok(&guard.args(&["mount", "gv0", &first_s]));
+    std::fs::write(first.join("hello"), "from the machine").expect("write through FUSE");
+    let on_brick = ok(&guard.args(&["exec", "3", "--", "cat", "/gluster/brick1/gv0/hello"]));
+    assert_eq!(on_brick, "from the machine");
+    ok(&guard.args(&["umount", &first_s]));
+    let mounts = std::fs::read_to_string("/proc/mounts").expect("read /proc/mounts");
+    assert!(!mounts.contains(&first_s), "{mounts}");
+
+    let second = tmp.join("mnt-b");
+    ok(&guard.args(&["mount", "gv0", &second.display().to_string()]));
+    assert_eq!(
+        std::fs::read_to_string(second.join("hello")).expect("read through FUSE"),
+        "from the machine"
+    );
 }
 
 /// `lab up` killed half-way, then `lab down`: nothing remains.
