@@ -507,6 +507,7 @@ impl Lab {
             Some(d) => absolute(d)?,
             None => state::default_dir(name),
         };
+        let lock = state::lock_labs()?;
         // A lab of this name must not exist in any form, or two would share names.
         if LabState::path(&dir).exists() {
             return Err(LabError::Exists {
@@ -568,7 +569,7 @@ impl Lab {
         mkdir(&dir)?;
         lab.state.write()?;
         state::write_pointer(name, &dir)?;
-        match lab.build(opts, progress).await {
+        match lab.build(opts, progress, lock).await {
             Ok(()) => Ok(lab),
             Err(e) => {
                 // Leave nothing half-made behind; the error that stopped `up` is the one
@@ -585,6 +586,7 @@ impl Lab {
         &mut self,
         opts: &LabOptions,
         progress: &(dyn Fn(Progress) + Sync),
+        lock: nix::fcntl::Flock<std::fs::File>,
     ) -> Result<(), LabError> {
         let n = self.state.hosts.len();
         let total = n + 3 + usize::from(self.state.host_command.is_some());
@@ -599,6 +601,8 @@ impl Lab {
         };
         let bridge = self.state.name.bridge();
         net::create_bridge(&bridge, self.state.machine_ip, self.state.subnet).await?;
+        // The subnet is now routed, so the next `lab up` sees it as taken.
+        drop(lock);
         report(format!(
             "bridge {bridge} with the machine at {}",
             self.state.machine_ip

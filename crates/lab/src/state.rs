@@ -38,6 +38,26 @@ pub fn resolve_dir(name: &LabName, dir: Option<&Path>) -> PathBuf {
     }
 }
 
+/// Where `lab up` takes its machine-wide lock.
+const LOCK_FILE: &str = "/run/lock/brickyard-lab.lock";
+
+/// Holds the machine-wide lab lock until dropped: two `lab up` at once must not pick the
+/// same subnet or name before either has made its bridge.
+pub fn lock_labs() -> Result<nix::fcntl::Flock<std::fs::File>, LabError> {
+    let path = Path::new(LOCK_FILE);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| LabError::io("create", parent, e))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| LabError::io("open", path, e))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| LabError::io("lock", path, e.into()))
+}
+
 /// Remembers a non-default directory under the lab's name.
 pub fn write_pointer(name: &LabName, dir: &Path) -> Result<(), LabError> {
     if dir == default_dir(name) {
