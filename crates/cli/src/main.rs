@@ -29,6 +29,9 @@ enum Command {
     /// Validate, load, show and remove host configs (the seed's per-host JSON).
     #[command(subcommand)]
     Config(commands::config::ConfigCommand),
+    /// Prepare this host: directories, storage address, brick disks (plan, then apply).
+    #[command(subcommand)]
+    Host(commands::host::HostCommand),
     /// The node agent: bootstrap and supervise glusterd on this host, form the pool.
     #[command(subcommand)]
     Node(commands::node::NodeCommand),
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Config(cmd) => commands::config::run(&cli.globals, cmd).await,
+            Command::Host(cmd) => commands::host::run(&cli.globals, cmd).await,
             Command::Node(cmd) => commands::node::run(&cli.globals, cmd).await,
             Command::Status(a) => commands::status::run(&cli.globals, a).await,
             Command::Lab(cmd) => commands::lab::run(&cli.globals, cmd).await,

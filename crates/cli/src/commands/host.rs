@@ -1,0 +1,215 @@
+//! `brickyard host prepare`: this host's directories, storage address and brick disks,
+//! planned from what is observed and applied step by step.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result, bail};
+use brickyard_host::{Action, Plan, PlanOptions, Progress, Step};
+use brickyard_store::configs;
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use crate::Reported;
+use crate::globals::Globals;
+use crate::output::{OutputFormat, print_json};
+
+/// `brickyard host ...`
+#[derive(Debug, Subcommand)]
+pub enum HostCommand {
+    /// Prepare this host as its config in the store says: directories, IPAddress on its
+    /// interface, brick disks formatted (XFS, on LVM thin volumes where LVM works), in fstab
+    /// and mounted. Refuses a disk holding data unless ZapDevice is true. Safe to run again.
+    Prepare(PrepareArgs),
+}
+
+/// Arguments of `host prepare`.
+#[derive(Debug, Args)]
+pub struct PrepareArgs {
+    /// The host whose config is used (its HostName); default: this machine's host name.
+    #[arg(long, value_name = "NAME")]
+    host: Option<String>,
+    /// Print the numbered steps with the exact command each runs, and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Output format: with --dry-run, `json` prints the steps as a JSON array (empty when
+    /// the host is prepared).
+    #[arg(long, short, value_enum, default_value_t)]
+    output: OutputFormat,
+    /// Resolve every host path (config dirs, fstab, brick mount points) under DIR.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    root: PathBuf,
+    /// The interface that gets IPAddress; default: the one holding the default route.
+    #[arg(long, value_name = "IFACE")]
+    interface: Option<String>,
+    /// Put XFS directly on the brick devices even where LVM works.
+    #[arg(long)]
+    no_lvm: bool,
+}
+
+/// Runs a `host` subcommand.
+pub async fn run(g: &Globals, cmd: HostCommand) -> Result<()> {
+    match cmd {
+        HostCommand::Prepare(a) => prepare(g, a).await,
+    }
+}
+
+#[derive(Serialize)]
+struct Applied {
+    number: usize,
+    status: &'static str,
+    #[serde(flatten)]
+    step: Step,
+}
+
+async fn prepare(g: &Globals, a: PrepareArgs) -> Result<()> {
+    let host = match a.host {
+        Some(h) => h,
+        None => brickyard_host::hostname().context("find this machine's host name")?,
+    };
+    let store = g.open_store().await?;
+    let stored = configs::get(store.as_ref(), &host)
+        .await
+        .with_context(|| format!("read the config of {host}"))?;
+    let Some(stored) = stored else {
+        bail!(
+            "no config for host {host} in {}; load one with `brickyard config load FILE`, or name the host with --host",
+            store.endpoint()
+        );
+    };
+    let desired = match stored.parsed {
+        Ok(c) => c,
+        Err(report) => {
+            for issue in report.errors() {
+                eprintln!("error: {issue}");
+            }
+            eprintln!(
+                "error: the config of {host} in the store is invalid; fix it and load it again"
+            );
+            return Err(Reported.into());
+        }
+    };
+    if !a.root.is_absolute() {
+        bail!(
+            "--root {} is not an absolute path; give the directory as /...",
+            a.root.display()
+        );
+    }
+    let root = std::fs::canonicalize(&a.root)
+        .with_context(|| format!("--root {}: the directory must exist", a.root.display()))?;
+    let opts = PlanOptions {
+        root,
+        interface: a.interface,
+        no_lvm: a.no_lvm,
+    };
+    let facts = brickyard_host::gather(&desired, &opts)
+        .await
+        .with_context(|| format!("inspect host {host}"))?;
+    let json = a.output == OutputFormat::Json;
+    let plan = match brickyard_host::plan(&desired, &facts, &opts) {
+        Ok(plan) => plan,
+        Err(refusal) => {
+            for note in &refusal.notes {
+                eprintln!("note: {note}");
+            }
+            for problem in &refusal.problems {
+                eprintln!("error: {problem}");
+            }
+            eprintln!("error: host {host} was not prepared; nothing was changed");
+            return Err(Reported.into());
+        }
+    };
+    // Notes go to stderr with JSON so that stdout stays one JSON document.
+    let note = |text: &str| {
+        if json {
+            eprintln!("note: {text}");
+        } else {
+            println!("note: {text}");
+        }
+    };
+    for n in &plan.notes {
+        note(n);
+    }
+    if a.dry_run {
+        if json {
+            return print_json(&plan.steps);
+        }
+        print_plan(&host, &plan);
+        return Ok(());
+    }
+    if plan.is_empty() {
+        if json {
+            return print_json(&Vec::<Applied>::new());
+        }
+        println!("host {host} is prepared: nothing to do");
+        return Ok(());
+    }
+    let total = plan.steps.len();
+    let mut applied: Vec<Applied> = Vec::new();
+    let result = brickyard_host::apply(&plan, |p| match p {
+        Progress::Started { number, step } if !json => {
+            println!("[{number}/{total}] {}", step.description);
+            println!("      $ {}", step.shown());
+        }
+        Progress::Started { .. } => {}
+        Progress::Done { number, step } => {
+            if json {
+                applied.push(Applied {
+                    number,
+                    status: "done",
+                    step: step.clone(),
+                });
+            } else {
+                println!("[{number}/{total}] done");
+            }
+        }
+        Progress::Failed { number, step, .. } => {
+            if json {
+                applied.push(Applied {
+                    number,
+                    status: "failed",
+                    step: step.clone(),
+                });
+            } else {
+                println!("[{number}/{total}] failed");
+            }
+        }
+    })
+    .await;
+    if json {
+        print_json(&applied)?;
+    }
+    match result {
+        Ok(()) => {
+            if !json {
+                println!("host {host} is prepared ({total} step(s) done)");
+            }
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!(
+                "hint: the steps before it are done; fix the cause and run `brickyard host prepare` again to continue"
+            );
+            Err(anyhow::Error::new(e).context(format!("prepare host {host}")))
+        }
+    }
+}
+
+fn print_plan(host: &str, plan: &Plan) {
+    if plan.is_empty() {
+        println!("host {host} is prepared: nothing to do");
+        return;
+    }
+    println!(
+        "{} step(s) to prepare host {host} (dry run: nothing is changed):",
+        plan.steps.len()
+    );
+    for (i, step) in plan.steps.iter().enumerate() {
+        println!("{:>3}. {}", i + 1, step.description);
+        println!("     $ {}", step.shown());
+        if let Action::WriteFile { content, .. } = &step.action {
+            for line in content.lines() {
+                println!("     | {line}");
+            }
+        }
+    }
+}
