@@ -42,6 +42,10 @@ enum Command {
     /// bridge, each with its own disk (needs root).
     #[command(subcommand)]
     Lab(commands::lab::LabCommand),
+    /// Kubernetes manifests: the node agents, the in-tree GlusterFS chain for one volume
+    /// (Kubernetes 1.25 and older), the CSI driver bundle.
+    #[command(subcommand)]
+    Kube(commands::kube::KubeCommand),
 }
 
 /// A failure whose message was already printed in full (e.g. a validation report); main
@@ -78,6 +82,7 @@ fn main() -> ExitCode {
             Command::Node(cmd) => commands::node::run(&cli.globals, cmd).await,
             Command::Status(a) => commands::status::run(&cli.globals, a).await,
             Command::Lab(cmd) => commands::lab::run(&cli.globals, cmd).await,
+            Command::Kube(cmd) => commands::kube::run(&cli.globals, cmd).await,
         }
     });
     match result {

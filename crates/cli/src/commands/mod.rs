@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod host;
+pub mod kube;
+pub mod lab;
 pub mod node;
 pub mod status;
-pub mod lab;
