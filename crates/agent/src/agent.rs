@@ -286,9 +286,15 @@ async fn tick(opts: &AgentOptions, store: &Arc<dyn Store>, config: &HostConfig, 
             return;
         }
     };
+    if live.status.uuid.is_none() {
+        // glusterd writes glusterd.info lazily; ask it when the file is not there yet.
+        live.status.uuid = match bootstrap::read_uuid(&opts.paths.var_lib_glusterd) {
+            Some(u) => Some(u),
+            None => opts.gluster.own_uuid().await.ok(),
+        };
+    }
     if !live.glusterd_answering {
         live.glusterd_answering = true;
-        live.status.uuid = bootstrap::read_uuid(&opts.paths.var_lib_glusterd);
         info!(
             uuid = live.status.uuid.as_deref().unwrap_or("?"),
             "glusterd is answering ({:.1}s after the agent started)",

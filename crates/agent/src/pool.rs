@@ -69,8 +69,10 @@ impl PoolPlan {
     }
 }
 
-/// The commands that restore a reinstalled node's old identity: stop glusterd, put the old
-/// UUID back into glusterd.info, start it, and let a pool member's probe resync its peers.
+/// The commands that restore a reinstalled node's old identity (measured on gluster 10.3,
+/// see docs/gluster-notes.md): stop glusterd, put the old UUID back into glusterd.info,
+/// start it, probe a pool member, wait for "Accepted peer request" on both sides, restart
+/// glusterd so it loads the peers and volumes it received, and restart its bricks.
 pub fn repair_commands(pool_uuid: &str, via_peer: Option<IpAddr>) -> Vec<String> {
     let mut cmds = vec![
         "# on the reinstalled host (inside its gluster container or lab host):".to_owned(),
@@ -82,9 +84,10 @@ pub fn repair_commands(pool_uuid: &str, via_peer: Option<IpAddr>) -> Vec<String>
         cmds.push(format!("gluster peer probe {peer}"));
     }
     cmds.push(
-        "# then restart glusterd once more so that it loads the peers and volumes it received"
-            .to_owned(),
+        "gluster peer status   # repeat until both sides show 'Accepted peer request'".to_owned(),
     );
+    cmds.push("pkill -x glusterd; glusterd   # restart to load the peers and volumes".to_owned());
+    cmds.push("gluster volume start VOLUME force   # for each volume with a brick here".to_owned());
     cmds
 }
 

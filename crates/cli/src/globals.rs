@@ -119,7 +119,10 @@ pub fn init_logging(g: &Globals) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     let result = match g.log_format {
-        LogFormat::Human => builder.with_target(false).try_init(),
+        LogFormat::Human => builder
+            .with_target(false)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
     // A second initialisation only happens in tests; the first subscriber stays.

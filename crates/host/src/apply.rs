@@ -237,7 +237,25 @@ pub fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result
     f.set_permissions(std::fs::Permissions::from_mode(mode))?;
     f.sync_all()?;
     drop(f);
-    std::fs::rename(&tmp, path)?;
+    match std::fs::rename(&tmp, path) {
+        Ok(()) => {}
+        // The file is a mount point of its own (a container or lab host bind-mounts its own
+        // /etc/fstab over the machine's): it cannot be replaced, only rewritten in place.
+        Err(e) if e.kind() == std::io::ErrorKind::ResourceBusy => {
+            let _ = std::fs::remove_file(&tmp);
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(path)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+            return Ok(());
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    }
     if let Some(parent) = path.parent() {
         std::fs::File::open(parent)?.sync_all()?;
     }

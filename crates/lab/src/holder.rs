@@ -61,6 +61,7 @@ pub async fn run(args: &HolderArgs) -> Result<(), LabError> {
     for (sub, target) in BIND_TARGETS {
         let source = args.host_dir.join(sub);
         mkdir(&source)?;
+        seed_from_machine(&source, target)?;
         // The mount point itself must exist on the shared root file system; /gluster is the
         // only one that may be missing on a machine with glusterfs installed, and an empty
         // directory there changes nothing for the machine.
@@ -80,6 +81,27 @@ pub async fn run(args: &HolderArgs) -> Result<(), LabError> {
             )
         })?;
     }
+    // The host's own fstab, so that `host prepare` records its brick mounts there and
+    // never in the machine's /etc/fstab.
+    let fstab = args.host_dir.join("fstab");
+    if !fstab.exists() {
+        std::fs::write(&fstab, "# fstab of a brickyard lab host\n")
+            .map_err(|e| LabError::io("write", &fstab, e))?;
+    }
+    mount(
+        Some(&fstab),
+        "/etc/fstab",
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| {
+        LabError::io(
+            format!("bind-mount {} on", fstab.display()),
+            "/etc/fstab",
+            e.into(),
+        )
+    })?;
     mount(
         Some("tmpfs"),
         "/run",
@@ -111,4 +133,66 @@ pub async fn run(args: &HolderArgs) -> Result<(), LabError> {
 
 fn mkdir(path: &Path) -> Result<(), LabError> {
     std::fs::create_dir_all(path).map_err(|e| LabError::io("create directory", path, e))
+}
+
+/// Seeds a new host directory with the package's files from the machine, as a container
+/// image would carry them: every file of /etc/glusterfs, and the `groups` and `hooks` of
+/// /var/lib/glusterd (never the machine's own glusterd identity or peers). Only an empty
+/// directory is seeded, so a host keeps its state across `lab stop`/`lab start`.
+fn seed_from_machine(source: &Path, target: &str) -> Result<(), LabError> {
+    let wanted: &[&str] = match target {
+        "/etc/glusterfs" => &[],
+        "/var/lib/glusterd" => &["groups", "hooks"],
+        _ => return Ok(()),
+    };
+    let empty = std::fs::read_dir(source)
+        .map_err(|e| LabError::io("read", source, e))?
+        .next()
+        .is_none();
+    if !empty {
+        return Ok(());
+    }
+    let machine = Path::new(target);
+    let Ok(entries) = std::fs::read_dir(machine) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if wanted.is_empty() {
+            if kind.is_file() {
+                let dst = source.join(&name);
+                std::fs::copy(&path, &dst).map_err(|e| LabError::io("copy", &dst, e))?;
+            }
+        } else if kind.is_dir() && wanted.iter().any(|w| name == *w) {
+            copy_tree(&path, &source.join(&name))?;
+        }
+    }
+    Ok(())
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<(), LabError> {
+    mkdir(to)?;
+    for entry in std::fs::read_dir(from)
+        .map_err(|e| LabError::io("read", from, e))?
+        .flatten()
+    {
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        match entry.file_type() {
+            Ok(k) if k.is_dir() => copy_tree(&src, &dst)?,
+            Ok(k) if k.is_file() => {
+                std::fs::copy(&src, &dst).map_err(|e| LabError::io("copy", &dst, e))?;
+            }
+            Ok(k) if k.is_symlink() => {
+                if let Ok(link) = std::fs::read_link(&src) {
+                    let _ = std::os::unix::fs::symlink(link, &dst);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }

@@ -147,10 +147,16 @@ pub fn agent_command(exe: &Path) -> Vec<Vec<String>> {
             "{store}",
             "host",
             "prepare",
+            "--host",
+            "{host}",
             "--interface",
             "eth0",
         ]),
-        s(&[&exe, "--store", "{store}", "node", "run"]),
+        // The host is named explicitly: the agent renames the host to its
+        // GlusterNodeName, so a restart must not go by the host name.
+        s(&[
+            &exe, "--store", "{store}", "node", "run", "--host", "{host}",
+        ]),
     ]
 }
 

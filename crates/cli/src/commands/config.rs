@@ -104,34 +104,34 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn read_config_file(path: &Path) -> Result<Vec<u8>, Issue> {
+fn read_config_file(path: &Path) -> Result<Vec<u8>, Box<Issue>> {
     let source = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|e| {
-        Issue::error(
+        Box::new(Issue::error(
             &source,
             "",
             "",
             format!("cannot be read: {e}"),
             "check the path",
-        )
+        ))
     })?;
     if meta.len() > MAX_CONFIG_BYTES {
-        return Err(Issue::error(
+        return Err(Box::new(Issue::error(
             &source,
             "",
             "",
             format!("is {} bytes, more than any host config needs", meta.len()),
             "check that this is a host config file",
-        ));
+        )));
     }
     std::fs::read(path).map_err(|e| {
-        Issue::error(
+        Box::new(Issue::error(
             &source,
             "",
             "",
             format!("cannot be read: {e}"),
             "check the path and its permissions",
-        )
+        ))
     })
 }
 
@@ -149,7 +149,7 @@ fn parse_files(paths: &[PathBuf]) -> (Vec<Sourced>, Report) {
                     configs.push(Sourced { source, config });
                 }
             }
-            Err(issue) => report.push(issue),
+            Err(issue) => report.push(*issue),
         }
     }
     (configs, report)

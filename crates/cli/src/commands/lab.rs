@@ -4,7 +4,7 @@
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use brickyard_lab::holder::HolderArgs;
 use brickyard_lab::supervise::SuperviseArgs;
 use brickyard_lab::{Lab, LabName, LabOptions, LabStatus, Progress, StoreKind};
@@ -79,7 +79,7 @@ fn store_kind(g: &Globals) -> Result<StoreKind> {
         Some(url) if std::env::var("BRICKYARD_STORE").is_ok_and(|v| v == url) => {
             Ok(StoreKind::File)
         }
-        Some(other) => anyhow::bail!(
+        Some(other) => bail!(
             "lab up --store {other:?}: the lab makes its own store; use --store file (the default) or --store etcd"
         ),
     }
@@ -101,9 +101,15 @@ pub struct UpArgs {
     subnet: Option<String>,
     /// What each host runs, supervised: a JSON array of commands (argv arrays) run one
     /// after the other; `{store}`, `{host}` and `{ip}` are replaced per host. Default:
-    /// nothing.
-    #[arg(long, value_name = "JSON")]
+    /// `brickyard host prepare` then `brickyard node run` (the node agent).
+    #[arg(long, value_name = "JSON", conflicts_with = "no_agents")]
     host_command: Option<String>,
+    /// Make the hosts only (namespaces, disks, configs); run nothing in them.
+    #[arg(long)]
+    no_agents: bool,
+    /// How long to wait for the trusted pool to form, in seconds.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    wait: u64,
 }
 
 /// Arguments of `lab status`.
@@ -269,7 +275,10 @@ async fn up(g: &Globals, a: UpArgs) -> Result<()> {
                 "--host-command {json:?} is not a JSON array of argv arrays, e.g. '[[\"sleep\",\"infinity\"]]'"
             )
         })?);
+    } else if !a.no_agents {
+        opts.host_command = Some(brickyard_lab::agent_command(&opts.exe));
     }
+    let agents = opts.host_command.is_some() && a.host_command.is_none();
 
     let started = std::time::Instant::now();
     let bar = std::io::stderr().is_terminal().then(|| {
@@ -312,6 +321,9 @@ async fn up(g: &Globals, a: UpArgs) -> Result<()> {
             h.ip,
             h.loop_device.as_deref().unwrap_or("-")
         );
+    }
+    if agents {
+        wait_for_pool(st, std::time::Duration::from_secs(a.wait)).await?;
     }
     if st.host_command.is_none() {
         println!(
@@ -417,4 +429,76 @@ fn render(st: &LabStatus) -> String {
         out.push_str(&format!("mounted here: {}\n", m.display()));
     }
     out
+}
+
+/// Waits until every host's agent runs and sees all the other hosts connected, showing
+/// progress on a terminal and plain lines otherwise.
+async fn wait_for_pool(st: &brickyard_lab::LabState, limit: std::time::Duration) -> Result<()> {
+    use brickyard_agent::{AgentState, AgentStatus};
+    let url: brickyard_store::StoreUrl = st.store_url.parse()?;
+    let store = brickyard_store::open(&url, &brickyard_store::EtcdOptions::default()).await?;
+    let n = st.hosts.len();
+    let started = std::time::Instant::now();
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(n as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} [{pos}/{len}] {wide_msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(100));
+        bar
+    });
+    let mut last = usize::MAX;
+    let mut waiting: Vec<String> = Vec::new();
+    while started.elapsed() < limit {
+        let agents: Vec<AgentStatus> = store
+            .list(brickyard_model::keys::STATUS_PREFIX)
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|e| serde_json::from_slice(&e.value).ok())
+            .collect();
+        let ready: Vec<&str> = agents
+            .iter()
+            .filter(|a| a.state == AgentState::Running && a.connected_peers() + 1 == n)
+            .map(|a| a.host.as_str())
+            .collect();
+        waiting = st
+            .hosts
+            .iter()
+            .map(|h| h.host_name.clone())
+            .filter(|h| !ready.contains(&h.as_str()))
+            .collect();
+        if ready.len() != last {
+            last = ready.len();
+            let msg = format!("{}/{n} hosts in the pool", ready.len());
+            match &bar {
+                Some(bar) => {
+                    bar.set_position(ready.len() as u64);
+                    bar.set_message(msg);
+                }
+                None => eprintln!("{msg}"),
+            }
+        }
+        if waiting.is_empty() {
+            if let Some(bar) = &bar {
+                bar.finish_and_clear();
+            }
+            println!(
+                "trusted pool of {n} hosts formed {:.1}s after the agents started",
+                started.elapsed().as_secs_f64()
+            );
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    bail!(
+        "the pool did not form within {}s; not ready: {}. Each host's agent log is in {}/hosts/N/command.log; the lab is left up for a look (brickyard lab down removes it)",
+        limit.as_secs(),
+        waiting.join(", "),
+        st.dir.display()
+    )
 }
