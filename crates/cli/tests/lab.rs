@@ -193,7 +193,7 @@ fn lab_hosts_are_isolated_and_removed_completely() {
 
     let started = Instant::now();
     let dir_s = dir.display().to_string();
-    let out = ok(&guard.args(&["up", "--hosts", "3", "--dir", &dir_s]));
+    let out = ok(&guard.args(&["up", "--hosts", "3", "--no-agents", "--dir", &dir_s]));
     eprintln!("lab up (3 hosts) took {:?}", started.elapsed());
     assert!(out.contains("lab down --name bytlab1"), "{out}");
     assert!(out.contains("node agent is not started"), "{out}");
@@ -434,7 +434,15 @@ fn down_cleans_up_after_a_killed_up() {
     };
     let dir = PathBuf::from("/var/lib/brickyard/lab/bytlab2");
     let mut up = Command::new(BIN)
-        .args(["lab", "up", "--name", "bytlab2", "--hosts", "8"])
+        .args([
+            "lab",
+            "up",
+            "--name",
+            "bytlab2",
+            "--hosts",
+            "8",
+            "--no-agents",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -554,4 +562,271 @@ fn etcd_lab_runs_host_commands() {
     ok(&["lab", "down", "--name", "bytlab3"]);
     assert_no_leftovers("bytlab3", &dir);
     drop(guard);
+}
+
+/// The node agents' records, by host name, from `node status`.
+fn agents(store: &str) -> std::collections::BTreeMap<String, Value> {
+    let out = ok(&["--store", store, "node", "status", "--output", "json"]);
+    let rows: Vec<Value> = serde_json::from_str(&out).expect("node status JSON");
+    rows.into_iter()
+        .map(|r| (r["host"].as_str().unwrap_or_default().to_owned(), r))
+        .collect()
+}
+
+/// Waits until every host's agent runs and its glusterd sees all other hosts connected.
+fn wait_for_pool(store: &str, hosts: usize, limit: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        let all = agents(store);
+        let ready = all
+            .values()
+            .filter(|r| {
+                r["live"] == true
+                    && r["state"] == "running"
+                    && r["peers"].as_array().is_some_and(|p| {
+                        p.len() == hosts - 1
+                            && p.iter()
+                                .all(|p| p["connected"] == true && p["state"] == "Peer in Cluster")
+                    })
+            })
+            .count();
+        if ready == hosts {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < limit,
+            "the pool did not form within {limit:?}: {}",
+            serde_json::to_string_pretty(&all).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// How many probes the agents of a lab have made so far, from their logs.
+fn probes(dir: &Path) -> usize {
+    (1..=3)
+        .map(|i| {
+            std::fs::read_to_string(dir.join(format!("hosts/{i}/command.log")))
+                .unwrap_or_default()
+                .matches(": probed ")
+                .count()
+        })
+        .sum()
+}
+
+/// The agent of a lab host: the child of the host's command supervisor running `node run`.
+fn agent_pid(dir: &Path, index: usize) -> Option<i32> {
+    let sup = std::fs::read_to_string(dir.join(format!("hosts/{index}/command.pid"))).ok()?;
+    let sup = sup.trim();
+    let children =
+        std::fs::read_to_string(format!("/proc/{sup}/task/{sup}/children")).unwrap_or_default();
+    children.split_whitespace().find_map(|pid| {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        text.contains(" node run ")
+            .then(|| pid.parse().ok())
+            .flatten()
+    })
+}
+
+fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < limit,
+            "{what} did not happen within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The node agents on a 3-host lab: the pool forms by itself; gluster's operator commands
+/// work on IP-bound nodes; a killed glusterd is restarted; a killed agent comes back with
+/// the same UUID and probes nobody again; a host stopped and started comes back whole.
+#[test]
+fn agents_form_the_pool_and_recover_from_kills() {
+    let guard = LabGuard {
+        name: "bytag1",
+        dir: None,
+    };
+    let dir = PathBuf::from("/var/lib/brickyard/lab/bytag1");
+    let out = ok(&guard.args(&["up", "--hosts", "3", "--wait", "240"]));
+    assert!(out.contains("trusted pool of 3 hosts formed"), "{out}");
+    eprintln!(
+        "{}",
+        out.lines()
+            .find(|l| l.contains("formed"))
+            .unwrap_or_default()
+    );
+    let store = format!("file://{}/store", dir.display());
+    wait_for_pool(&store, 3, Duration::from_secs(60));
+    let before = agents(&store);
+    let uuid = |m: &std::collections::BTreeMap<String, Value>, h: &str| {
+        m[h]["uuid"].as_str().map(str::to_owned)
+    };
+    for h in ["bytag1-1", "bytag1-2", "bytag1-3"] {
+        assert!(
+            uuid(&before, h).is_some(),
+            "{h} has no UUID: {:?}",
+            before[h]
+        );
+    }
+
+    // The operator's commands on an IP-bound node, run inside the host as an operator would.
+    let st = status(&guard);
+    let ips: Vec<String> = (1..=3).map(|i| host_ip(&st, i)).collect();
+    let bricks: Vec<String> = ips
+        .iter()
+        .map(|ip| format!("{ip}:/gluster/brick1/gv0"))
+        .collect();
+    let mut create = vec![
+        "exec", "1", "--", "gluster", "volume", "create", "gv0", "replica", "3",
+    ];
+    create.extend(bricks.iter().map(String::as_str));
+    ok(&guard.args(&create));
+    ok(&guard.args(&["exec", "1", "--", "gluster", "volume", "start", "gv0"]));
+    let pool = ok(&guard.args(&["exec", "2", "--", "gluster", "pool", "list"]));
+    assert_eq!(pool.matches("Connected").count(), 3, "{pool}");
+    let peers = ok(&guard.args(&["exec", "2", "--", "gluster", "peer", "status"]));
+    assert_eq!(
+        peers.matches("Peer in Cluster (Connected)").count(),
+        2,
+        "{peers}"
+    );
+    let vs = ok(&guard.args(&["exec", "3", "--", "gluster", "volume", "status", "gv0"]));
+    assert_eq!(vs.matches("/gluster/brick1/gv0").count(), 3, "{vs}");
+    let heal = ok(&guard.args(&[
+        "exec", "3", "--", "gluster", "volume", "heal", "gv0", "info",
+    ]));
+    assert_eq!(heal.matches("Number of entries: 0").count(), 3, "{heal}");
+    let health = by(&["--store", &store, "status", "--output", "json"]);
+    let health: Value = serde_json::from_slice(&health.stdout).expect("status JSON");
+    assert_eq!(health["healthy"], true, "{health}");
+    assert_eq!(health["volumes"][0]["bricks_online"], 3, "{health}");
+
+    // glusterd killed: the agent starts it again; same UUID, peers back.
+    let pid = ok(&guard.args(&["exec", "2", "--", "cat", "/run/glusterd.pid"]));
+    let pid = pid.trim().to_owned();
+    sh(&["kill", "-9", &pid]);
+    wait_until(
+        "glusterd restarted by the agent",
+        Duration::from_secs(60),
+        || {
+            let a = agents(&store);
+            a["bytag1-2"]["glusterd_restarts"].as_u64() >= Some(1)
+                && a["bytag1-2"]["glusterd_pid"]
+                    .as_u64()
+                    .map(|p| p.to_string())
+                    != Some(pid.clone())
+                && a["bytag1-2"]["glusterd_pid"].is_u64()
+        },
+    );
+    wait_for_pool(&store, 3, Duration::from_secs(60));
+    assert_eq!(uuid(&agents(&store), "bytag1-2"), uuid(&before, "bytag1-2"));
+
+    // The agent killed: its supervisor starts it again; same UUID, no new probe.
+    let probes_before = probes(&dir);
+    let started_before = agents(&store)["bytag1-1"]["started_at"].clone();
+    let agent = agent_pid(&dir, 1).expect("agent of host 1");
+    sh(&["kill", "-9", &agent.to_string()]);
+    wait_until("a new agent on host 1", Duration::from_secs(60), || {
+        let a = agents(&store);
+        a["bytag1-1"]["live"] == true && a["bytag1-1"]["started_at"] != started_before
+    });
+    wait_for_pool(&store, 3, Duration::from_secs(90));
+    assert_eq!(uuid(&agents(&store), "bytag1-1"), uuid(&before, "bytag1-1"));
+    assert_eq!(
+        probes(&dir),
+        probes_before,
+        "a restarted agent must not probe known peers"
+    );
+
+    // A host fails and returns: same UUID, all peers connected, bricks online.
+    ok(&guard.args(&["stop", "2"]));
+    ok(&guard.args(&["start", "2"]));
+    wait_for_pool(&store, 3, Duration::from_secs(120));
+    assert_eq!(uuid(&agents(&store), "bytag1-2"), uuid(&before, "bytag1-2"));
+    wait_until("every brick online", Duration::from_secs(60), || {
+        let out = by(&["--store", &store, "status", "--output", "json"]);
+        serde_json::from_slice::<Value>(&out.stdout)
+            .is_ok_and(|h| h["healthy"] == true && h["volumes"][0]["bricks_online"] == 3)
+    });
+
+    ok(&guard.args(&["down"]));
+    assert_no_leftovers("bytag1", &dir);
+}
+
+/// On etcd, with the agents started by hand in shuffled order and one host 20 s late, the
+/// pool still forms.
+#[test]
+fn the_pool_forms_on_etcd_with_a_late_host() {
+    let guard = LabGuard {
+        name: "bytag2",
+        dir: None,
+    };
+    let dir = PathBuf::from("/var/lib/brickyard/lab/bytag2");
+    ok(&guard.args(&[
+        "up",
+        "--hosts",
+        "3",
+        "--store",
+        "etcd",
+        "--no-agents",
+        "--disk-size",
+        "512M",
+    ]));
+    let st = status(&guard);
+    let store = st["store_url"].as_str().expect("store url").to_owned();
+    assert!(store.starts_with("etcd://"), "{store}");
+    let logs = tempfile::tempdir().expect("temp dir");
+    let mut children = Vec::new();
+    let start_agent = |i: usize| {
+        let host = format!("bytag2-{i}");
+        let holder = status(&guard)["hosts"][i - 1]["holder_pid"]
+            .as_i64()
+            .expect("holder pid")
+            .to_string();
+        ok(&guard.args(&[
+            "exec",
+            &i.to_string(),
+            "--",
+            BIN,
+            "--store",
+            &store,
+            "host",
+            "prepare",
+            "--host",
+            &host,
+            "--interface",
+            "eth0",
+        ]));
+        let log =
+            std::fs::File::create(logs.path().join(format!("agent-{i}.log"))).expect("log file");
+        Command::new("nsenter")
+            .args([
+                "-t", &holder, "-m", "-u", "-n", "--", BIN, "--store", &store, "node", "run",
+                "--host", &host,
+            ])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .spawn()
+            .expect("start an agent")
+    };
+    children.push(start_agent(3));
+    children.push(start_agent(2));
+    std::thread::sleep(Duration::from_secs(20));
+    let late = Instant::now();
+    children.push(start_agent(1));
+    let took = wait_for_pool(&store, 3, Duration::from_secs(120));
+    eprintln!(
+        "pool formed {took:?} after the late host's agent started ({:?})",
+        late.elapsed()
+    );
+    for mut c in children {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    ok(&guard.args(&["down"]));
+    assert_no_leftovers("bytag2", &dir);
 }
