@@ -28,7 +28,9 @@ deps:
 	fi
 	@# Debian starts glusterd and etcd as services on install; brickyard runs its own.
 	@-systemctl disable --now glusterd etcd >/dev/null 2>&1 || true
-	@command -v kubernetes-validate >/dev/null || python3 -m pip install --quiet $(PIP_PACKAGES)
+	@# Debian's own python3 refuses system-wide pip installs (PEP 668) unless told.
+	@command -v kubernetes-validate >/dev/null || python3 -m pip install --quiet $(PIP_PACKAGES) 2>/dev/null \
+		|| python3 -m pip install --quiet --break-system-packages $(PIP_PACKAGES)
 	@command -v $(CARGO) >/dev/null || { echo "error: cargo not found; install the Rust toolchain (https://rustup.rs) and run again" >&2; exit 1; }
 
 build: deps

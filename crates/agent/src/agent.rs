@@ -157,6 +157,62 @@ struct Live {
     glusterd_answering: bool,
     formed_logged: bool,
     started: Instant,
+    last_observed: Option<Instant>,
+}
+
+/// How often the pool lock's holder records what it observes of the volumes.
+const OBSERVE_EVERY: Duration = Duration::from_secs(10);
+
+/// What the lock holder records at [`brickyard_model::keys::OBSERVED_VOLUMES`]: entries
+/// pending heal per started replicated or dispersed volume. `volume heal ... info` only
+/// works from inside a host (its helper ignores --remote-host), so `brickyard status` on
+/// another machine reads it from here.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct ObservedVolumes {
+    /// The host that observed.
+    pub host: String,
+    /// When (seconds since the epoch).
+    pub at: u64,
+    /// Entries pending heal by volume; bricks that could not be asked count nothing.
+    pub heal_pending: BTreeMap<String, u64>,
+    /// Bricks heal info could not reach, by volume.
+    pub heal_unreachable: BTreeMap<String, usize>,
+}
+
+async fn observe_volumes(opts: &AgentOptions, store: &Arc<dyn Store>, live: &mut Live) {
+    live.last_observed = Some(Instant::now());
+    let Ok(volumes) = opts.gluster.volume_info(None).await else {
+        return;
+    };
+    let mut obs = ObservedVolumes {
+        host: opts.host.clone(),
+        at: now(),
+        ..ObservedVolumes::default()
+    };
+    for v in volumes.iter().filter(|v| {
+        v.state == brickyard_gluster::VolumeState::Started
+            && (v.replica_count > 1 || v.disperse_count > 0)
+    }) {
+        if let Ok(bricks) = opts.gluster.heal_info(&v.name).await {
+            obs.heal_pending.insert(
+                v.name.clone(),
+                bricks.iter().filter_map(|b| b.pending).sum(),
+            );
+            obs.heal_unreachable.insert(
+                v.name.clone(),
+                bricks.iter().filter(|b| !b.connected()).count(),
+            );
+        }
+    }
+    let Ok(value) = serde_json::to_vec(&obs) else {
+        return;
+    };
+    if let Err(e) = store
+        .put(brickyard_model::keys::OBSERVED_VOLUMES, &value, live.lease)
+        .await
+    {
+        warn!("cannot record observed volumes: {e}");
+    }
 }
 
 /// Runs the agent until SIGTERM/SIGINT (or `shutdown` turning true).
@@ -205,6 +261,7 @@ async fn run_inner(
         glusterd_answering: false,
         formed_logged: false,
         started,
+        last_observed: None,
     };
     let mut ticker = tokio::time::interval(opts.tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -341,7 +398,15 @@ async fn tick(opts: &AgentOptions, store: &Arc<dyn Store>, config: &HostConfig, 
         }
     }
     let mut plan = pool::plan(&view);
-    if !plan.probe.is_empty() && pool::may_lead(&view) && has_lock(store, live).await {
+    let leads = pool::may_lead(&view) && has_lock(store, live).await;
+    if leads
+        && live
+            .last_observed
+            .is_none_or(|t| t.elapsed() >= OBSERVE_EVERY)
+    {
+        observe_volumes(opts, store, live).await;
+    }
+    if !plan.probe.is_empty() && leads {
         for ip in plan.probe.clone() {
             match opts.gluster.peer_probe(&ip.to_string()).await {
                 Ok(outcome) => info!("probed {ip}: {outcome:?}"),
@@ -544,6 +609,7 @@ pub async fn bootstrap_once(
             glusterd_answering: false,
             formed_logged: false,
             started: Instant::now(),
+            last_observed: None,
         };
         tick(&opts, &store, &config, &mut live).await;
         Ok(live.status)

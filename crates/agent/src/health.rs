@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use brickyard_gluster::{HealBrick, VolumeInfo, VolumeState, VolumeStatus};
+use brickyard_gluster::{VolumeInfo, VolumeState, VolumeStatus};
 use serde::Serialize;
 
 use crate::status::{AgentState, AgentStatus};
@@ -18,8 +18,9 @@ pub struct Observed {
     pub volumes: Option<Vec<VolumeInfo>>,
     /// `volume status` (started volumes only).
     pub volume_status: Vec<VolumeStatus>,
-    /// `volume heal VOL info` per replicated or dispersed started volume.
-    pub heal: BTreeMap<String, Vec<HealBrick>>,
+    /// Entries pending heal per replicated or dispersed started volume, as the pool
+    /// lock's holder last recorded them.
+    pub heal_pending: BTreeMap<String, u64>,
     /// Why glusterd could not be asked, when it could not.
     pub gluster_error: Option<String>,
 }
@@ -125,10 +126,7 @@ pub fn assess(o: &Observed) -> ClusterHealth {
             VolumeState::Stopped => "Stopped",
             VolumeState::Other(_) => "Unknown",
         };
-        let heal_pending = o
-            .heal
-            .get(&v.name)
-            .map(|bricks| bricks.iter().filter_map(|b| b.pending).sum::<u64>());
+        let heal_pending = o.heal_pending.get(&v.name).copied();
         if v.state == VolumeState::Started {
             if online < total {
                 problems.push(format!(

@@ -17,7 +17,9 @@ pub mod status;
 pub mod supervise;
 pub mod uts;
 
-pub use agent::{AgentOptions, GLUSTERD_PORT, HostnamePolicy, bootstrap_once, run};
+pub use agent::{
+    AgentOptions, GLUSTERD_PORT, HostnamePolicy, ObservedVolumes, bootstrap_once, run,
+};
 pub use status::{AgentState, AgentStatus, PeerView};
 
 /// Why the agent stopped.

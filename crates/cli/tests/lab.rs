@@ -748,8 +748,11 @@ fn agents_form_the_pool_and_recover_from_kills() {
     assert_eq!(uuid(&agents(&store), "bytag1-2"), uuid(&before, "bytag1-2"));
     wait_until("every brick online", Duration::from_secs(60), || {
         let out = by(&["--store", &store, "status", "--output", "json"]);
-        serde_json::from_slice::<Value>(&out.stdout)
-            .is_ok_and(|h| h["healthy"] == true && h["volumes"][0]["bricks_online"] == 3)
+        serde_json::from_slice::<Value>(&out.stdout).is_ok_and(|h| {
+            h["healthy"] == true
+                && h["volumes"][0]["bricks_online"] == 3
+                && h["volumes"][0]["heal_pending"] == 0
+        })
     });
 
     ok(&guard.args(&["down"]));

@@ -6,6 +6,9 @@
 pub const CONFIG_PREFIX: &str = "gluster/config/";
 /// Prefix of agent liveness records: `gluster/status/<HostName>` (lease-backed).
 pub const STATUS_PREFIX: &str = "gluster/status/";
+/// What the pool lock's holder last observed of the volumes (heal counts), lease-backed:
+/// it vanishes with its writer.
+pub const OBSERVED_VOLUMES: &str = "gluster/observed/volumes";
 /// Prefix of desired volumes: `gluster/volumes/<Volume>`.
 pub const VOLUME_PREFIX: &str = "gluster/volumes/";
 /// Prefix of cluster-wide locks: `gluster/locks/<name>` (lease-backed).

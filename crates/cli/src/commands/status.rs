@@ -1,12 +1,11 @@
 //! `brickyard status`: is the cluster healthy? Hosts and agents from the store, peers from
 //! the agents' records, volumes, bricks and heal from one live host's glusterd.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use brickyard_agent::health::{Observed, assess};
-use brickyard_agent::{AgentState, AgentStatus};
+use brickyard_agent::{AgentState, AgentStatus, ObservedVolumes};
 use brickyard_gluster::{Gluster, Target, VolumeState};
 use brickyard_model::keys::STATUS_PREFIX;
 use brickyard_store::configs;
@@ -75,15 +74,12 @@ pub async fn observe(g: &Globals) -> Result<Observed> {
             if volumes.iter().any(|v| v.state == VolumeState::Started) {
                 o.volume_status = gluster.volume_status(None).await.unwrap_or_default();
             }
-            let mut heal = BTreeMap::new();
-            for v in volumes.iter().filter(|v| {
-                v.state == VolumeState::Started && (v.replica_count > 1 || v.disperse_count > 0)
-            }) {
-                if let Ok(h) = gluster.heal_info(&v.name).await {
-                    heal.insert(v.name.clone(), h);
-                }
+            // Heal info only works from inside a host; the pool lock's holder records it.
+            if let Ok(Some(e)) = store.get(brickyard_model::keys::OBSERVED_VOLUMES).await
+                && let Ok(obs) = serde_json::from_slice::<ObservedVolumes>(&e.value)
+            {
+                o.heal_pending = obs.heal_pending;
             }
-            o.heal = heal;
             o.volumes = Some(volumes);
         }
         None if errors.is_empty() => {
