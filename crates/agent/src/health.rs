@@ -1,10 +1,16 @@
-//! The cluster's health, judged without I/O from what the store and one glusterd report.
+//! The cluster's health: [`gather`] reads what the store and one live glusterd report,
+//! [`assess`] judges it without I/O. `brickyard status` and the REST API share both, so
+//! they cannot disagree about what "healthy" means.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use brickyard_gluster::{VolumeInfo, VolumeState, VolumeStatus};
+use brickyard_gluster::{Gluster, Target, VolumeInfo, VolumeState, VolumeStatus};
+use brickyard_model::keys::{CONFIG_PREFIX, OBSERVED_VOLUMES, STATUS_PREFIX};
+use brickyard_store::{Store, StoreError, configs};
 use serde::Serialize;
 
+use crate::ObservedVolumes;
 use crate::status::{AgentState, AgentStatus};
 
 /// What was gathered for one judgement.
@@ -23,6 +29,65 @@ pub struct Observed {
     pub heal_pending: BTreeMap<String, u64>,
     /// Why glusterd could not be asked, when it could not.
     pub gluster_error: Option<String>,
+}
+
+/// Gathers what the store and one live glusterd say.
+///
+/// Only the store's failures are errors: glusterd not answering is part of the picture
+/// (`gluster_error`), not a reason to show nothing. `gluster_timeout` bounds each call to
+/// one host's glusterd.
+pub async fn gather(store: &dyn Store, gluster_timeout: Duration) -> Result<Observed, StoreError> {
+    let mut o = Observed::default();
+    for c in configs::list(store).await? {
+        let host = c.entry.key.trim_start_matches(CONFIG_PREFIX).to_owned();
+        let ip = c
+            .parsed
+            .as_ref()
+            .map_or_else(|_| "?".to_owned(), |c| c.ip().to_string());
+        o.hosts.push((host, ip));
+    }
+    for e in store.list(STATUS_PREFIX).await? {
+        if let Ok(s) = serde_json::from_slice::<AgentStatus>(&e.value) {
+            o.agents.insert(s.host.clone(), s);
+        }
+    }
+    // Ask the glusterd of live hosts, running ones first, until one answers. Reads over
+    // --remote-host work on IP-bound nodes, so nothing needs to run on the hosts.
+    let mut candidates: Vec<&AgentStatus> = o.agents.values().collect();
+    candidates.sort_by_key(|a| a.state != AgentState::Running);
+    let mut errors = Vec::new();
+    let mut answered = None;
+    for a in candidates {
+        let gluster = Gluster::new()
+            .target(Target::RemoteHost(a.ip))
+            .timeout(gluster_timeout);
+        match gluster.volume_info(None).await {
+            Ok(v) => {
+                answered = Some((gluster, v));
+                break;
+            }
+            Err(e) => errors.push(format!("{} ({}): {e}", a.host, a.ip)),
+        }
+    }
+    match answered {
+        Some((gluster, volumes)) => {
+            if volumes.iter().any(|v| v.state == VolumeState::Started) {
+                o.volume_status = gluster.volume_status(None).await.unwrap_or_default();
+            }
+            // Heal info only works from inside a host; the pool lock's holder records it.
+            if let Ok(Some(e)) = store.get(OBSERVED_VOLUMES).await
+                && let Ok(obs) = serde_json::from_slice::<ObservedVolumes>(&e.value)
+            {
+                o.heal_pending = obs.heal_pending;
+            }
+            o.volumes = Some(volumes);
+        }
+        None if errors.is_empty() => {
+            o.gluster_error = Some("no live agent to ask".into());
+        }
+        None => o.gluster_error = Some(errors.join("; ")),
+    }
+    Ok(o)
 }
 
 /// One host's line.
