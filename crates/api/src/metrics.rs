@@ -1,0 +1,169 @@
+//! `GET /metrics`: the cluster's state in Prometheus' text format.
+//!
+//! The figures are computed at scrape time from the same observation as `GET /v1/status`;
+//! nothing is cached, so a scrape never shows a state older than the store's.
+
+use axum::extract::State;
+use axum::http::header::{ACCEPT, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use brickyard_agent::health::{ClusterHealth, Observed, assess, gather};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HostLabel {
+    host: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VolumeLabel {
+    volume: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabel {
+    state: String,
+}
+
+fn gauge(registry: &mut Registry, name: &str, help: &str, value: i64) {
+    let g = Gauge::<i64>::default();
+    g.set(value);
+    registry.register(name, help, g);
+}
+
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Renders the metrics of one observation (OpenMetrics text, ending in `# EOF`).
+pub(crate) fn render(o: &Observed, health: &ClusterHealth) -> Result<String, std::fmt::Error> {
+    let mut r = Registry::with_prefix("brickyard");
+    gauge(
+        &mut r,
+        "cluster_healthy",
+        "1 when brickyard status finds nothing degraded, else 0",
+        i64::from(health.healthy),
+    );
+    gauge(
+        &mut r,
+        "hosts",
+        "Hosts with a config in the store",
+        count(health.hosts.len()),
+    );
+    gauge(
+        &mut r,
+        "hosts_agent_live",
+        "Hosts whose node agent's lease is alive",
+        count(health.hosts.iter().filter(|h| h.agent_live).count()),
+    );
+    let live = Family::<HostLabel, Gauge>::default();
+    let connected = Family::<HostLabel, Gauge>::default();
+    let known = Family::<HostLabel, Gauge>::default();
+    for h in &health.hosts {
+        let l = HostLabel {
+            host: h.host.clone(),
+        };
+        live.get_or_create(&l).set(i64::from(h.agent_live));
+        connected.get_or_create(&l).set(count(h.peers_connected));
+        known.get_or_create(&l).set(count(h.peers_known));
+    }
+    r.register(
+        "host_agent_live",
+        "1 when the host's node agent's lease is alive, else 0",
+        live,
+    );
+    r.register(
+        "host_peers_connected",
+        "Peers the host's glusterd sees connected and in the cluster",
+        connected,
+    );
+    r.register("host_peers_known", "Peers the host's glusterd knows", known);
+    gauge(
+        &mut r,
+        "gluster_answered",
+        "1 when a glusterd answered for the volumes (the volume metrics are present), else 0",
+        i64::from(o.volumes.is_some()),
+    );
+    if o.volumes.is_some() {
+        let by_state = Family::<StateLabel, Gauge>::default();
+        // Every state is always present, so that a rate or an alert on "Stopped" does not
+        // see a missing series when there are none.
+        for s in ["Created", "Started", "Stopped", "Unknown"] {
+            by_state
+                .get_or_create(&StateLabel { state: s.into() })
+                .set(0);
+        }
+        let online = Family::<VolumeLabel, Gauge>::default();
+        let total = Family::<VolumeLabel, Gauge>::default();
+        let heal = Family::<VolumeLabel, Gauge>::default();
+        for v in &health.volumes {
+            by_state
+                .get_or_create(&StateLabel {
+                    state: v.status.clone(),
+                })
+                .inc();
+            let l = VolumeLabel {
+                volume: v.name.clone(),
+            };
+            online.get_or_create(&l).set(count(v.bricks_online));
+            total.get_or_create(&l).set(count(v.bricks));
+            if let Some(n) = v.heal_pending {
+                heal.get_or_create(&l)
+                    .set(i64::try_from(n).unwrap_or(i64::MAX));
+            }
+        }
+        r.register("volumes", "Volumes in gluster by state", by_state);
+        r.register(
+            "volume_bricks_online",
+            "Bricks of the volume that are online",
+            online,
+        );
+        r.register("volume_bricks", "Bricks in the volume", total);
+        r.register(
+            "volume_heal_pending",
+            "Entries pending heal, summed over the volume's bricks, as last recorded by the pool lock's holder",
+            heal,
+        );
+    }
+    let mut out = String::new();
+    encode(&mut out, &r)?;
+    Ok(out)
+}
+
+/// `GET /metrics`.
+pub(crate) async fn metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let o = gather(state.store.as_ref(), state.config.gluster_timeout).await?;
+    let health = assess(&o);
+    let text =
+        render(&o, &health).map_err(|e| ApiError::Internal(format!("encode metrics: {e}")))?;
+    // Prometheus asks for OpenMetrics; other scrapers get the classic text format, which
+    // for gauges differs only by the closing `# EOF`.
+    let wants_openmetrics = headers
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/openmetrics-text"));
+    let (body, content_type) = if wants_openmetrics {
+        (text, OPENMETRICS)
+    } else {
+        let classic = text.strip_suffix("# EOF\n").unwrap_or(&text).to_owned();
+        (classic, PROMETHEUS_TEXT)
+    };
+    Ok((
+        [(CONTENT_TYPE, HeaderValue::from_static(content_type))],
+        body,
+    )
+        .into_response())
+}
