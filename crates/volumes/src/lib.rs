@@ -1,0 +1,47 @@
+//! Declarative GlusterFS volumes.
+//!
+//! A volume is asked for by writing a [`VolumeRecord`] at `gluster/volumes/<NAME>`; the
+//! node agents drive gluster to it and report what they did at
+//! `gluster/volume-status/<NAME>` ([`VolumeStatus`]).
+//!
+//! The layers, as elsewhere in brickyard:
+//! - [`record`]: the stored formats (desired record, observed status, layouts);
+//! - [`placement`]: pure — hosts and their bricks in, the chosen bricks (or a refusal) out;
+//! - [`plan`]: pure — desired records and gluster's `volume info` in, ordered [`plan::Action`]s out;
+//! - [`profile`]: the named option sets applied with `gluster volume set`;
+//! - [`api`]: the store operations a client uses: [`create`], [`list`], [`get`],
+//!   [`set_state`], [`delete`], [`expand`]. They only touch the store; the agents act;
+//! - [`reconcile`]: what an agent runs each pass: [`reconcile::cluster_pass`] on the pool
+//!   lock's holder, [`reconcile::host_pass`] on every host (removal of its own brick
+//!   directories of deleted volumes).
+//!
+//! Architecture invariant: placement and planning never spawn a process or touch the store;
+//! only [`reconcile`] runs gluster, and only [`reconcile::host_pass`] touches brick
+//! directories, each host only its own.
+//!
+//! # Using the API
+//!
+//! ```no_run
+//! # async fn demo(store: &dyn brickyard_store::Store) -> Result<(), brickyard_volumes::VolumeError> {
+//! use brickyard_volumes::{Layout, VolumeSpec, DesiredState};
+//! let spec = VolumeSpec::new("gv0", Layout::replicate(3));
+//! let record = brickyard_volumes::create(store, &spec).await?; // fails if the name is taken
+//! let view = brickyard_volumes::get(store, "gv0").await?;      // record + observed status
+//! brickyard_volumes::set_state(store, "gv0", DesiredState::Stopped).await?;
+//! brickyard_volumes::delete(store, "gv0", false).await?;       // refused while started
+//! # let _ = (record, view); Ok(()) }
+//! ```
+
+pub mod api;
+pub mod error;
+pub mod placement;
+pub mod plan;
+pub mod profile;
+pub mod reconcile;
+pub mod record;
+
+pub use api::{VolumeView, create, delete, expand, get, list, set_state, unmanaged};
+pub use error::VolumeError;
+pub use record::{
+    BrickRef, DesiredState, Layout, LayoutKind, Phase, VolumeRecord, VolumeSpec, VolumeStatus,
+};

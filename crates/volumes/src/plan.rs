@@ -1,0 +1,810 @@
+//! The reconcile planner: desired records and what gluster reports in, ordered actions out.
+//! Pure: the reconciler ([`crate::reconcile`]) carries the actions out.
+//!
+//! Per volume, from the record's desired state, the agents' status and gluster's volume:
+//!
+//! | desired | gluster volume | actions |
+//! | --- | --- | --- |
+//! | started/stopped | absent | mark creating, create, set the profile's options, start (if started), settle |
+//! | started/stopped | present, created by brickyard | add the bricks of new sets and rebalance, set missing options, start/stop, settle |
+//! | started/stopped | present, never created by brickyard | refuse (failed): the name belongs to a volume made by hand |
+//! | deleted | present, created by brickyard | stop (force), delete, then wait for the hosts' brick clean-up |
+//! | deleted | absent | wait until every brick host acknowledged its clean-up, then forget the record |
+//! | deleted | never created by brickyard | forget the record; the hand-made volume and its bricks stay |
+//!
+//! Gluster volumes no record asks for are reported as unmanaged and never touched.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use brickyard_gluster::{VolumeCreate, VolumeInfo, VolumeState};
+
+use crate::profile;
+use crate::record::{DesiredState, LayoutKind, Phase, VolumeRecord, VolumeStatus};
+
+/// One step of a plan. Every step names its volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Record phase `creating` (and that a create was attempted) before `volume create`.
+    MarkCreating {
+        /// The volume.
+        name: String,
+    },
+    /// `gluster volume create`.
+    Create {
+        /// What to create.
+        spec: VolumeCreate,
+    },
+    /// `gluster volume set NAME KEY VALUE`.
+    SetOption {
+        /// The volume.
+        name: String,
+        /// The option.
+        key: String,
+        /// Its value.
+        value: String,
+    },
+    /// `gluster volume start NAME`.
+    Start {
+        /// The volume.
+        name: String,
+    },
+    /// `gluster volume stop NAME [force]`.
+    Stop {
+        /// The volume.
+        name: String,
+        /// Whether to force (when deleting).
+        force: bool,
+    },
+    /// `gluster volume delete NAME`.
+    Delete {
+        /// The volume.
+        name: String,
+    },
+    /// Record phase `expanding` with a rebalance pending, before `add-brick`.
+    MarkExpanding {
+        /// The volume.
+        name: String,
+    },
+    /// `gluster volume add-brick NAME [replica N [arbiter 1]] BRICK...`.
+    AddBricks {
+        /// The volume.
+        name: String,
+        /// The new bricks as `IP:PATH`, one or more whole sets.
+        bricks: Vec<String>,
+        /// The replica count to repeat (gluster wants it for arbiter volumes).
+        replica: Option<u32>,
+        /// The arbiter count to repeat.
+        arbiter: Option<u32>,
+    },
+    /// `gluster volume rebalance NAME start`.
+    Rebalance {
+        /// The volume.
+        name: String,
+    },
+    /// Write the volume's status (when it differs from what is recorded).
+    Settle {
+        /// The volume.
+        name: String,
+        /// The phase.
+        phase: Phase,
+        /// The reason (why it waits or failed); empty when all is well.
+        reason: String,
+        /// The bricks gluster's volume has after the actions before.
+        bricks: usize,
+    },
+    /// Remove the record, its status and its clean-up acknowledgements: the volume is gone
+    /// from gluster and from every host.
+    Forget {
+        /// The volume.
+        name: String,
+    },
+}
+
+/// The plan of one pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Actions per volume, in order; a failed action skips the rest of its volume's list.
+    pub volumes: Vec<(String, Vec<Action>)>,
+    /// Gluster volumes no record asks for, sorted.
+    pub unmanaged: Vec<String>,
+}
+
+/// What one pass knows.
+#[derive(Debug, Clone)]
+pub struct Inputs<'a> {
+    /// Every desired record.
+    pub records: &'a [VolumeRecord],
+    /// The agents' status of each volume, by name.
+    pub status: &'a BTreeMap<String, VolumeStatus>,
+    /// gluster's `volume info` of every volume.
+    pub gluster: &'a [VolumeInfo],
+    /// Hosts that acknowledged removing their brick directories, by volume.
+    pub cleaned: &'a BTreeMap<String, BTreeSet<String>>,
+}
+
+/// Plans one pass.
+pub fn plan(input: &Inputs<'_>) -> Plan {
+    let gluster: BTreeMap<&str, &VolumeInfo> =
+        input.gluster.iter().map(|v| (v.name.as_str(), v)).collect();
+    let wanted: BTreeSet<&str> = input.records.iter().map(|r| r.name.as_str()).collect();
+    let mut out = Plan {
+        unmanaged: gluster
+            .keys()
+            .filter(|n| !wanted.contains(*n))
+            .map(|n| (*n).to_owned())
+            .collect(),
+        ..Plan::default()
+    };
+    for rec in input.records {
+        let status = input.status.get(&rec.name);
+        let ours = status.is_some_and(|s| s.create_attempted);
+        let empty = BTreeSet::new();
+        let cleaned = input.cleaned.get(&rec.name).unwrap_or(&empty);
+        let actions = plan_one(
+            rec,
+            status,
+            ours,
+            gluster.get(rec.name.as_str()).copied(),
+            cleaned,
+        );
+        if !actions.is_empty() {
+            out.volumes.push((rec.name.clone(), actions));
+        }
+    }
+    out
+}
+
+fn settle(
+    rec: &VolumeRecord,
+    status: Option<&VolumeStatus>,
+    phase: Phase,
+    reason: String,
+    bricks: usize,
+) -> Vec<Action> {
+    if status.is_some_and(|s| s.phase == phase && s.reason == reason && s.bricks == bricks) {
+        return Vec::new();
+    }
+    vec![Action::Settle {
+        name: rec.name.clone(),
+        phase,
+        reason,
+        bricks,
+    }]
+}
+
+fn plan_one(
+    rec: &VolumeRecord,
+    status: Option<&VolumeStatus>,
+    ours: bool,
+    vol: Option<&VolumeInfo>,
+    cleaned: &BTreeSet<String>,
+) -> Vec<Action> {
+    let name = rec.name.clone();
+    match (rec.state, vol) {
+        (DesiredState::Deleted, _) if !ours => vec![Action::Forget { name }],
+        (DesiredState::Deleted, Some(v)) => {
+            let mut a = Vec::new();
+            if v.state == VolumeState::Started {
+                a.push(Action::Stop {
+                    name: name.clone(),
+                    force: true,
+                });
+            }
+            a.push(Action::Delete { name: name.clone() });
+            a.extend(settle(
+                rec,
+                status,
+                Phase::Deleting,
+                waiting_reason(rec, cleaned),
+                0,
+            ));
+            a
+        }
+        (DesiredState::Deleted, None) => {
+            let reason = waiting_reason(rec, cleaned);
+            if reason.is_empty() {
+                vec![Action::Forget { name }]
+            } else {
+                settle(rec, status, Phase::Deleting, reason, 0)
+            }
+        }
+        (_, None) => {
+            let (replica, arbiter, disperse, redundancy) = rec.layout.gluster_counts();
+            let mut a = vec![
+                Action::MarkCreating { name: name.clone() },
+                Action::Create {
+                    spec: VolumeCreate {
+                        name: name.clone(),
+                        replica,
+                        arbiter,
+                        disperse,
+                        redundancy,
+                        bricks: rec.bricks.iter().map(|b| b.gluster_name()).collect(),
+                        force: false,
+                    },
+                },
+            ];
+            for (key, value) in profile::options(&rec.profile).unwrap_or(&[]) {
+                a.push(Action::SetOption {
+                    name: name.clone(),
+                    key: (*key).to_owned(),
+                    value: (*value).to_owned(),
+                });
+            }
+            let phase = if rec.state == DesiredState::Started {
+                a.push(Action::Start { name: name.clone() });
+                Phase::Started
+            } else {
+                Phase::Stopped
+            };
+            a.push(Action::Settle {
+                name,
+                phase,
+                reason: String::new(),
+                bricks: rec.bricks.len(),
+            });
+            a
+        }
+        (_, Some(_)) if !ours => settle(
+            rec,
+            status,
+            Phase::Failed,
+            format!(
+                "gluster already has a volume named {name} that brickyard did not create; it is left alone: pick another name (`brickyard volume delete {name}` removes only this request)"
+            ),
+            0,
+        ),
+        (_, Some(v)) => plan_existing(rec, status, v),
+    }
+}
+
+/// Hosts that still have to remove their brick directories, as a reason; empty when none.
+fn waiting_reason(rec: &VolumeRecord, cleaned: &BTreeSet<String>) -> String {
+    let hosts: BTreeSet<&str> = rec
+        .bricks
+        .iter()
+        .map(|b| b.host.as_str())
+        .filter(|h| !cleaned.contains(*h))
+        .collect();
+    if hosts.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "waiting for {} to remove the brick directories",
+            hosts.into_iter().collect::<Vec<_>>().join(", ")
+        )
+    }
+}
+
+fn plan_existing(rec: &VolumeRecord, status: Option<&VolumeStatus>, v: &VolumeInfo) -> Vec<Action> {
+    let name = rec.name.clone();
+    let have: Vec<String> = v.bricks.iter().map(|b| b.name.clone()).collect();
+    let want: Vec<String> = rec.bricks.iter().map(|b| b.gluster_name()).collect();
+    let mut a = Vec::new();
+    let mut rebalance = status.is_some_and(|s| s.rebalance_pending);
+    if have != want {
+        if want.len() > have.len() && want.starts_with(&have) {
+            let (replica, arbiter, _, _) = rec.layout.gluster_counts();
+            let repeat = matches!(rec.layout.kind, LayoutKind::Replicate { .. });
+            a.push(Action::MarkExpanding { name: name.clone() });
+            a.push(Action::AddBricks {
+                name: name.clone(),
+                bricks: want[have.len()..].to_vec(),
+                replica: replica.filter(|_| repeat),
+                arbiter: arbiter.filter(|_| repeat),
+            });
+            rebalance = true;
+        } else {
+            return settle(
+                rec,
+                status,
+                Phase::Failed,
+                format!(
+                    "gluster's bricks of {name} ({}) are not the recorded ones ({}); it is left alone, repair it by hand",
+                    have.join(" "),
+                    want.join(" ")
+                ),
+                have.len(),
+            );
+        }
+    }
+    for (key, value) in profile::options(&rec.profile).unwrap_or(&[]) {
+        if v.options.get(*key).map(String::as_str) != Some(*value) {
+            a.push(Action::SetOption {
+                name: name.clone(),
+                key: (*key).to_owned(),
+                value: (*value).to_owned(),
+            });
+        }
+    }
+    let phase = match rec.state {
+        DesiredState::Started => {
+            if v.state != VolumeState::Started {
+                a.push(Action::Start { name: name.clone() });
+            }
+            if rebalance && want.len() > rec.layout.set_width() as usize {
+                a.push(Action::Rebalance { name: name.clone() });
+            }
+            Phase::Started
+        }
+        _ => {
+            if v.state == VolumeState::Started {
+                a.push(Action::Stop {
+                    name: name.clone(),
+                    force: false,
+                });
+            }
+            Phase::Stopped
+        }
+    };
+    if a.is_empty() {
+        return settle(rec, status, phase, String::new(), have.len());
+    }
+    // A stopped volume keeps its rebalance pending until it is started.
+    let reason = if rebalance && rec.state != DesiredState::Started {
+        "rebalance pending until the volume is started".to_owned()
+    } else {
+        String::new()
+    };
+    a.push(Action::Settle {
+        name,
+        phase,
+        reason,
+        bricks: want.len(),
+    });
+    a
+}
+
+/// Where the desired record and what gluster reports differ, one line each, for people
+/// (`brickyard volume info`). Empty when they agree.
+pub fn differences(
+    rec: &VolumeRecord,
+    status: Option<&VolumeStatus>,
+    vol: Option<&VolumeInfo>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(s) = status
+        && s.phase == Phase::Failed
+    {
+        out.push(format!("the last attempt failed: {}", s.reason));
+    }
+    let Some(v) = vol else {
+        if rec.state != DesiredState::Deleted {
+            out.push(format!(
+                "desired {}, but gluster has no volume {}",
+                rec.state, rec.name
+            ));
+        }
+        return out;
+    };
+    let observed = match v.state {
+        VolumeState::Started => "started",
+        VolumeState::Created => "created (never started)",
+        VolumeState::Stopped => "stopped",
+        VolumeState::Other(_) => "in an unknown state",
+    };
+    match rec.state {
+        DesiredState::Deleted => out.push(format!(
+            "desired deleted, gluster still has it ({observed})"
+        )),
+        DesiredState::Started if v.state != VolumeState::Started => {
+            out.push(format!("desired started, gluster has it {observed}"));
+        }
+        DesiredState::Stopped if v.state == VolumeState::Started => {
+            out.push("desired stopped, gluster has it started".to_owned());
+        }
+        _ => {}
+    }
+    let have: BTreeSet<String> = v.bricks.iter().map(|b| b.name.clone()).collect();
+    let want: BTreeSet<String> = rec.bricks.iter().map(|b| b.gluster_name()).collect();
+    for b in want.difference(&have) {
+        out.push(format!("brick {b} is recorded but not in gluster's volume"));
+    }
+    for b in have.difference(&want) {
+        out.push(format!("brick {b} is in gluster's volume but not recorded"));
+    }
+    for (key, value) in profile::options(&rec.profile).unwrap_or(&[]) {
+        match v.options.get(*key) {
+            Some(x) if x == value => {}
+            Some(x) => out.push(format!(
+                "option {key} is {x}, profile {} wants {value}",
+                rec.profile
+            )),
+            None => out.push(format!(
+                "option {key} is not set, profile {} wants {value}",
+                rec.profile
+            )),
+        }
+    }
+    out
+}
+
+/// What a host's agent does about its own brick directories.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostAction {
+    /// Remove a brick directory of a deleted volume (it is `<brick mount>/<volume>`).
+    RemoveDir {
+        /// The volume.
+        name: String,
+        /// The directory.
+        path: String,
+    },
+    /// Record that this host's brick directories of the volume are gone.
+    Ack {
+        /// The volume.
+        name: String,
+    },
+}
+
+/// What one host knows.
+#[derive(Debug, Clone)]
+pub struct HostInputs<'a> {
+    /// This host's `HostName`.
+    pub host: &'a str,
+    /// This host's brick mounts (`/gluster/brickN`).
+    pub mounts: &'a [String],
+    /// Every desired record.
+    pub records: &'a [VolumeRecord],
+    /// The agents' status of each volume.
+    pub status: &'a BTreeMap<String, VolumeStatus>,
+    /// Volumes this host's glusterd knows.
+    pub local_volumes: &'a BTreeSet<String>,
+    /// Volumes this host has already acknowledged.
+    pub acked: &'a BTreeSet<String>,
+}
+
+/// Plans a host's clean-up: for every volume to be deleted that brickyard created, that
+/// this host's glusterd no longer knows and that this host has not acknowledged yet, remove
+/// its brick directories here and acknowledge. A path that is not exactly
+/// `<one of this host's brick mounts>/<volume>` is never removed.
+pub fn host_plan(input: &HostInputs<'_>) -> Vec<HostAction> {
+    let mut out = Vec::new();
+    for rec in input.records {
+        let ours = input
+            .status
+            .get(&rec.name)
+            .is_some_and(|s| s.create_attempted);
+        if rec.state != DesiredState::Deleted
+            || !ours
+            || input.local_volumes.contains(&rec.name)
+            || input.acked.contains(&rec.name)
+            || !rec.bricks.iter().any(|b| b.host == input.host)
+        {
+            continue;
+        }
+        for b in rec.bricks.iter().filter(|b| b.host == input.host) {
+            let safe = input
+                .mounts
+                .iter()
+                .any(|m| b.path == format!("{m}/{}", rec.name));
+            if safe {
+                out.push(HostAction::RemoveDir {
+                    name: rec.name.clone(),
+                    path: b.path.clone(),
+                });
+            }
+        }
+        out.push(HostAction::Ack {
+            name: rec.name.clone(),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{BrickRef, Layout};
+    use brickyard_gluster::Brick;
+
+    fn rec(name: &str, layout: Layout, state: DesiredState, hosts: &[u8]) -> VolumeRecord {
+        VolumeRecord {
+            name: name.into(),
+            layout,
+            profile: "default".into(),
+            state,
+            bricks: hosts
+                .iter()
+                .map(|h| BrickRef {
+                    host: format!("h{h}"),
+                    ip: format!("10.0.0.{h}"),
+                    path: format!("/gluster/brick1/{name}"),
+                })
+                .collect(),
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn info(name: &str, state: VolumeState, hosts: &[u8]) -> VolumeInfo {
+        VolumeInfo {
+            name: name.into(),
+            id: "id".into(),
+            state,
+            type_str: String::new(),
+            brick_count: hosts.len() as u32,
+            dist_count: 1,
+            replica_count: 1,
+            arbiter_count: 0,
+            disperse_count: 0,
+            redundancy_count: 0,
+            bricks: hosts
+                .iter()
+                .map(|h| Brick {
+                    name: format!("10.0.0.{h}:/gluster/brick1/{name}"),
+                    host: format!("10.0.0.{h}"),
+                    path: format!("/gluster/brick1/{name}"),
+                    host_uuid: String::new(),
+                    is_arbiter: false,
+                })
+                .collect(),
+            options: BTreeMap::new(),
+        }
+    }
+
+    fn status(name: &str, phase: Phase, ours: bool) -> VolumeStatus {
+        VolumeStatus {
+            name: name.into(),
+            phase,
+            reason: String::new(),
+            create_attempted: ours,
+            rebalance_pending: false,
+            bricks: 3,
+            by: String::new(),
+            updated_at: 0,
+        }
+    }
+
+    /// Renders actions compactly: "mark-creating create(replica 3: a b c) start settle(started)".
+    fn show(actions: &[Action]) -> String {
+        actions
+            .iter()
+            .map(|a| match a {
+                Action::MarkCreating { .. } => "mark-creating".to_owned(),
+                Action::Create { spec } => format!("create({})", spec.args()[3..].join(" ")),
+                Action::SetOption { key, value, .. } => format!("set({key}={value})"),
+                Action::Start { .. } => "start".to_owned(),
+                Action::Stop { force, .. } => format!("stop{}", if *force { "!" } else { "" }),
+                Action::Delete { .. } => "delete".to_owned(),
+                Action::MarkExpanding { .. } => "mark-expanding".to_owned(),
+                Action::AddBricks {
+                    bricks, replica, ..
+                } => {
+                    format!("add-brick({replica:?} {})", bricks.join(" "))
+                }
+                Action::Rebalance { .. } => "rebalance".to_owned(),
+                Action::Settle { phase, reason, .. } => {
+                    if reason.is_empty() {
+                        format!("settle({phase})")
+                    } else {
+                        format!("settle({phase}: {reason})")
+                    }
+                }
+                Action::Forget { .. } => "forget".to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn plans() {
+        use DesiredState::*;
+        use VolumeState as G;
+        let r3 = Layout::replicate(3);
+        let b = "10.0.0.1:/gluster/brick1/v 10.0.0.2:/gluster/brick1/v 10.0.0.3:/gluster/brick1/v";
+        // (record, status, gluster volume, hosts cleaned, expected actions)
+        type Case = (
+            VolumeRecord,
+            Option<VolumeStatus>,
+            Option<VolumeInfo>,
+            &'static [&'static str],
+            String,
+        );
+        let cases: Vec<Case> = vec![
+            // A new volume.
+            (rec("v", r3, Started, &[1, 2, 3]), None, None, &[],
+             format!("mark-creating create(replica 3 {b}) start settle(started)")),
+            (rec("v", Layout::arbiter(), Stopped, &[1, 2, 3]), None, None, &[],
+             format!("mark-creating create(replica 3 arbiter 1 {b}) settle(stopped)")),
+            // Interrupted before the create took effect: create again.
+            (rec("v", r3, Started, &[1, 2, 3]), Some(status("v", Phase::Creating, true)), None, &[],
+             format!("mark-creating create(replica 3 {b}) start settle(started)")),
+            // Interrupted after the create: complete it.
+            (rec("v", r3, Started, &[1, 2, 3]), Some(status("v", Phase::Creating, true)),
+             Some(info("v", G::Created, &[1, 2, 3])), &[], "start settle(started)".into()),
+            // Converged: nothing to do.
+            (rec("v", r3, Started, &[1, 2, 3]), Some(status("v", Phase::Started, true)),
+             Some(info("v", G::Started, &[1, 2, 3])), &[], String::new()),
+            (rec("v", r3, Stopped, &[1, 2, 3]), Some(status("v", Phase::Started, true)),
+             Some(info("v", G::Started, &[1, 2, 3])), &[], "stop settle(stopped)".into()),
+            // A hand-made volume of the same name is not adopted.
+            (rec("v", r3, Started, &[1, 2, 3]), None, Some(info("v", G::Started, &[1, 2, 3])), &[],
+             "settle(failed: gluster already has a volume named v that brickyard did not create; it is left alone: pick another name (`brickyard volume delete v` removes only this request))".into()),
+            // ... and deleting that request forgets it without touching gluster.
+            (rec("v", r3, Deleted, &[1, 2, 3]), Some(status("v", Phase::Failed, false)),
+             Some(info("v", G::Started, &[1, 2, 3])), &[], "forget".into()),
+            // Delete: stop, delete, wait for the hosts.
+            (rec("v", r3, Deleted, &[1, 2, 3]), Some(status("v", Phase::Started, true)),
+             Some(info("v", G::Started, &[1, 2, 3])), &[],
+             "stop! delete settle(deleting: waiting for h1, h2, h3 to remove the brick directories)".into()),
+            (rec("v", r3, Deleted, &[1, 2, 3]), Some(status("v", Phase::Deleting, true)), None, &["h1", "h3"],
+             "settle(deleting: waiting for h2 to remove the brick directories)".into()),
+            (rec("v", r3, Deleted, &[1, 2, 3]), Some(status("v", Phase::Deleting, true)), None, &["h1", "h2", "h3"],
+             "forget".into()),
+            // Expand: the recorded bricks extend gluster's.
+            (rec("v", Layout::distribute(3), Started, &[1, 2, 3]), Some(status("v", Phase::Started, true)),
+             Some(info("v", G::Started, &[1, 2])), &[],
+             "mark-expanding add-brick(None 10.0.0.3:/gluster/brick1/v) rebalance settle(started)".into()),
+            // Bricks added but the rebalance not started yet (interrupted).
+            (rec("v", Layout::distribute(3), Started, &[1, 2, 3]),
+             Some(VolumeStatus { rebalance_pending: true, ..status("v", Phase::Expanding, true) }),
+             Some(info("v", G::Started, &[1, 2, 3])), &[], "rebalance settle(started)".into()),
+            // Bricks that differ otherwise: drift, left alone.
+            (rec("v", r3, Started, &[1, 2, 3]), Some(status("v", Phase::Started, true)),
+             Some(info("v", G::Started, &[1, 2, 4])), &[],
+             format!("settle(failed: gluster's bricks of v (10.0.0.1:/gluster/brick1/v 10.0.0.2:/gluster/brick1/v 10.0.0.4:/gluster/brick1/v) are not the recorded ones ({b}); it is left alone, repair it by hand)")),
+        ];
+        for (i, (r, st, g, cleaned, want)) in cases.into_iter().enumerate() {
+            let status: BTreeMap<_, _> = st.into_iter().map(|s| (s.name.clone(), s)).collect();
+            let gluster: Vec<_> = g.into_iter().collect();
+            let cleaned: BTreeMap<String, BTreeSet<String>> = [(
+                "v".to_owned(),
+                cleaned.iter().map(|s| (*s).to_owned()).collect(),
+            )]
+            .into();
+            let records = [r];
+            let p = plan(&Inputs {
+                records: &records,
+                status: &status,
+                gluster: &gluster,
+                cleaned: &cleaned,
+            });
+            let got = p.volumes.first().map(|(_, a)| show(a)).unwrap_or_default();
+            assert_eq!(got, want, "case {i}");
+        }
+    }
+
+    #[test]
+    fn profile_options_are_set_when_missing() {
+        let mut r = rec("v", Layout::replicate(3), DesiredState::Started, &[1, 2, 3]);
+        r.profile = profile::SMALL_FILES.into();
+        let mut g = info("v", VolumeState::Started, &[1, 2, 3]);
+        for (k, v) in profile::options(profile::SMALL_FILES).unwrap_or(&[]) {
+            g.options.insert((*k).into(), (*v).into());
+        }
+        g.options.remove("cluster.lookup-optimize");
+        let status: BTreeMap<_, _> = [("v".to_owned(), status("v", Phase::Started, true))].into();
+        let p = plan(&Inputs {
+            records: &[r],
+            status: &status,
+            gluster: &[g],
+            cleaned: &BTreeMap::new(),
+        });
+        assert_eq!(
+            show(&p.volumes[0].1),
+            "set(cluster.lookup-optimize=on) settle(started)"
+        );
+    }
+
+    #[test]
+    fn unmanaged_volumes_are_reported_not_touched() {
+        let g = [
+            info("handmade", VolumeState::Started, &[1]),
+            info("v", VolumeState::Started, &[1, 2, 3]),
+        ];
+        let status: BTreeMap<_, _> = [("v".to_owned(), status("v", Phase::Started, true))].into();
+        let p = plan(&Inputs {
+            records: &[rec(
+                "v",
+                Layout::replicate(3),
+                DesiredState::Started,
+                &[1, 2, 3],
+            )],
+            status: &status,
+            gluster: &g,
+            cleaned: &BTreeMap::new(),
+        });
+        assert_eq!(p.unmanaged, vec!["handmade".to_owned()]);
+        assert!(p.volumes.is_empty(), "{p:?}");
+    }
+
+    #[test]
+    fn differences_are_named() {
+        let r = rec("v", Layout::replicate(3), DesiredState::Started, &[1, 2, 3]);
+        assert!(
+            differences(&r, None, Some(&info("v", VolumeState::Started, &[1, 2, 3]))).is_empty()
+        );
+        assert_eq!(
+            differences(&r, None, Some(&info("v", VolumeState::Stopped, &[1, 2, 4]))),
+            vec![
+                "desired started, gluster has it stopped".to_owned(),
+                "brick 10.0.0.3:/gluster/brick1/v is recorded but not in gluster's volume"
+                    .to_owned(),
+                "brick 10.0.0.4:/gluster/brick1/v is in gluster's volume but not recorded"
+                    .to_owned(),
+            ]
+        );
+        assert_eq!(
+            differences(&r, None, None),
+            vec!["desired started, but gluster has no volume v".to_owned()]
+        );
+    }
+
+    #[test]
+    fn host_clean_up() {
+        let mounts = vec!["/gluster/brick1".to_owned()];
+        let mut evil = rec("x", Layout::distribute(1), DesiredState::Deleted, &[1]);
+        evil.bricks[0].path = "/etc".into();
+        let records = vec![
+            rec(
+                "gone",
+                Layout::replicate(3),
+                DesiredState::Deleted,
+                &[1, 2, 3],
+            ),
+            rec(
+                "still",
+                Layout::replicate(3),
+                DesiredState::Deleted,
+                &[1, 2, 3],
+            ),
+            rec(
+                "live",
+                Layout::replicate(3),
+                DesiredState::Started,
+                &[1, 2, 3],
+            ),
+            rec(
+                "acked",
+                Layout::replicate(3),
+                DesiredState::Deleted,
+                &[1, 2, 3],
+            ),
+            rec(
+                "elsewhere",
+                Layout::replicate(3),
+                DesiredState::Deleted,
+                &[2, 3, 4],
+            ),
+            rec(
+                "handmade",
+                Layout::replicate(3),
+                DesiredState::Deleted,
+                &[1, 2, 3],
+            ),
+            evil,
+        ];
+        let status: BTreeMap<_, _> = ["gone", "still", "live", "acked", "elsewhere", "x"]
+            .iter()
+            .map(|n| ((*n).to_owned(), status(n, Phase::Deleting, true)))
+            .chain([(
+                "handmade".to_owned(),
+                status("handmade", Phase::Failed, false),
+            )])
+            .collect();
+        let local: BTreeSet<String> = ["still".to_owned(), "live".to_owned()].into();
+        let acked: BTreeSet<String> = ["acked".to_owned()].into();
+        let got = host_plan(&HostInputs {
+            host: "h1",
+            mounts: &mounts,
+            records: &records,
+            status: &status,
+            local_volumes: &local,
+            acked: &acked,
+        });
+        assert_eq!(
+            got,
+            vec![
+                HostAction::RemoveDir {
+                    name: "gone".into(),
+                    path: "/gluster/brick1/gone".into()
+                },
+                HostAction::Ack {
+                    name: "gone".into()
+                },
+                // The path is not <mount>/<volume>: acknowledged, never removed.
+                HostAction::Ack { name: "x".into() },
+            ]
+        );
+    }
+}
