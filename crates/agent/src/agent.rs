@@ -428,8 +428,45 @@ async fn tick(opts: &AgentOptions, store: &Arc<dyn Store>, config: &HostConfig, 
             plan = pool::plan(&view);
         }
     }
+    reconcile_volumes(opts, store, config, leads, live.lease).await;
     report(config, live, &plan, pool::self_reinstalled(&view));
     publish(opts, store, live).await;
+}
+
+/// Drives gluster to the desired volumes (the pool lock's holder only) and removes this
+/// host's brick directories of deleted volumes (every host); see `brickyard_volumes`.
+async fn reconcile_volumes(
+    opts: &AgentOptions,
+    store: &Arc<dyn Store>,
+    config: &HostConfig,
+    leads: bool,
+    lease: Option<LeaseId>,
+) {
+    use brickyard_volumes::reconcile;
+    // A gluster command can take longer than the lease's TTL (a rebalance start took 10 s):
+    // keep the lease, and with it the pool lock, alive while the pass runs.
+    let keeper = lease.map(|lease| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                if store.keep_alive(lease).await.is_err() {
+                    break;
+                }
+            }
+        })
+    });
+    if leads
+        && let Err(e) = reconcile::cluster_pass(store.as_ref(), &opts.gluster, &opts.host).await
+    {
+        warn!("{e}");
+    }
+    if let Err(e) = reconcile::host_pass(store.as_ref(), &opts.gluster, config).await {
+        warn!("{e}");
+    }
+    if let Some(k) = keeper {
+        k.abort();
+    }
 }
 
 /// Logs progress when it changes, and problems once each; sets the state.
