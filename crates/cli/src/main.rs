@@ -46,6 +46,10 @@ enum Command {
     /// (Kubernetes 1.25 and older), the CSI driver bundle.
     #[command(subcommand)]
     Kube(commands::kube::KubeCommand),
+    /// GlusterFS volumes, declared in the store and made by the node agents: create, list,
+    /// info, start, stop, delete, expand.
+    #[command(subcommand)]
+    Volume(commands::volume::VolumeCommand),
 }
 
 /// A failure whose message was already printed in full (e.g. a validation report); main
@@ -83,6 +87,7 @@ fn main() -> ExitCode {
             Command::Status(a) => commands::status::run(&cli.globals, a).await,
             Command::Lab(cmd) => commands::lab::run(&cli.globals, cmd).await,
             Command::Kube(cmd) => commands::kube::run(&cli.globals, cmd).await,
+            Command::Volume(cmd) => commands::volume::run(&cli.globals, cmd).await,
         }
     });
     match result {

@@ -6,3 +6,4 @@ pub mod kube;
 pub mod lab;
 pub mod node;
 pub mod status;
+pub mod volume;

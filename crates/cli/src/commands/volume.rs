@@ -1,0 +1,504 @@
+//! `brickyard volume`: ask for volumes in the store and follow the agents' progress.
+//!
+//! Every change goes through `brickyard_volumes` (compare-and-swap in the store); the node
+//! agents act on it. Commands that change a volume wait (bounded) until the agents report
+//! the result, unless `--no-wait`.
+
+use std::io::IsTerminal as _;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, Result};
+use brickyard_agent::AgentStatus;
+use brickyard_gluster::{Gluster, Target, VolumeInfo};
+use brickyard_model::keys::STATUS_PREFIX;
+use brickyard_store::Store;
+use brickyard_volumes::{
+    DesiredState, Layout, LayoutKind, Phase, VolumeError, VolumeSpec, VolumeView,
+};
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use crate::globals::Globals;
+use crate::output::{OutputFormat, print_json, table};
+
+/// `brickyard volume ...`
+#[derive(Debug, Subcommand)]
+pub enum VolumeCommand {
+    /// Ask for a new volume; its bricks are placed on distinct live hosts (distinct zones
+    /// when hosts declare Zone). Waits until the agents report it started.
+    Create(CreateArgs),
+    /// The volumes asked for, their state as the agents report it, and gluster volumes
+    /// made outside brickyard (unmanaged, left alone).
+    List(ListArgs),
+    /// One volume: its record, its status, gluster's view, and where they differ.
+    Info(NameArgs),
+    /// Ask for a volume to be started.
+    Start(NameArgs),
+    /// Ask for a volume to be stopped.
+    Stop(NameArgs),
+    /// Ask for a volume to be deleted: from gluster, then its brick directories on every
+    /// host. A started volume needs --force.
+    Delete(DeleteArgs),
+    /// Add one replica/disperse set (one brick for plain distribute) and rebalance.
+    Expand(NameArgs),
+}
+
+/// How long to wait for the agents, and whether to.
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// Return as soon as the request is in the store.
+    #[arg(long)]
+    no_wait: bool,
+    /// Give up waiting after this many seconds (the request stays in the store).
+    #[arg(long, default_value_t = 180, value_name = "SECONDS")]
+    timeout: u64,
+}
+
+/// Arguments of `volume create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The volume's name: 1-64 letters, digits, '-' or '_', starting with a letter.
+    name: String,
+    /// Copies per replica set (2 or 3). Without --replica, --disperse or --distribute:
+    /// replica 3.
+    #[arg(long, conflicts_with = "disperse")]
+    replica: Option<u32>,
+    /// With --replica 2: add an arbiter brick to each set (gluster's replica 3 arbiter 1).
+    #[arg(long, requires = "replica")]
+    arbiter: bool,
+    /// Bricks per erasure-coded set.
+    #[arg(long, requires = "redundancy")]
+    disperse: Option<u32>,
+    /// Bricks of a disperse set that may fail.
+    #[arg(long, requires = "disperse")]
+    redundancy: Option<u32>,
+    /// Number of sets files are distributed over; alone, plain distribute over K bricks.
+    #[arg(long, value_name = "K")]
+    distribute: Option<u32>,
+    /// Option profile: default, or small-files (metadata caching, parallel readdir, ...).
+    #[arg(long, default_value = brickyard_volumes::profile::DEFAULT)]
+    profile: String,
+    #[command(flatten)]
+    wait: WaitArgs,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t)]
+    output: OutputFormat,
+}
+
+/// Arguments naming one volume.
+#[derive(Debug, Args)]
+pub struct NameArgs {
+    /// The volume.
+    name: String,
+    #[command(flatten)]
+    wait: WaitArgs,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t)]
+    output: OutputFormat,
+}
+
+/// Arguments of `volume delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// The volume.
+    name: String,
+    /// Delete a started volume (it is stopped first; clients lose it).
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    wait: WaitArgs,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t)]
+    output: OutputFormat,
+}
+
+/// Arguments of `volume list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t)]
+    output: OutputFormat,
+}
+
+/// Runs `volume ...`.
+pub async fn run(g: &Globals, cmd: VolumeCommand) -> Result<()> {
+    let store = g.open_store().await?;
+    let store = store.as_ref();
+    match cmd {
+        VolumeCommand::Create(a) => create(store, a).await,
+        VolumeCommand::List(a) => list(store, a).await,
+        VolumeCommand::Info(a) => info(store, a).await,
+        VolumeCommand::Start(a) => {
+            brickyard_volumes::set_state(store, &a.name, DesiredState::Started)
+                .await
+                .with_context(|| format!("start volume {}", a.name))?;
+            finish(
+                store,
+                &a.name,
+                Goal::Phase(Phase::Started),
+                &a.wait,
+                a.output,
+            )
+            .await
+        }
+        VolumeCommand::Stop(a) => {
+            brickyard_volumes::set_state(store, &a.name, DesiredState::Stopped)
+                .await
+                .with_context(|| format!("stop volume {}", a.name))?;
+            finish(
+                store,
+                &a.name,
+                Goal::Phase(Phase::Stopped),
+                &a.wait,
+                a.output,
+            )
+            .await
+        }
+        VolumeCommand::Delete(a) => {
+            brickyard_volumes::delete(store, &a.name, a.force)
+                .await
+                .with_context(|| format!("delete volume {}", a.name))?;
+            finish(store, &a.name, Goal::Gone, &a.wait, a.output).await
+        }
+        VolumeCommand::Expand(a) => {
+            let rec = brickyard_volumes::expand(store, &a.name)
+                .await
+                .with_context(|| format!("expand volume {}", a.name))?;
+            eprintln!(
+                "volume {}: adding {} ({})",
+                a.name,
+                rec.set(rec.layout.sets as usize - 1)
+                    .iter()
+                    .map(|b| b.gluster_name())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                rec.layout
+            );
+            let goal = Goal::Expanded(rec.bricks.len());
+            finish(store, &a.name, goal, &a.wait, a.output).await
+        }
+    }
+}
+
+/// The layout the flags ask for.
+fn layout(a: &CreateArgs) -> Layout {
+    let sets = a.distribute.unwrap_or(1);
+    match (a.replica, a.disperse) {
+        (_, Some(d)) => Layout::disperse(d, a.redundancy.unwrap_or(1)).with_sets(sets),
+        (Some(2), None) if a.arbiter => Layout::arbiter().with_sets(sets),
+        (Some(r), None) => Layout {
+            kind: LayoutKind::Replicate {
+                replica: r,
+                arbiter: a.arbiter,
+            },
+            sets,
+        },
+        (None, None) if a.distribute.is_some() => Layout::distribute(sets),
+        (None, None) => Layout::replicate(3),
+    }
+}
+
+async fn create(store: &dyn Store, a: CreateArgs) -> Result<()> {
+    let spec = VolumeSpec {
+        name: a.name.clone(),
+        layout: layout(&a),
+        profile: a.profile.clone(),
+        state: DesiredState::Started,
+    };
+    let rec = match brickyard_volumes::create(store, &spec).await {
+        Ok(r) => r,
+        // Every error names the volume already.
+        Err(e) => return Err(anyhow::Error::new(e)),
+    };
+    eprintln!(
+        "volume {}: {} on {}",
+        rec.name,
+        rec.layout,
+        rec.bricks
+            .iter()
+            .map(|b| b.gluster_name())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    finish(
+        store,
+        &a.name,
+        Goal::Phase(Phase::Started),
+        &a.wait,
+        a.output,
+    )
+    .await
+}
+
+/// What a change waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Goal {
+    /// The agents report this phase.
+    Phase(Phase),
+    /// The record is gone (deleted everywhere).
+    Gone,
+    /// Started with this many bricks and the rebalance started.
+    Expanded(usize),
+}
+
+fn epoch() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Waits for `goal` (unless --no-wait), then prints the volume.
+async fn finish(
+    store: &dyn Store,
+    name: &str,
+    goal: Goal,
+    wait: &WaitArgs,
+    output: OutputFormat,
+) -> Result<()> {
+    if !wait.no_wait {
+        wait_for(store, name, goal, Duration::from_secs(wait.timeout)).await?;
+    }
+    match brickyard_volumes::get(store, name).await {
+        Ok(view) => match output {
+            OutputFormat::Json => print_json(&view)?,
+            OutputFormat::Table => println!(
+                "volume {name}: desired {}, {}",
+                view.record.state,
+                phase_text(&view)
+            ),
+        },
+        Err(VolumeError::NotFound { .. }) if goal == Goal::Gone => match output {
+            OutputFormat::Json => print_json(&serde_json::json!({"name": name, "deleted": true}))?,
+            OutputFormat::Table => println!("volume {name}: deleted"),
+        },
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+fn phase_text(v: &VolumeView) -> String {
+    match &v.status {
+        Some(s) if s.reason.is_empty() => s.phase.to_string(),
+        Some(s) => format!("{} ({})", s.phase, s.reason),
+        None => "waiting for an agent".to_owned(),
+    }
+}
+
+/// Polls the store until the goal is reached, the agents report a failure newer than the
+/// request, or the time is up. Progress: a spinner on a terminal, a line per change
+/// otherwise.
+async fn wait_for(store: &dyn Store, name: &str, goal: Goal, limit: Duration) -> Result<()> {
+    let asked = epoch();
+    let start = Instant::now();
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    });
+    let mut last = String::new();
+    let result = loop {
+        let view = match brickyard_volumes::get(store, name).await {
+            Ok(v) => Some(v),
+            Err(VolumeError::NotFound { .. }) if goal == Goal::Gone => break Ok(()),
+            Err(e) => break Err(anyhow::Error::new(e)),
+        };
+        if let Some(v) = &view {
+            let text = phase_text(v);
+            if text != last {
+                match &bar {
+                    Some(b) => b.set_message(format!("volume {name}: {text}")),
+                    None => eprintln!(
+                        "volume {name}: {text} ({:.1}s)",
+                        start.elapsed().as_secs_f32()
+                    ),
+                }
+                last = text;
+            }
+            if let Some(s) = &v.status {
+                let done = match goal {
+                    Goal::Phase(p) => s.phase == p,
+                    Goal::Expanded(n) => {
+                        s.phase == Phase::Started && !s.rebalance_pending && s.bricks == n
+                    }
+                    Goal::Gone => false,
+                };
+                if done {
+                    break Ok(());
+                }
+                if s.phase == Phase::Failed && s.updated_at >= asked {
+                    break Err(anyhow::anyhow!(
+                        "volume {name} failed: {}; the request stays in the store and the agents keep retrying (`brickyard volume info {name}`)",
+                        s.reason
+                    ));
+                }
+            }
+        }
+        if start.elapsed() > limit {
+            break Err(anyhow::anyhow!(
+                "volume {name}: not done within {}s (last: {last}); the request stays in the store and the agents keep working on it. Are the node agents running? (`brickyard node status`)",
+                limit.as_secs()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if result.is_ok() {
+        eprintln!(
+            "volume {name}: done in {:.1}s",
+            start.elapsed().as_secs_f32()
+        );
+    }
+    result
+}
+
+#[derive(Serialize)]
+struct ListOut {
+    volumes: Vec<VolumeView>,
+    unmanaged: Vec<String>,
+}
+
+async fn list(store: &dyn Store, a: ListArgs) -> Result<()> {
+    let out = ListOut {
+        volumes: brickyard_volumes::list(store)
+            .await
+            .context("list volumes")?,
+        unmanaged: brickyard_volumes::unmanaged(store)
+            .await
+            .context("read unmanaged volumes")?,
+    };
+    match a.output {
+        OutputFormat::Json => print_json(&out)?,
+        OutputFormat::Table => {
+            let rows: Vec<Vec<String>> = out
+                .volumes
+                .iter()
+                .map(|v| {
+                    vec![
+                        v.record.name.clone(),
+                        v.record.layout.to_string(),
+                        v.record.profile.clone(),
+                        v.record.state.to_string(),
+                        phase_text(v),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                table(
+                    &["VOLUME", "LAYOUT", "PROFILE", "DESIRED", "OBSERVED"],
+                    &rows
+                )
+            );
+            if !out.unmanaged.is_empty() {
+                println!(
+                    "unmanaged (made outside brickyard, left alone): {}",
+                    out.unmanaged.join(", ")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Asks the glusterd of live hosts, one after another, for `volume info NAME`.
+async fn gluster_view(store: &dyn Store, name: &str) -> Result<Option<VolumeInfo>, String> {
+    let agents: Vec<AgentStatus> = store
+        .list(STATUS_PREFIX)
+        .await
+        .map_err(|e| e.to_string())?
+        .iter()
+        .filter_map(|e| serde_json::from_slice(&e.value).ok())
+        .collect();
+    let mut errors = Vec::new();
+    for a in agents {
+        let g = Gluster::new()
+            .target(Target::RemoteHost(a.ip))
+            .timeout(Duration::from_secs(10));
+        match g.volume_info(None).await {
+            Ok(all) => return Ok(all.into_iter().find(|v| v.name == name)),
+            Err(e) => errors.push(format!("{} ({}): {e}", a.host, a.ip)),
+        }
+    }
+    Err(if errors.is_empty() {
+        "no live agent to ask".into()
+    } else {
+        errors.join("; ")
+    })
+}
+
+#[derive(Serialize)]
+struct InfoOut {
+    #[serde(flatten)]
+    view: VolumeView,
+    gluster: Option<VolumeInfo>,
+    gluster_error: Option<String>,
+    differences: Vec<String>,
+}
+
+async fn info(store: &dyn Store, a: NameArgs) -> Result<()> {
+    let view = brickyard_volumes::get(store, &a.name)
+        .await
+        .with_context(|| format!("volume info {}", a.name))?;
+    let (gluster, gluster_error) = match gluster_view(store, &a.name).await {
+        Ok(v) => (v, None),
+        Err(e) => (None, Some(e)),
+    };
+    let differences = if gluster_error.is_some() {
+        Vec::new()
+    } else {
+        brickyard_volumes::plan::differences(&view.record, view.status.as_ref(), gluster.as_ref())
+    };
+    let out = InfoOut {
+        view,
+        gluster,
+        gluster_error,
+        differences,
+    };
+    match a.output {
+        OutputFormat::Json => print_json(&out)?,
+        OutputFormat::Table => {
+            let r = &out.view.record;
+            println!("volume    {}", r.name);
+            println!("layout    {}", r.layout);
+            println!("profile   {}", r.profile);
+            println!("desired   {}", r.state);
+            println!("observed  {}", phase_text(&out.view));
+            if let Some(g) = &out.gluster {
+                println!(
+                    "gluster   {} {:?}, {} bricks",
+                    g.type_str, g.state, g.brick_count
+                );
+            }
+            if let Some(e) = &out.gluster_error {
+                println!("gluster   not asked: {e}");
+            }
+            let rows: Vec<Vec<String>> = r
+                .bricks
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    vec![
+                        (i / r.layout.set_width() as usize + 1).to_string(),
+                        b.host.clone(),
+                        b.gluster_name(),
+                    ]
+                })
+                .collect();
+            println!();
+            print!("{}", table(&["SET", "HOST", "BRICK"], &rows));
+            if out.differences.is_empty() {
+                if out.gluster_error.is_none() {
+                    println!("\ndesired and observed agree");
+                }
+            } else {
+                println!("\ndesired and observed differ:");
+                for d in &out.differences {
+                    println!("  - {d}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
