@@ -25,7 +25,8 @@ struct Fixture {
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("temp dir");
     let store: Arc<dyn Store> = Arc::new(FileStore::open(dir.path()).expect("open file store"));
-    let examples = brickyard_testkit::repo_root().join("examples/two-hosts");
+    let examples =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/two-hosts");
     let mut incoming = Vec::new();
     for name in ["atomic-1.json", "atomic-2.json"] {
         let bytes = std::fs::read(examples.join(name)).expect("read example");

@@ -50,6 +50,8 @@ enum Command {
     /// info, start, stop, delete, expand.
     #[command(subcommand)]
     Volume(commands::volume::VolumeCommand),
+    /// The REST API (hosts, status, metrics, OpenAPI document) behind a bearer token.
+    Serve(commands::serve::ServeArgs),
 }
 
 /// A failure whose message was already printed in full (e.g. a validation report); main
@@ -88,6 +90,7 @@ fn main() -> ExitCode {
             Command::Lab(cmd) => commands::lab::run(&cli.globals, cmd).await,
             Command::Kube(cmd) => commands::kube::run(&cli.globals, cmd).await,
             Command::Volume(cmd) => commands::volume::run(&cli.globals, cmd).await,
+            Command::Serve(a) => commands::serve::run(&cli.globals, a).await,
         }
     });
     match result {

@@ -5,5 +5,6 @@ pub mod host;
 pub mod kube;
 pub mod lab;
 pub mod node;
+pub mod serve;
 pub mod status;
 pub mod volume;

@@ -1,0 +1,501 @@
+//! `brickyard serve` end to end: the real binary on a free loopback port, over the embedded
+//! store and a real etcd, called over plain HTTP.
+//!
+//! The OpenAPI document is checked with `openapi-spec-validator` from PyPI (installed by
+//! `make deps`); the test fails, never skips, when it is missing.
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use brickyard_testkit::{Etcd, TempStore, free_port, run};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_brickyard");
+const TOKEN: &str = "b7f3c1e0a9d24f6e8c5b1a2d3e4f5a6b";
+const VALIDATOR_PIP: &str = "python3 -m pip install openapi-spec-validator==0.7.2";
+
+/// An answer: status, headers (names in lower case) and body.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.body))
+    }
+}
+
+/// One HTTP/1.1 request over a fresh connection, read to the end.
+fn http(port: u16, path: &str, bearer: Option<&str>) -> Answer {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to brickyard serve");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("read timeout");
+    let auth = bearer.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .expect("send the request");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read the answer");
+    let text = String::from_utf8(raw).expect("UTF-8 answer");
+    let (head, body) = text.split_once("\r\n\r\n").expect("a header block");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in:\n{head}"));
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    assert!(
+        !headers
+            .iter()
+            .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked")),
+        "this small client expects a Content-Length answer:\n{head}"
+    );
+    Answer {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
+}
+
+/// A running `brickyard serve`; stopped (SIGTERM, then SIGKILL) on drop.
+struct Server {
+    child: Child,
+    port: u16,
+    log: tempfile::NamedTempFile,
+}
+
+impl Server {
+    /// Starts the server and waits until /healthz answers 200.
+    fn start(store: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let log = tempfile::NamedTempFile::new().expect("log file");
+        let listen = format!("127.0.0.1:{port}");
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--store", store, "-v", "serve", "--listen", &listen])
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log.reopen().expect("reopen the log"));
+        let mut me = Self {
+            child: cmd.spawn().expect("spawn brickyard serve"),
+            port,
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = me.child.try_wait() {
+                panic!("brickyard serve exited with {status}:\n{}", me.log());
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok()
+                && http(port, "/healthz", None).status == 200
+            {
+                return me;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "brickyard serve did not answer /healthz within 20s:\n{}",
+            me.log()
+        );
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+
+    fn get(&self, path: &str, bearer: Option<&str>) -> Answer {
+        http(self.port, path, bearer)
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit.
+    fn stop(mut self) -> (ExitStatus, String) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return (status, self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "brickyard serve did not stop within 10s of SIGTERM:\n{}",
+            self.log()
+        );
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs the binary expecting it to exit by itself within 20 s (a server that started by
+/// mistake would otherwise hang the test).
+fn run_expecting_exit(args: &[&str], env: &[(&str, &str)]) -> (ExitStatus, String) {
+    let log = tempfile::NamedTempFile::new().expect("log file");
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log.reopen().expect("reopen the log"))
+        .spawn()
+        .expect("spawn brickyard");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return (
+                status,
+                std::fs::read_to_string(log.path()).unwrap_or_default(),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!(
+        "brickyard {} kept running:\n{}",
+        args.join(" "),
+        std::fs::read_to_string(log.path()).unwrap_or_default()
+    );
+}
+
+fn load_two_hosts(store: &str) {
+    // This crate's own directory, not testkit's: the example must come from this tree.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/two-hosts");
+    run(
+        BIN,
+        &[
+            "--store",
+            store,
+            "config",
+            "load",
+            &dir.display().to_string(),
+        ],
+        &[],
+    )
+    .ok();
+}
+
+fn python(args: &[&str]) -> std::process::Output {
+    Command::new("python3")
+        .args(args)
+        .output()
+        .expect("run python3 (Debian's python3)")
+}
+
+/// Validates the document with openapi-spec-validator, then each answer against the
+/// schema the document gives for it.
+fn validate_openapi(doc: &Value, answers: &[(&str, Value)]) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let doc_path = dir.path().join("openapi.json");
+    std::fs::write(&doc_path, doc.to_string()).expect("write the document");
+    let out = python(&[
+        "-m",
+        "openapi_spec_validator",
+        &doc_path.display().to_string(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("No module named"),
+        "openapi-spec-validator is missing; install it with: {VALIDATOR_PIP}\n{stderr}"
+    );
+    assert!(
+        out.status.success(),
+        "the OpenAPI document is invalid:\n{}{stderr}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // jsonschema comes with openapi-spec-validator; OpenAPI 3.1 schemas are JSON Schema
+    // 2020-12, so the real answers can be checked against them directly.
+    let script = r##"
+import json, sys
+from jsonschema import Draft202012Validator
+doc = json.load(open(sys.argv[1]))
+bad = 0
+for name, path in zip(sys.argv[2::2], sys.argv[3::2]):
+    schema = {"$ref": "#/components/schemas/" + name, "components": doc["components"]}
+    for e in Draft202012Validator(schema).iter_errors(json.load(open(path))):
+        bad += 1
+        print(f"{name}: {list(e.absolute_path)}: {e.message}")
+sys.exit(1 if bad else 0)
+"##;
+    let mut args = vec![
+        "-c".to_owned(),
+        script.to_owned(),
+        doc_path.display().to_string(),
+    ];
+    for (i, (schema, value)) in answers.iter().enumerate() {
+        let p = dir.path().join(format!("answer-{i}.json"));
+        std::fs::write(&p, value.to_string()).expect("write an answer");
+        args.push((*schema).to_owned());
+        args.push(p.display().to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = python(&args);
+    assert!(
+        out.status.success(),
+        "answers do not match the OpenAPI schemas:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Checks every line of a Prometheus text exposition: `# HELP`/`# TYPE` lines, and samples
+/// `name{labels} value` whose family was declared by a `# TYPE` line before them.
+fn check_prometheus_text(text: &str) {
+    let mut typed: Vec<String> = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("# TYPE NAME KIND");
+            assert!(
+                ["gauge", "counter", "histogram", "summary", "untyped"].contains(&kind),
+                "{line}"
+            );
+            typed.push(name.to_owned());
+        } else if let Some(rest) = line.strip_prefix("# HELP ") {
+            assert!(rest.split_once(' ').is_some(), "{line}");
+        } else {
+            assert!(!line.starts_with('#'), "unexpected comment {line:?}");
+            let (series, value) = line.rsplit_once(' ').expect("NAME VALUE");
+            value
+                .parse::<f64>()
+                .unwrap_or_else(|e| panic!("{line}: value: {e}"));
+            let name = series.split('{').next().expect("a name");
+            assert!(
+                name.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+                "{line}"
+            );
+            if let Some(labels) = series.strip_prefix(name) {
+                if !labels.is_empty() {
+                    assert!(labels.starts_with('{') && labels.ends_with('}'), "{line}");
+                    for pair in labels[1..labels.len() - 1].split(',') {
+                        let (k, v) = pair.split_once('=').expect("label=value");
+                        assert!(
+                            !k.is_empty() && v.starts_with('"') && v.ends_with('"'),
+                            "{line}"
+                        );
+                    }
+                }
+            }
+            assert!(
+                typed
+                    .iter()
+                    .any(|t| name == t || name.starts_with(&format!("{t}_"))),
+                "{name} has no # TYPE line before it"
+            );
+        }
+    }
+}
+
+/// Everything a client sees, over one store holding the two-host example.
+fn exercise(store: &str) {
+    load_two_hosts(store);
+    let token_dir = tempfile::tempdir().expect("temp dir");
+    let token_file = token_dir.path().join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).expect("write the token");
+    let server = Server::start(
+        store,
+        &["--token-file", &token_file.display().to_string()],
+        &[],
+    );
+
+    let health = server.get("/healthz", None);
+    assert_eq!((health.status, health.body.as_str()), (200, "ok"));
+
+    for path in [
+        "/v1/hosts",
+        "/v1/hosts/atomic-1",
+        "/v1/status",
+        "/metrics",
+        "/openapi.json",
+    ] {
+        for bearer in [None, Some("not-the-token"), Some(&TOKEN[1..])] {
+            let a = server.get(path, bearer);
+            assert_eq!(a.status, 401, "{path} with {bearer:?}: {}", a.body);
+            assert!(a.json()["error"].is_string(), "{}", a.body);
+        }
+    }
+
+    let hosts = server.get("/v1/hosts", Some(TOKEN));
+    assert_eq!(hosts.status, 200, "{}", hosts.body);
+    let hosts = hosts.json();
+    let names: Vec<&str> = hosts["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .filter_map(|h| h["host"].as_str())
+        .collect();
+    assert_eq!(names, ["atomic-1", "atomic-2"]);
+    assert_eq!(hosts["hosts"][1]["ip_address"], "10.1.1.2/24");
+    assert_eq!(hosts["hosts"][1]["agent"]["live"], false);
+
+    let host = server.get("/v1/hosts/atomic-1", Some(TOKEN));
+    assert_eq!(host.status, 200, "{}", host.body);
+    assert_eq!(host.json(), hosts["hosts"][0]);
+    let missing = server.get("/v1/hosts/atomic-7", Some(TOKEN));
+    assert_eq!(missing.status, 404, "{}", missing.body);
+
+    // No agent runs: the cluster is degraded, and that is a successful answer.
+    let status = server.get("/v1/status", Some(TOKEN));
+    assert_eq!(status.status, 200, "{}", status.body);
+    let status = status.json();
+    assert_eq!(status["healthy"], false);
+    assert_eq!(status["hosts"].as_array().map(Vec::len), Some(2));
+    assert!(
+        status["problems"]
+            .as_array()
+            .expect("problems")
+            .iter()
+            .any(|p| p == "host atomic-1 (10.1.1.1): no live agent"),
+        "{status}"
+    );
+
+    let metrics = server.get("/metrics", Some(TOKEN));
+    assert_eq!(metrics.status, 200);
+    assert_eq!(
+        metrics.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    check_prometheus_text(&metrics.body);
+    for line in ["brickyard_hosts 2", "brickyard_hosts_agent_live 0"] {
+        assert!(
+            metrics.body.lines().any(|l| l == line),
+            "{line}:\n{}",
+            metrics.body
+        );
+    }
+
+    let doc = server.get("/openapi.json", Some(TOKEN));
+    assert_eq!(doc.status, 200);
+    validate_openapi(
+        &doc.json(),
+        &[
+            ("Hosts", hosts.clone()),
+            ("Host", hosts["hosts"][0].clone()),
+            ("ClusterHealth", status.clone()),
+            ("Error", missing.json()),
+        ],
+    );
+
+    let (exit, log) = server.stop();
+    assert!(exit.success(), "{exit}:\n{log}");
+    assert!(
+        log.contains("serving the REST API on http://127.0.0.1:"),
+        "{log}"
+    );
+    assert!(log.contains("path=\"/v1/status\" status=200"), "{log}");
+    assert!(log.contains("SIGTERM received"), "{log}");
+    assert!(
+        !log.contains(TOKEN),
+        "the token must never be logged:\n{log}"
+    );
+}
+
+#[test]
+fn serves_the_embedded_store() {
+    let store = TempStore::new();
+    exercise(&store.url());
+}
+
+#[test]
+fn serves_etcd() {
+    let etcd = Etcd::start();
+    exercise(&etcd.url());
+}
+
+/// Extra arguments, environment, and what the refusal must say.
+type Refusal<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+
+#[test]
+fn refuses_to_start_without_a_token() {
+    let store = TempStore::new();
+    let url = store.url();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "\n").expect("write");
+    let empty = empty.display().to_string();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let base = [
+        "--store",
+        url.as_str(),
+        "serve",
+        "--listen",
+        listen.as_str(),
+    ];
+    let cases: [Refusal; 4] = [
+        (&[], &[], "refusing to serve without authentication"),
+        (&["--token-file", &empty], &[], "the API token is empty"),
+        (
+            &[],
+            &[("BRICKYARD_API_TOKEN", " ")],
+            "the API token is empty",
+        ),
+        (
+            &["--insecure-no-auth"],
+            &[("BRICKYARD_API_TOKEN", TOKEN)],
+            "drop one of them",
+        ),
+    ];
+    for (extra, env, says) in cases {
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        let (status, stderr) = run_expecting_exit(&args, env);
+        assert!(!status.success(), "{args:?} started");
+        assert!(
+            stderr.contains(says),
+            "{args:?}: expected {says:?} in:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn the_token_may_come_from_the_environment_and_auth_may_be_turned_off() {
+    let store = TempStore::new();
+    load_two_hosts(&store.url());
+
+    let server = Server::start(&store.url(), &[], &[("BRICKYARD_API_TOKEN", TOKEN)]);
+    assert_eq!(server.get("/v1/hosts", None).status, 401);
+    assert_eq!(server.get("/v1/hosts", Some(TOKEN)).status, 200);
+    let (exit, log) = server.stop();
+    assert!(exit.success(), "{log}");
+
+    let server = Server::start(&store.url(), &["--insecure-no-auth"], &[]);
+    assert_eq!(server.get("/v1/hosts", None).status, 200);
+    assert!(
+        server.log().contains("WITHOUT authentication"),
+        "{}",
+        server.log()
+    );
+    let (exit, log) = server.stop();
+    assert!(exit.success(), "{log}");
+}
