@@ -156,9 +156,13 @@ struct Live {
     reported: Vec<String>,
     glusterd_answering: bool,
     formed_logged: bool,
+    pool_complete: bool,
     started: Instant,
     last_observed: Option<Instant>,
 }
+
+/// The pace of the loop while glusterd starts or the pool is incomplete.
+const FAST_TICK: Duration = Duration::from_millis(500);
 
 /// How often the pool lock's holder records what it observes of the volumes.
 const OBSERVE_EVERY: Duration = Duration::from_secs(10);
@@ -260,19 +264,28 @@ async fn run_inner(
         reported: Vec::new(),
         glusterd_answering: false,
         formed_logged: false,
+        pool_complete: false,
         started,
         last_observed: None,
     };
-    let mut ticker = tokio::time::interval(opts.tick);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_tick = tokio::time::Instant::now();
     loop {
         tokio::select! {
             ev = events.recv() => match ev {
                 Some(ev) => on_glusterd_event(&mut live, ev),
                 None => break,
             },
-            _ = ticker.tick() => {
+            _ = tokio::time::sleep_until(next_tick) => {
+                supervise::reap_orphans(live.status.glusterd_pid);
                 tick(&opts, &store, &config, &mut live).await;
+                // Look often while glusterd starts and the pool forms, so that neither
+                // waits on the agent; then settle to the configured pace.
+                let pace = if live.glusterd_answering && live.pool_complete {
+                    opts.tick
+                } else {
+                    FAST_TICK
+                };
+                next_tick = tokio::time::Instant::now() + pace;
             }
             _ = shutdown.changed() => {
                 if *shutdown.borrow() {
@@ -319,8 +332,8 @@ fn on_glusterd_event(live: &mut Live, ev: GlusterdEvent) {
             error!("{reason}; is glusterfs-server installed?");
             live.status.problems = vec![reason];
         }
-        GlusterdEvent::Stopped => {
-            info!("glusterd stopped");
+        GlusterdEvent::Stopped { daemons } => {
+            info!("glusterd stopped, and {daemons} brick and daemon process(es) it started");
             live.status.glusterd_pid = None;
         }
     }
@@ -387,13 +400,20 @@ async fn tick(opts: &AgentOptions, store: &Arc<dyn Store>, config: &HostConfig, 
         agents,
         reachable: Default::default(),
     };
+    // Ask every unknown peer at once: a host that is down costs its timeout only once.
+    let mut asks = tokio::task::JoinSet::new();
     for &ip in &config.peers {
         let known = live
             .status
             .peers
             .iter()
             .any(|p| p.hostname == ip.to_string());
-        if !known && answers(ip).await {
+        if !known {
+            asks.spawn(async move { (ip, answers(ip).await) });
+        }
+    }
+    while let Some(Ok((ip, up))) = asks.join_next().await {
+        if up {
             view.reachable.insert(ip);
         }
     }
@@ -513,7 +533,8 @@ fn report(
         }
         live.last_progress = Some(progress);
     }
-    if plan.complete(desired) && !live.formed_logged {
+    live.pool_complete = plan.complete(desired);
+    if live.pool_complete && !live.formed_logged {
         info!(
             "trusted pool of {} nodes formed ({:.1}s after the agent started)",
             desired + 1,
@@ -645,6 +666,7 @@ pub async fn bootstrap_once(
             reported: Vec::new(),
             glusterd_answering: false,
             formed_logged: false,
+            pool_complete: false,
             started: Instant::now(),
             last_observed: None,
         };

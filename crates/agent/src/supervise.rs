@@ -27,7 +27,10 @@ pub enum GlusterdEvent {
     /// glusterd could not be started at all.
     SpawnFailed(String),
     /// glusterd and the brick processes were stopped for shutdown.
-    Stopped,
+    Stopped {
+        /// How many brick and daemon processes were stopped besides glusterd.
+        daemons: usize,
+    },
 }
 
 /// How to run glusterd.
@@ -143,12 +146,53 @@ async fn terminate(pid: i32, grace: Duration) {
     }
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline {
-        if kill(pid, None).is_err() {
+        if kill(pid, None).is_err() || is_zombie(pid.as_raw()) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let _ = kill(pid, Signal::SIGKILL);
+}
+
+/// Whether a process has exited and only waits to be reaped.
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // The state follows the command name, which is in parentheses and may hold spaces.
+            let after = s.rsplit_once(')')?.1;
+            after.split_whitespace().next().map(|st| st == "Z")
+        })
+        .unwrap_or(false)
+}
+
+/// Reaps exited orphans when the agent is PID 1 (a container's init): brick processes and
+/// gluster's daemons detach from glusterd and are re-parented to PID 1, which must collect
+/// them. Only zombies are waited for, by pid, so tokio keeps the exit status of the
+/// children it waits for itself (`keep`).
+pub fn reap_orphans(keep: Option<u32>) {
+    if std::process::id() != 1 {
+        return;
+    }
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if Some(pid as u32) == keep || !is_zombie(pid) {
+            continue;
+        }
+        let _ = nix::sys::wait::waitpid(
+            nix::unistd::Pid::from_raw(pid),
+            Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+        );
+    }
 }
 
 /// Processes glusterd started that run on after it: brick processes (glusterfsd) and
@@ -242,18 +286,33 @@ pub async fn supervise(
                 }
             }
             _ = shutdown.changed() => {
+                // glusterd is our child: wait for it directly (polling its pid would see the
+                // zombie as alive until it is reaped).
                 if let Ok(p) = i32::try_from(pid) {
-                    terminate(p, Duration::from_secs(10)).await;
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(p),
+                        nix::sys::signal::Signal::SIGTERM,
+                    );
                 }
-                let _ = child.wait().await;
+                if tokio::time::timeout(Duration::from_secs(10), child.wait())
+                    .await
+                    .is_err()
+                {
+                    let _ = child.kill().await;
+                }
                 break;
             }
         }
     }
-    for pid in gluster_daemons() {
-        terminate(pid, Duration::from_secs(10)).await;
+    let daemons = gluster_daemons();
+    for pid in &daemons {
+        terminate(*pid, Duration::from_secs(10)).await;
     }
-    let _ = events.send(GlusterdEvent::Stopped).await;
+    let _ = events
+        .send(GlusterdEvent::Stopped {
+            daemons: daemons.len(),
+        })
+        .await;
 }
 
 #[cfg(test)]
@@ -298,7 +357,7 @@ mod tests {
         assert_eq!(deaths, 1);
         stop_tx.send(true).expect("send shutdown");
         loop {
-            if rx.recv().await.expect("events") == GlusterdEvent::Stopped {
+            if let GlusterdEvent::Stopped { .. } = rx.recv().await.expect("events") {
                 break;
             }
         }

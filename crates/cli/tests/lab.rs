@@ -741,6 +741,49 @@ fn agents_form_the_pool_and_recover_from_kills() {
         "a restarted agent must not probe known peers"
     );
 
+    // SIGTERM: the agent stops glusterd and the brick processes it started, and exits 0.
+    let agent = agent_pid(&dir, 3).expect("agent of host 3");
+    let holder = status(&guard)["hosts"][2]["holder_pid"]
+        .as_i64()
+        .expect("holder pid of host 3");
+    let host_ns = std::fs::read_link(format!("/proc/{holder}/ns/mnt")).expect("mount ns");
+    let gluster_in_host3 = || {
+        std::fs::read_dir("/proc")
+            .expect("/proc")
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+            .filter(|e| std::fs::read_link(e.path().join("ns/mnt")).ok().as_ref() == Some(&host_ns))
+            .filter(|e| {
+                let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+                matches!(comm.trim(), "glusterd" | "glusterfsd")
+            })
+            .count()
+    };
+    assert!(
+        gluster_in_host3() >= 2,
+        "glusterd and a brick run on host 3"
+    );
+    sh(&["kill", "-TERM", &agent.to_string()]);
+    wait_until("the agent to exit", Duration::from_secs(30), || {
+        !Path::new(&format!("/proc/{agent}")).exists()
+    });
+    let log = std::fs::read_to_string(dir.join("hosts/3/command.log")).expect("agent log");
+    assert!(log.contains("SIGTERM received"), "{log}");
+    assert!(log.contains("the command finished; starting over"), "{log}");
+    let stopped_at = log.rfind("stopped").expect("the agent says it stopped");
+    let before_stop = &log[..stopped_at];
+    assert!(
+        before_stop.contains("glusterd stopped, and ")
+            && !before_stop.contains("glusterd stopped, and 0 brick"),
+        "the brick and the self-heal daemon stop with glusterd:\n{log}"
+    );
+    // The lab's supervisor starts the agent again, which brings glusterd and the brick back.
+    wait_for_pool(&store, 3, Duration::from_secs(90));
+    assert!(
+        gluster_in_host3() >= 2,
+        "glusterd and the brick are back on host 3"
+    );
+
     // A host fails and returns: same UUID, all peers connected, bricks online.
     ok(&guard.args(&["stop", "2"]));
     ok(&guard.args(&["start", "2"]));
