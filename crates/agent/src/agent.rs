@@ -161,6 +161,36 @@ struct Live {
     last_observed: Option<Instant>,
 }
 
+impl Live {
+    fn new(opts: &AgentOptions, config: &HostConfig, started: Instant) -> Self {
+        Self {
+            status: AgentStatus {
+                host: opts.host.clone(),
+                node_name: config.gluster_node_name.clone(),
+                ip: config.ip(),
+                uuid: None,
+                state: AgentState::StartingGlusterd,
+                glusterd_pid: None,
+                glusterd_restarts: 0,
+                peers: Vec::new(),
+                problems: Vec::new(),
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                started_at: now(),
+                updated_at: now(),
+            },
+            lease: None,
+            lock: Lock::new("pool", &opts.host),
+            last_progress: None,
+            reported: Vec::new(),
+            glusterd_answering: false,
+            formed_logged: false,
+            pool_complete: false,
+            started,
+            last_observed: None,
+        }
+    }
+}
+
 /// The pace of the loop while glusterd starts or the pool is incomplete.
 const FAST_TICK: Duration = Duration::from_millis(500);
 
@@ -243,31 +273,8 @@ async fn run_inner(
         supervise::supervise(opts.glusterd.clone(), shutdown.clone(), events_tx)
             .instrument(tracing::Span::current()),
     );
-    let mut live = Live {
-        status: AgentStatus {
-            host: opts.host.clone(),
-            node_name: config.gluster_node_name.clone(),
-            ip: config.ip(),
-            uuid: bootstrap::read_uuid(&opts.paths.var_lib_glusterd),
-            state: AgentState::StartingGlusterd,
-            glusterd_pid: None,
-            glusterd_restarts: 0,
-            peers: Vec::new(),
-            problems: Vec::new(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            started_at: now(),
-            updated_at: now(),
-        },
-        lease: None,
-        lock: Lock::new("pool", &opts.host),
-        last_progress: None,
-        reported: Vec::new(),
-        glusterd_answering: false,
-        formed_logged: false,
-        pool_complete: false,
-        started,
-        last_observed: None,
-    };
+    let mut live = Live::new(&opts, &config, started);
+    live.status.uuid = bootstrap::read_uuid(&opts.paths.var_lib_glusterd);
     let mut next_tick = tokio::time::Instant::now();
     loop {
         tokio::select! {
@@ -645,31 +652,8 @@ pub async fn bootstrap_once(
         let pid = std::fs::read_to_string(&opts.glusterd.pid_file)
             .ok()
             .and_then(|s| s.trim().parse().ok());
-        let mut live = Live {
-            status: AgentStatus {
-                host: opts.host.clone(),
-                node_name: config.gluster_node_name.clone(),
-                ip: config.ip(),
-                uuid: None,
-                state: AgentState::StartingGlusterd,
-                glusterd_pid: pid.or(Some(0)),
-                glusterd_restarts: 0,
-                peers: Vec::new(),
-                problems: Vec::new(),
-                version: env!("CARGO_PKG_VERSION").to_owned(),
-                started_at: now(),
-                updated_at: now(),
-            },
-            lease: None,
-            lock: Lock::new("pool", &opts.host),
-            last_progress: None,
-            reported: Vec::new(),
-            glusterd_answering: false,
-            formed_logged: false,
-            pool_complete: false,
-            started: Instant::now(),
-            last_observed: None,
-        };
+        let mut live = Live::new(&opts, &config, Instant::now());
+        live.status.glusterd_pid = pid.or(Some(0));
         tick(&opts, &store, &config, &mut live).await;
         Ok(live.status)
     }

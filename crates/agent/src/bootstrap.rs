@@ -38,25 +38,6 @@ impl Default for Paths {
     }
 }
 
-/// glusterd.vol as Debian's glusterfs-server 10.3 ships it: written when /etc/glusterfs
-/// holds none and no copy of the package's files is at hand.
-pub const PACKAGE_GLUSTERD_VOL: &str = "volume management
-    type mgmt/glusterd
-    option working-directory /var/lib/glusterd
-    option transport-type socket
-    option transport.socket.keepalive-time 10
-    option transport.socket.keepalive-interval 2
-    option transport.socket.read-fail-log off
-    option transport.socket.listen-port 24007
-    option ping-timeout 0
-    option event-threads 1
-#   option lock-timer 180
-#   option transport.address-family inet6
-#   option base-port 49152
-    option max-port  60999
-end-volume
-";
-
 /// Reads the host's config, retrying with backoff while the store is unreachable and
 /// saying so each time; a host with no config is retried too (it may be loaded later).
 pub async fn fetch_config(
@@ -176,7 +157,9 @@ pub fn configure_bind(etc: &Path, ip: IpAddr) -> Result<bool, AgentError> {
             });
         }
     };
-    let base = current.as_deref().unwrap_or(PACKAGE_GLUSTERD_VOL);
+    let base = current
+        .as_deref()
+        .unwrap_or(brickyard_gluster::PACKAGE_GLUSTERD_VOL);
     let rendered =
         brickyard_gluster::render_glusterd_vol(base, ip).map_err(|e| AgentError::GlusterdVol {
             path: path.clone(),

@@ -36,6 +36,25 @@ pub enum ConfigError {
     BadUuid(String),
 }
 
+/// glusterd.vol as Debian's glusterfs-server 10.3 ships it: the base to render from when a
+/// host's /etc/glusterfs holds none.
+pub const PACKAGE_GLUSTERD_VOL: &str = "volume management
+    type mgmt/glusterd
+    option working-directory /var/lib/glusterd
+    option transport-type socket
+    option transport.socket.keepalive-time 10
+    option transport.socket.keepalive-interval 2
+    option transport.socket.read-fail-log off
+    option transport.socket.listen-port 24007
+    option ping-timeout 0
+    option event-threads 1
+#   option lock-timer 180
+#   option transport.address-family inet6
+#   option base-port 49152
+    option max-port  60999
+end-volume
+";
+
 /// Renders glusterd.vol from `default` (the package's file) so that glusterd binds only to
 /// `bind`: any existing bind-address line (commented or not) is dropped, one is added
 /// before `end-volume`, and for an IPv6 address `transport.address-family inet6` is set.
@@ -153,23 +172,7 @@ pub fn with_uuid(glusterd_info: &str, uuid: &str) -> Result<String, ConfigError>
 mod tests {
     use super::*;
 
-    /// /etc/glusterfs/glusterd.vol as Debian's glusterfs-server 10.3 ships it.
-    const PACKAGE_VOL: &str = "volume management
-    type mgmt/glusterd
-    option working-directory /var/lib/glusterd
-    option transport-type socket
-    option transport.socket.keepalive-time 10
-    option transport.socket.keepalive-interval 2
-    option transport.socket.read-fail-log off
-    option transport.socket.listen-port 24007
-    option ping-timeout 0
-    option event-threads 1
-#   option lock-timer 180
-#   option transport.address-family inet6
-#   option base-port 49152
-    option max-port  60999
-end-volume
-";
+    const PACKAGE_VOL: &str = PACKAGE_GLUSTERD_VOL;
 
     #[test]
     fn binds_an_ipv4_address() {

@@ -22,7 +22,7 @@ mod xml;
 pub use cli::{Gluster, READ_TIMEOUT, Target, VolumeCreate, WRITE_TIMEOUT};
 pub use config::{
     BIND_OPTION, ConfigError, GLUSTERD_INFO, GLUSTERD_SOCKET, GLUSTERD_VOL, GlusterdInfo,
-    bind_address, parse_glusterd_info, render_glusterd_vol, with_uuid,
+    PACKAGE_GLUSTERD_VOL, bind_address, parse_glusterd_info, render_glusterd_vol, with_uuid,
 };
 pub use error::{GlusterError, OpFailure, ParseError, ReplyError};
 pub use parse::{
