@@ -10,8 +10,9 @@ CARGO ?= cargo
 # Debian packages brickyard drives or builds with.
 APT_PACKAGES := glusterfs-server glusterfs-client etcd-server etcd-client xfsprogs \
 	iproute2 util-linux lvm2 protobuf-compiler pkg-config procps psmisc python3-pip
-# Kubernetes' own schemas, for checking the generated manifests.
-PIP_PACKAGES := kubernetes-validate==1.37.0
+# Kubernetes' own schemas, for checking the generated manifests; an OpenAPI validator for
+# the REST API's document.
+PIP_PACKAGES := kubernetes-validate==1.37.0 openapi-spec-validator==0.7.2
 
 .PHONY: all deps build demo test lint unit clean
 
@@ -29,7 +30,8 @@ deps:
 	@# Debian starts glusterd and etcd as services on install; brickyard runs its own.
 	@-systemctl disable --now glusterd etcd >/dev/null 2>&1 || true
 	@# Debian's own python3 refuses system-wide pip installs (PEP 668) unless told.
-	@command -v kubernetes-validate >/dev/null || python3 -m pip install --quiet $(PIP_PACKAGES) 2>/dev/null \
+	@{ command -v kubernetes-validate >/dev/null && python3 -c 'import openapi_spec_validator' 2>/dev/null; } \
+		|| python3 -m pip install --quiet $(PIP_PACKAGES) 2>/dev/null \
 		|| python3 -m pip install --quiet --break-system-packages $(PIP_PACKAGES)
 	@command -v $(CARGO) >/dev/null || { echo "error: cargo not found; install the Rust toolchain (https://rustup.rs) and run again" >&2; exit 1; }
 
