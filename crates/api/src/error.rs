@@ -4,6 +4,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use brickyard_store::StoreError;
+use brickyard_volumes::VolumeError;
 use serde::Serialize;
 use thiserror::Error;
 
@@ -39,6 +40,13 @@ pub enum ApiError {
     /// The request conflicts with the current state (exists already, changed meanwhile).
     #[error("{0}")]
     Conflict(String),
+    /// The request is well formed but the cluster cannot carry it out as it is (too few
+    /// live hosts, zones or brick mounts for the layout).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// The body is not in a format the endpoint reads.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -55,6 +63,8 @@ impl ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Store(e) => match e {
                 // A store that cannot be reached is a temporary condition of the server
@@ -67,6 +77,43 @@ impl ApiError {
                 | StoreError::BadUrl { .. }
                 | StoreError::LeaseGone(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
+        }
+    }
+}
+
+impl From<VolumeError> for ApiError {
+    /// Maps each refusal of the volumes crate to one status. `BadLayout` names the field
+    /// `layout` here; the create handler, which knows the layout asked for, names the exact
+    /// one instead.
+    fn from(e: VolumeError) -> Self {
+        let message = e.to_string();
+        match e {
+            VolumeError::BadName(n) => Self::BadRequest {
+                field: "name".into(),
+                reason: n.to_string(),
+            },
+            VolumeError::BadLayout { reason, .. } => Self::BadRequest {
+                field: "layout".into(),
+                reason,
+            },
+            VolumeError::UnknownProfile { .. } => Self::BadRequest {
+                field: "profile".into(),
+                reason: message,
+            },
+            VolumeError::NotFound { name } => Self::NotFound {
+                kind: "volume",
+                name,
+            },
+            // All three depend on the state of the record, not on the request alone: the
+            // same request may succeed once the state changes (or, when contended, at once).
+            VolumeError::Exists { .. }
+            | VolumeError::Refused { .. }
+            | VolumeError::Contended { .. } => Self::Conflict(message),
+            // Distinct from 409 so that a client can tell "that name is taken" from "this
+            // cluster cannot hold that layout" without reading the message.
+            VolumeError::Placement { .. } => Self::Unprocessable(message),
+            VolumeError::Corrupt { .. } => Self::Internal(message),
+            VolumeError::Store(s) => Self::Store(s),
         }
     }
 }

@@ -1,11 +1,15 @@
-//! brickyard's REST API: hosts, cluster status, metrics and an OpenAPI document over HTTP,
-//! served by `brickyard serve` on any machine that can reach the store.
+//! brickyard's REST API: hosts, volumes, cluster status, metrics and an OpenAPI document
+//! over HTTP, served by `brickyard serve` on any machine that can reach the store.
 //!
 //! Architecture invariant: the API holds no state of its own. Every answer is read from the
 //! store (and, for volumes and bricks, one live glusterd) at request time, through the same
 //! functions the CLI uses ([`brickyard_agent::health::gather`] and
 //! [`brickyard_agent::health::assess`]), so `brickyard status` and `GET /v1/status` cannot
 //! disagree.
+//!
+//! The volume endpoints only write the desired state (through `brickyard_volumes`, as the
+//! CLI does) and answer at once, 201 for a create and 202 for the other changes; the node
+//! agents carry them out, and `GET /v1/volumes/{name}` shows how far they got.
 //!
 //! Everything except `GET /healthz` needs `Authorization: Bearer TOKEN`.
 
@@ -21,12 +25,14 @@ mod hosts;
 mod metrics;
 mod openapi;
 mod routes;
+mod volumes;
 
 pub use auth::{Auth, Token, TokenError};
 pub use error::{ApiError, ErrorBody};
 pub use hosts::{HostAgent, HostView, HostsView};
 pub use openapi::document as openapi_document;
 pub use routes::{Route, router, routes};
+pub use volumes::{CreateVolume, VolumeDetail, VolumesView};
 
 /// The address `brickyard serve` listens on unless told otherwise: loopback only, so that
 /// exposing the API to a network is a deliberate choice.

@@ -8,12 +8,12 @@ use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get};
+use axum::routing::{MethodRouter, get, post};
 use brickyard_agent::health::{ClusterHealth, assess, gather};
 use brickyard_model::keys::OBSERVED_VOLUMES;
 
 use crate::error::ApiError;
-use crate::{AppState, auth, hosts, metrics, openapi};
+use crate::{AppState, auth, hosts, metrics, openapi, volumes};
 
 /// One route: a path (in the router's and OpenAPI's `{param}` syntax) and its methods.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +55,36 @@ fn table() -> Vec<Entry> {
         entry("/v1/hosts", &[Method::GET], true, get(hosts::list)),
         entry("/v1/hosts/{name}", &[Method::GET], true, get(hosts::get)),
         entry("/v1/status", &[Method::GET], true, get(status)),
+        entry(
+            "/v1/volumes",
+            &[Method::GET, Method::POST],
+            true,
+            get(volumes::list).post(volumes::create),
+        ),
+        entry(
+            "/v1/volumes/{name}",
+            &[Method::GET, Method::DELETE],
+            true,
+            get(volumes::get).delete(volumes::delete),
+        ),
+        entry(
+            "/v1/volumes/{name}/start",
+            &[Method::POST],
+            true,
+            post(volumes::start),
+        ),
+        entry(
+            "/v1/volumes/{name}/stop",
+            &[Method::POST],
+            true,
+            post(volumes::stop),
+        ),
+        entry(
+            "/v1/volumes/{name}/expand",
+            &[Method::POST],
+            true,
+            post(volumes::expand),
+        ),
     ]
 }
 

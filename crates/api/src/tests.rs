@@ -16,6 +16,7 @@ use tower::ServiceExt as _;
 use crate::{ApiConfig, AppState, Auth, Token, router, routes};
 
 const TOKEN: &str = "0123456789abcdef";
+const JSON: &str = "application/json";
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -23,17 +24,24 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
+    fixture_of("two-hosts", &["atomic-1", "atomic-2"]).await
+}
+
+/// A file store holding the host configs of `examples/<example>`.
+async fn fixture_of(example: &str, hosts: &[&str]) -> Fixture {
     let dir = tempfile::tempdir().expect("temp dir");
     let store: Arc<dyn Store> = Arc::new(FileStore::open(dir.path()).expect("open file store"));
-    let examples =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/two-hosts");
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(example);
     let mut incoming = Vec::new();
-    for name in ["atomic-1.json", "atomic-2.json"] {
-        let bytes = std::fs::read(examples.join(name)).expect("read example");
-        let (cfg, report) = parse_host_config(name, &bytes);
+    for host in hosts {
+        let name = format!("{host}.json");
+        let bytes = std::fs::read(examples.join(&name)).expect("read example");
+        let (cfg, report) = parse_host_config(&name, &bytes);
         let config = cfg.unwrap_or_else(|| panic!("{name}: {report:?}"));
         incoming.push(Sourced {
-            source: name.into(),
+            source: name,
             config,
         });
     }
@@ -51,20 +59,38 @@ fn token() -> Auth {
     Auth::Token(Token::new(TOKEN).expect("token"))
 }
 
-/// Sends one request; `bearer` is the token to present, if any.
+/// Sends one request without a body; `bearer` is the token to present, if any.
 async fn call(
     app: &axum::Router,
     method: Method,
     path: &str,
     bearer: Option<&str>,
 ) -> (StatusCode, axum::http::HeaderMap, String) {
+    send(app, method, path, bearer, None).await
+}
+
+/// Sends one request with an optional `(content type, body)`.
+async fn send(
+    app: &axum::Router,
+    method: Method,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<(&str, &str)>,
+) -> (StatusCode, axum::http::HeaderMap, String) {
     let mut req = Request::builder().method(method).uri(path);
     if let Some(t) = bearer {
         req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
     }
+    let body = match body {
+        Some((content_type, text)) => {
+            req = req.header(header::CONTENT_TYPE, content_type);
+            Body::from(text.to_owned())
+        }
+        None => Body::empty(),
+    };
     let resp = app
         .clone()
-        .oneshot(req.body(Body::empty()).expect("request"))
+        .oneshot(req.body(body).expect("request"))
         .await
         .expect("router answers");
     let status = resp.status();
@@ -118,8 +144,17 @@ async fn every_other_route_needs_the_token() {
                 assert!(error_of(&body).contains(why), "{body}");
                 assert!(headers.contains_key(header::WWW_AUTHENTICATE));
             }
+            // With the token the request reaches its handler, whatever that then answers
+            // (no volume of that name, no body).
             let (status, _, body) = call(&app, method.clone(), &path, Some(TOKEN)).await;
-            assert_eq!(status, StatusCode::OK, "{method} {path}: {body}");
+            assert_ne!(status, StatusCode::UNAUTHORIZED, "{method} {path}: {body}");
+            assert!(
+                !body.contains("no endpoint named"),
+                "{method} {path}: {body}"
+            );
+            if method == Method::GET && !path.starts_with("/v1/volumes/") {
+                assert_eq!(status, StatusCode::OK, "{method} {path}: {body}");
+            }
         }
     }
     // Another scheme carrying the right secret is not a bearer token.
@@ -303,9 +338,11 @@ async fn openapi_describes_exactly_the_routes() {
     assert_eq!(documented, served);
     // Only /healthz is documented as needing no token, as the router has it.
     for r in routes() {
-        let op = &doc["paths"][r.path]["get"];
-        let open = op["security"].as_array().is_some_and(Vec::is_empty);
-        assert_eq!(open, !r.auth, "{}", r.path);
+        for m in &r.methods {
+            let op = &doc["paths"][r.path][m.as_str().to_lowercase()];
+            let open = op["security"].as_array().is_some_and(Vec::is_empty);
+            assert_eq!(open, !r.auth, "{m} {}", r.path);
+        }
     }
 }
 
@@ -339,9 +376,490 @@ async fn an_unreachable_store_is_503() {
         Err(e) => panic!("a lazy etcd connection should not fail yet: {e}"),
     };
     let app = app(store, token());
-    for path in ["/healthz", "/v1/hosts", "/v1/status", "/metrics"] {
+    for path in [
+        "/healthz",
+        "/v1/hosts",
+        "/v1/status",
+        "/metrics",
+        "/v1/volumes",
+        "/v1/volumes/gv0",
+    ] {
         let (status, _, body) = call(&app, Method::GET, path, Some(TOKEN)).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{path}: {body}");
         assert!(error_of(&body).contains("unreachable"), "{body}");
+    }
+    let (status, _, body) = send(
+        &app,
+        Method::POST,
+        "/v1/volumes",
+        Some(TOKEN),
+        Some((JSON, r#"{"name": "gv0", "replica": 2}"#)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+}
+
+/// A live agent's record for `host` (placement puts bricks on live hosts only).
+async fn make_live(store: &dyn Store, host: &str, ip: &str) {
+    let agent = AgentStatus {
+        host: host.into(),
+        node_name: host.replace("atomic", "gluster"),
+        ip: ip.parse().expect("ip"),
+        uuid: None,
+        state: AgentState::Running,
+        glusterd_pid: None,
+        glusterd_restarts: 0,
+        peers: vec![],
+        problems: vec![],
+        version: "test".into(),
+        started_at: 1,
+        updated_at: 2,
+    };
+    store
+        .put(
+            &status_key(host),
+            &serde_json::to_vec(&agent).expect("json"),
+            None,
+        )
+        .await
+        .expect("put agent status");
+}
+
+const FOUR: [(&str, &str); 4] = [
+    ("atomic-1", "10.1.1.1"),
+    ("atomic-2", "10.1.1.2"),
+    ("atomic-3", "10.1.1.3"),
+    ("atomic-4", "10.1.1.4"),
+];
+
+/// The four-host example (zones rack-1 and rack-2; atomic-3 and -4 with two brick
+/// devices), every agent live.
+async fn four_live_hosts() -> Fixture {
+    let hosts: Vec<&str> = FOUR.iter().map(|(h, _)| *h).collect();
+    let f = fixture_of("four-hosts", &hosts).await;
+    for (host, ip) in FOUR {
+        make_live(f.store.as_ref(), host, ip).await;
+    }
+    f
+}
+
+async fn post_json(app: &axum::Router, path: &str, body: &str) -> (StatusCode, String) {
+    let (status, _, body) = send(app, Method::POST, path, Some(TOKEN), Some((JSON, body))).await;
+    (status, body)
+}
+
+/// The record stored for `name`, as JSON.
+async fn stored(store: &dyn Store, name: &str) -> Option<Value> {
+    store
+        .get(&format!("gluster/volumes/{name}"))
+        .await
+        .expect("read the store")
+        .map(|e| serde_json::from_slice(&e.value).expect("a JSON record"))
+}
+
+#[tokio::test]
+async fn a_volume_is_created_changed_and_deleted_through_the_api() {
+    let f = four_live_hosts().await;
+    let app = app(f.store.clone(), token());
+
+    let (status, headers, body) = send(
+        &app,
+        Method::POST,
+        "/v1/volumes",
+        Some(TOKEN),
+        Some((
+            JSON,
+            r#"{"name": "gv0", "replica": 2, "profile": "small-files"}"#,
+        )),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(headers[header::LOCATION], "/v1/volumes/gv0");
+    let created: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(
+        stored(f.store.as_ref(), "gv0").await.as_ref(),
+        Some(&created)
+    );
+    assert_eq!(
+        created["layout"],
+        serde_json::json!({"kind": {"type": "replicate", "replica": 2, "arbiter": false}, "sets": 1})
+    );
+    assert_eq!(created["profile"], "small-files");
+    assert_eq!(created["state"], "started");
+    // One brick in each zone: rack-1 is atomic-1 and -2, rack-2 is atomic-3 and -4.
+    let hosts: Vec<&str> = created["bricks"]
+        .as_array()
+        .expect("bricks")
+        .iter()
+        .filter_map(|b| b["host"].as_str())
+        .collect();
+    assert_eq!(hosts.len(), 2, "{created}");
+    assert_ne!(hosts[0] <= "atomic-2", hosts[1] <= "atomic-2", "{created}");
+
+    let (status, body) =
+        post_json(&app, "/v1/volumes", r#"{"name": "gv0", "distribute": 1}"#).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        error_of(&body).starts_with("volume gv0 already exists (state started)"),
+        "{body}"
+    );
+
+    let all = get_json(&app, "/v1/volumes").await;
+    assert_eq!(all["volumes"].as_array().map(Vec::len), Some(1), "{all}");
+    assert_eq!(all["volumes"][0]["record"], created);
+    assert_eq!(all["volumes"][0]["status"], Value::Null);
+    assert_eq!(all["unmanaged"], serde_json::json!([]));
+
+    // Expand: a second replica set, again one brick per zone; a third finds rack-1 full.
+    let (status, body) = post_json(&app, "/v1/volumes/gv0/expand", "").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let expanded: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(expanded["layout"]["sets"], 2);
+    assert_eq!(expanded["bricks"].as_array().map(Vec::len), Some(4));
+    assert_eq!(stored(f.store.as_ref(), "gv0").await, Some(expanded));
+    let (status, body) = post_json(&app, "/v1/volumes/gv0/expand", "").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(error_of(&body).contains("needs 2"), "{body}");
+
+    let state = |v: Option<Value>| v.map(|r| r["state"].clone());
+    let (status, body) = post_json(&app, "/v1/volumes/gv0/stop", "").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(
+        state(stored(f.store.as_ref(), "gv0").await),
+        Some("stopped".into())
+    );
+    let (status, body) = post_json(&app, "/v1/volumes/gv0/start", "").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(
+        state(stored(f.store.as_ref(), "gv0").await),
+        Some("started".into())
+    );
+
+    // A started volume is deleted only with force.
+    let (status, _, body) = call(&app, Method::DELETE, "/v1/volumes/gv0", Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(error_of(&body).contains("stop it first"), "{body}");
+    let (status, _, body) = call(
+        &app,
+        Method::DELETE,
+        "/v1/volumes/gv0?force=maybe",
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(error_of(&body).starts_with("query: "), "{body}");
+    let (status, _, body) = call(
+        &app,
+        Method::DELETE,
+        "/v1/volumes/gv0?force=true",
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(
+        state(stored(f.store.as_ref(), "gv0").await),
+        Some("deleted".into())
+    );
+    let (status, body) = post_json(&app, "/v1/volumes/gv0/start", "").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(error_of(&body).contains("being deleted"), "{body}");
+
+    // With no live agent, gluster cannot be asked: the detail says so and claims no
+    // difference it cannot know.
+    for (host, _) in FOUR {
+        f.store
+            .delete(&status_key(host))
+            .await
+            .expect("remove the agent");
+    }
+    let one = get_json(&app, "/v1/volumes/gv0").await;
+    assert_eq!(one["record"]["state"], "deleted");
+    assert_eq!(one["status"], Value::Null);
+    assert_eq!(one["gluster"], Value::Null);
+    assert_eq!(one["gluster_error"], "no live agent to ask");
+    assert_eq!(one["differences"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn a_stopped_volume_is_deleted_without_force() {
+    let f = four_live_hosts().await;
+    let app = app(f.store.clone(), token());
+    let (status, body) = post_json(&app, "/v1/volumes", r#"{"name": "d1", "distribute": 2}"#).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = post_json(&app, "/v1/volumes/d1/stop", "").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let (status, _, body) = call(
+        &app,
+        Method::DELETE,
+        "/v1/volumes/d1?force=false",
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let record: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(record["state"], "deleted");
+}
+
+#[tokio::test]
+async fn bad_volume_requests_are_refused_naming_the_field() {
+    let f = four_live_hosts().await;
+    let app = app(f.store.clone(), token());
+    for (body, status, starts) in [
+        (
+            r#"{"name": "../x", "replica": 2}"#,
+            StatusCode::BAD_REQUEST,
+            "name: volume name \"../x\"",
+        ),
+        (
+            r#"{"name": "-x"}"#,
+            StatusCode::BAD_REQUEST,
+            "name: volume name \"-x\"",
+        ),
+        (
+            r#"{"name": "gv1", "replica": 2, "size": 10}"#,
+            StatusCode::BAD_REQUEST,
+            "body: unknown field `size`",
+        ),
+        (
+            r#"{"replica": 2}"#,
+            StatusCode::BAD_REQUEST,
+            "body: missing field `name`",
+        ),
+        (
+            r#"{"name": "gv1", "replica": "two"}"#,
+            StatusCode::BAD_REQUEST,
+            "body: invalid type",
+        ),
+        ("", StatusCode::BAD_REQUEST, "body: a JSON object is needed"),
+        ("{", StatusCode::BAD_REQUEST, "body: EOF"),
+        (
+            r#"{"name": "gv1", "replica": 4}"#,
+            StatusCode::BAD_REQUEST,
+            "replica: replica 4: use 2 or 3",
+        ),
+        (
+            r#"{"name": "gv1", "replica": 3, "arbiter": true}"#,
+            StatusCode::BAD_REQUEST,
+            "arbiter: replica 3 with an arbiter",
+        ),
+        (
+            r#"{"name": "gv1", "disperse": 4, "redundancy": 2}"#,
+            StatusCode::BAD_REQUEST,
+            "redundancy: disperse 4 redundancy 2",
+        ),
+        (
+            r#"{"name": "gv1", "disperse": 3}"#,
+            StatusCode::BAD_REQUEST,
+            "redundancy: disperse needs redundancy",
+        ),
+        (
+            r#"{"name": "gv1", "replica": 2, "disperse": 3, "redundancy": 1}"#,
+            StatusCode::BAD_REQUEST,
+            "disperse: replica and disperse exclude each other",
+        ),
+        (
+            r#"{"name": "gv1", "distribute": 0}"#,
+            StatusCode::BAD_REQUEST,
+            "distribute: 0 sets",
+        ),
+        (
+            r#"{"name": "gv1", "replica": 2, "profile": "fast"}"#,
+            StatusCode::BAD_REQUEST,
+            "profile: volume gv1: unknown profile \"fast\"; use one of: default, small-files",
+        ),
+        // Replica 3 needs three zones; the example has two.
+        (
+            r#"{"name": "gv1"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "volume gv1: replica 3 needs 3",
+        ),
+    ] {
+        let (got, answer) = post_json(&app, "/v1/volumes", body).await;
+        assert_eq!(got, status, "{body}: {answer}");
+        let error = error_of(&answer);
+        assert!(error.starts_with(starts), "{body}: {error}");
+    }
+    // Nothing was written by any of them.
+    assert_eq!(
+        get_json(&app, "/v1/volumes").await["volumes"],
+        serde_json::json!([])
+    );
+
+    let (status, _, body) = send(
+        &app,
+        Method::POST,
+        "/v1/volumes",
+        Some(TOKEN),
+        Some(("application/x-www-form-urlencoded", "name=gv1")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+    assert!(
+        error_of(&body).contains("Content-Type: application/json"),
+        "{body}"
+    );
+
+    // Parameters of the media type do not matter.
+    let (status, _, body) = send(
+        &app,
+        Method::POST,
+        "/v1/volumes",
+        Some(TOKEN),
+        Some((
+            "application/json; charset=utf-8",
+            r#"{"name": "gv2", "replica": 2}"#,
+        )),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // A body without a Content-Type is read as JSON.
+    let req = Request::post("/v1/volumes")
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .body(Body::from(r#"{"name": "gv3", "replica": 2}"#))
+        .expect("request");
+    let resp = app.clone().oneshot(req).await.expect("answer");
+    assert_eq!(resp.status(), StatusCode::CREATED);
+
+    for (method, path) in [
+        (Method::GET, "/v1/volumes/nope"),
+        (Method::DELETE, "/v1/volumes/nope"),
+        (Method::POST, "/v1/volumes/nope/start"),
+        (Method::POST, "/v1/volumes/nope/stop"),
+        (Method::POST, "/v1/volumes/nope/expand"),
+    ] {
+        let (status, _, body) = call(&app, method.clone(), path, Some(TOKEN)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {body}");
+        assert_eq!(error_of(&body), "no volume named \"nope\"");
+    }
+    for (method, path) in [
+        (Method::GET, "/v1/volumes/x.y"),
+        (Method::DELETE, "/v1/volumes/x.y"),
+        (Method::POST, "/v1/volumes/x.y/stop"),
+    ] {
+        let (status, _, body) = call(&app, method.clone(), path, Some(TOKEN)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {path}: {body}");
+        assert!(
+            error_of(&body).starts_with("name: volume name \"x.y\""),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn volume_changes_need_the_token() {
+    let f = four_live_hosts().await;
+    let app = app(f.store.clone(), token());
+    let (status, _, body) = send(
+        &app,
+        Method::POST,
+        "/v1/volumes",
+        None,
+        Some((JSON, r#"{"name": "gv0", "replica": 2}"#)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(stored(f.store.as_ref(), "gv0").await, None);
+}
+
+#[tokio::test]
+async fn an_unreadable_volume_record_is_500_naming_the_key() {
+    let f = four_live_hosts().await;
+    f.store
+        .put("gluster/volumes/broken", b"{not json", None)
+        .await
+        .expect("put");
+    let app = app(f.store.clone(), token());
+    for path in ["/v1/volumes", "/v1/volumes/broken"] {
+        let (status, _, body) = call(&app, Method::GET, path, Some(TOKEN)).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{path}: {body}");
+        assert!(
+            error_of(&body).starts_with("volume record gluster/volumes/broken cannot be read"),
+            "{body}"
+        );
+    }
+}
+
+#[test]
+fn every_volume_error_has_its_status() {
+    use brickyard_volumes::VolumeError;
+    use brickyard_volumes::placement::PlacementError;
+    let name = || "gv0".to_owned();
+    let cases = [
+        (
+            VolumeError::BadName(
+                brickyard_model::names::check_volume_name("-x").expect_err("bad name"),
+            ),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            VolumeError::BadLayout {
+                name: name(),
+                reason: "r".into(),
+            },
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            VolumeError::UnknownProfile {
+                name: name(),
+                profile: "p".into(),
+                known: "default".into(),
+            },
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            VolumeError::NotFound { name: name() },
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            VolumeError::Exists {
+                name: name(),
+                state: "started".into(),
+            },
+            StatusCode::CONFLICT,
+        ),
+        (
+            VolumeError::Refused {
+                name: name(),
+                reason: "r".into(),
+            },
+            StatusCode::CONFLICT,
+        ),
+        (
+            VolumeError::Contended { name: name() },
+            StatusCode::CONFLICT,
+        ),
+        (
+            VolumeError::Placement {
+                name: name(),
+                reason: Box::new(PlacementError::NotEnough {
+                    layout: "replica 3".into(),
+                    needed: 3,
+                    what: "distinct hosts".into(),
+                    have: 2,
+                    detail: "h1, h2".into(),
+                    fix: "add hosts",
+                }),
+            },
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            VolumeError::Corrupt {
+                key: "gluster/volumes/gv0".into(),
+                reason: "r".into(),
+            },
+            StatusCode::INTERNAL_SERVER_ERROR,
+        ),
+        (
+            VolumeError::Store(brickyard_store::StoreError::Unreachable {
+                endpoint: "127.0.0.1:1".into(),
+                reason: "refused".into(),
+                hint: "start etcd".into(),
+            }),
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
+    ];
+    for (e, status) in cases {
+        let text = format!("{e:?}");
+        assert_eq!(crate::ApiError::from(e).status(), status, "{text}");
     }
 }
