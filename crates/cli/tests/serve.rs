@@ -39,15 +39,37 @@ impl Answer {
     }
 }
 
-/// One HTTP/1.1 request over a fresh connection, read to the end.
+/// One GET over a fresh connection, read to the end.
 fn http(port: u16, path: &str, bearer: Option<&str>) -> Answer {
+    request(port, "GET", path, bearer, None)
+}
+
+/// One HTTP/1.1 request over a fresh connection, with an optional JSON body, read to the
+/// end.
+fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    json: Option<&str>,
+) -> Answer {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to brickyard serve");
     s.set_read_timeout(Some(Duration::from_secs(30)))
         .expect("read timeout");
     let auth = bearer.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
+    let (content, body) = match json {
+        Some(b) => (
+            format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                b.len()
+            ),
+            b,
+        ),
+        None => (String::new(), ""),
+    };
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}Connection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}{content}Connection: close\r\n\r\n{body}"
     )
     .expect("send the request");
     let mut raw = Vec::new();
@@ -130,6 +152,10 @@ impl Server {
         http(self.port, path, bearer)
     }
 
+    fn send(&self, method: &str, path: &str, bearer: Option<&str>, json: Option<&str>) -> Answer {
+        request(self.port, method, path, bearer, json)
+    }
+
     /// Sends SIGTERM and waits (bounded) for the exit.
     fn stop(mut self) -> (ExitStatus, String) {
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
@@ -205,6 +231,89 @@ fn load_two_hosts(store: &str) {
         &[],
     )
     .ok();
+}
+
+/// The body of a create the two-host example can hold.
+const GV0: &str = r#"{"name": "gv0", "replica": 2}"#;
+
+/// Runs `f` on the store at `url`, opened directly as the agents would.
+fn with_store<T>(url: &str, f: impl AsyncFnOnce(&dyn brickyard_store::Store) -> T) -> T {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    rt.block_on(async {
+        let parsed = url.parse().expect("a store URL");
+        let store = brickyard_store::open(&parsed, &brickyard_store::EtcdOptions::default())
+            .await
+            .expect("open the store");
+        f(store.as_ref()).await
+    })
+}
+
+/// Makes exactly `hosts` (name, address) look live, as their agents' liveness records do.
+fn set_live(url: &str, hosts: &[(&str, &str)]) {
+    with_store(url, async |store| {
+        for e in store
+            .list(brickyard_model::keys::STATUS_PREFIX)
+            .await
+            .expect("list agents")
+        {
+            store.delete(&e.key).await.expect("remove an agent");
+        }
+        for (host, ip) in hosts {
+            let agent = brickyard_agent::AgentStatus {
+                host: (*host).into(),
+                node_name: host.replace("atomic", "gluster"),
+                ip: ip.parse().expect("an address"),
+                uuid: None,
+                state: brickyard_agent::AgentState::Running,
+                glusterd_pid: None,
+                glusterd_restarts: 0,
+                peers: vec![],
+                problems: vec![],
+                version: "test".into(),
+                started_at: 1,
+                updated_at: 1,
+            };
+            let value = serde_json::to_vec(&agent).expect("JSON");
+            store
+                .put(&brickyard_model::keys::status_key(host), &value, None)
+                .await
+                .expect("write an agent's liveness");
+        }
+    });
+}
+
+/// The volume record stored under `name`, as JSON.
+fn stored_volume(url: &str, name: &str) -> Option<Value> {
+    with_store(url, async |store| {
+        store
+            .get(&brickyard_model::keys::volume_key(name))
+            .await
+            .expect("read the store")
+            .map(|e| serde_json::from_slice(&e.value).expect("a JSON record"))
+    })
+}
+
+/// Every route of the router, with each of its methods, is in the served document, and
+/// the document has nothing the router does not serve.
+fn check_every_route_documented(doc: &Value) {
+    let mut served = std::collections::BTreeSet::new();
+    for r in brickyard_api::routes() {
+        for m in r.methods {
+            served.insert((m.as_str().to_lowercase(), r.path.to_owned()));
+        }
+    }
+    let mut documented = std::collections::BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for key in item.as_object().expect("a path item").keys() {
+            if key != "parameters" {
+                documented.insert((key.clone(), path.clone()));
+            }
+        }
+    }
+    assert_eq!(documented, served);
 }
 
 fn python(args: &[&str]) -> std::process::Output {
@@ -333,17 +442,17 @@ fn exercise(store: &str) {
     let health = server.get("/healthz", None);
     assert_eq!((health.status, health.body.as_str()), (200, "ok"));
 
-    for path in [
-        "/v1/hosts",
-        "/v1/hosts/atomic-1",
-        "/v1/status",
-        "/metrics",
-        "/openapi.json",
-    ] {
-        for bearer in [None, Some("not-the-token"), Some(&TOKEN[1..])] {
-            let a = server.get(path, bearer);
-            assert_eq!(a.status, 401, "{path} with {bearer:?}: {}", a.body);
-            assert!(a.json()["error"].is_string(), "{}", a.body);
+    // Every route the router has, as the binary serves it: the token is needed, and
+    // nothing is written without it.
+    for route in brickyard_api::routes().into_iter().filter(|r| r.auth) {
+        let path = route.path.replace("{name}", "gv0");
+        for method in &route.methods {
+            for bearer in [None, Some("not-the-token"), Some(&TOKEN[1..])] {
+                let body = (*method == "POST").then_some(GV0);
+                let a = server.send(method.as_str(), &path, bearer, body);
+                assert_eq!(a.status, 401, "{method} {path} with {bearer:?}: {}", a.body);
+                assert!(a.json()["error"].is_string(), "{}", a.body);
+            }
         }
     }
 
@@ -396,15 +505,61 @@ fn exercise(store: &str) {
         );
     }
 
+    // A volume: placement needs live agents, so both hosts get a liveness record.
+    set_live(store, &[("atomic-1", "10.1.1.1"), ("atomic-2", "10.1.1.2")]);
+    let created = server.send("POST", "/v1/volumes", Some(TOKEN), Some(GV0));
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.header("location"), Some("/v1/volumes/gv0"));
+    let created = created.json();
+    assert_eq!(stored_volume(store, "gv0").as_ref(), Some(&created));
+    assert_eq!(created["bricks"].as_array().map(Vec::len), Some(2));
+    let again = server.send("POST", "/v1/volumes", Some(TOKEN), Some(GV0));
+    assert_eq!(again.status, 409, "{}", again.body);
+    let unknown = server.send(
+        "POST",
+        "/v1/volumes",
+        Some(TOKEN),
+        Some(r#"{"name": "gv1", "replicas": 2}"#),
+    );
+    assert_eq!(unknown.status, 400, "{}", unknown.body);
+    let volumes = server.get("/v1/volumes", Some(TOKEN));
+    assert_eq!(volumes.status, 200, "{}", volumes.body);
+    let volumes = volumes.json();
+    assert_eq!(volumes["volumes"][0]["record"], created);
+    let stopped = server.send("POST", "/v1/volumes/gv0/stop", Some(TOKEN), None);
+    assert_eq!(stopped.status, 202, "{}", stopped.body);
+    assert_eq!(
+        stored_volume(store, "gv0").map(|r| r["state"].clone()),
+        Some("stopped".into())
+    );
+    // Without live agents gluster is not asked, so the answer does not depend on what
+    // else runs on this machine.
+    set_live(store, &[]);
+    let detail = server.get("/v1/volumes/gv0", Some(TOKEN));
+    assert_eq!(detail.status, 200, "{}", detail.body);
+    let detail = detail.json();
+    assert_eq!(detail["gluster_error"], "no live agent to ask");
+    let deleted = server.send("DELETE", "/v1/volumes/gv0?force=false", Some(TOKEN), None);
+    assert_eq!(deleted.status, 202, "{}", deleted.body);
+
     let doc = server.get("/openapi.json", Some(TOKEN));
     assert_eq!(doc.status, 200);
+    let doc = doc.json();
+    check_every_route_documented(&doc);
     validate_openapi(
-        &doc.json(),
+        &doc,
         &[
             ("Hosts", hosts.clone()),
             ("Host", hosts["hosts"][0].clone()),
             ("ClusterHealth", status.clone()),
             ("Error", missing.json()),
+            ("VolumeRecord", created),
+            ("Error", again.json()),
+            ("Error", unknown.json()),
+            ("Volumes", volumes),
+            ("VolumeRecord", stopped.json()),
+            ("VolumeDetail", detail),
+            ("VolumeRecord", deleted.json()),
         ],
     );
 
