@@ -51,26 +51,9 @@ pub async fn gather(store: &dyn Store, gluster_timeout: Duration) -> Result<Obse
             o.agents.insert(s.host.clone(), s);
         }
     }
-    // Ask the glusterd of live hosts, running ones first, until one answers. Reads over
-    // --remote-host work on IP-bound nodes, so nothing needs to run on the hosts.
-    let mut candidates: Vec<&AgentStatus> = o.agents.values().collect();
-    candidates.sort_by_key(|a| a.state != AgentState::Running);
-    let mut errors = Vec::new();
-    let mut answered = None;
-    for a in candidates {
-        let gluster = Gluster::new()
-            .target(Target::RemoteHost(a.ip))
-            .timeout(gluster_timeout);
-        match gluster.volume_info(None).await {
-            Ok(v) => {
-                answered = Some((gluster, v));
-                break;
-            }
-            Err(e) => errors.push(format!("{} ({}): {e}", a.host, a.ip)),
-        }
-    }
-    match answered {
-        Some((gluster, volumes)) => {
+    let agents: Vec<AgentStatus> = o.agents.values().cloned().collect();
+    match ask_live_glusterd(&agents, gluster_timeout).await {
+        Ok((gluster, volumes)) => {
             if volumes.iter().any(|v| v.state == VolumeState::Started) {
                 o.volume_status = gluster.volume_status(None).await.unwrap_or_default();
             }
@@ -82,12 +65,46 @@ pub async fn gather(store: &dyn Store, gluster_timeout: Duration) -> Result<Obse
             }
             o.volumes = Some(volumes);
         }
-        None if errors.is_empty() => {
-            o.gluster_error = Some("no live agent to ask".into());
-        }
-        None => o.gluster_error = Some(errors.join("; ")),
+        Err(why) => o.gluster_error = Some(why),
     }
     Ok(o)
+}
+
+/// Asks the glusterd of live hosts for `volume info`, running agents first, until one
+/// answers; returns the handle that answered (to ask it more) and the volumes, or why none
+/// could be asked. Reads over `--remote-host` work on IP-bound nodes, so nothing needs to
+/// run on the hosts.
+pub async fn ask_live_glusterd(
+    agents: &[AgentStatus],
+    timeout: Duration,
+) -> Result<(Gluster, Vec<VolumeInfo>), String> {
+    let mut candidates: Vec<&AgentStatus> = agents.iter().collect();
+    candidates.sort_by_key(|a| a.state != AgentState::Running);
+    let mut errors = Vec::new();
+    for a in candidates {
+        let gluster = Gluster::new()
+            .target(Target::RemoteHost(a.ip))
+            .timeout(timeout);
+        match gluster.volume_info(None).await {
+            Ok(v) => return Ok((gluster, v)),
+            Err(e) => errors.push(format!("{} ({}): {e}", a.host, a.ip)),
+        }
+    }
+    Err(if errors.is_empty() {
+        "no live agent to ask".into()
+    } else {
+        errors.join("; ")
+    })
+}
+
+/// The live agents' records in the store.
+pub async fn live_agents(store: &dyn Store) -> Result<Vec<AgentStatus>, StoreError> {
+    Ok(store
+        .list(STATUS_PREFIX)
+        .await?
+        .iter()
+        .filter_map(|e| serde_json::from_slice(&e.value).ok())
+        .collect())
 }
 
 /// One host's line.

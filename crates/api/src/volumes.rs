@@ -14,9 +14,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::header::{CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use brickyard_agent::{AgentState, AgentStatus};
-use brickyard_gluster::{Gluster, Target, VolumeInfo};
-use brickyard_model::keys::STATUS_PREFIX;
+use brickyard_gluster::VolumeInfo;
 use brickyard_store::Store;
 use brickyard_volumes::{
     DesiredState, Layout, LayoutKind, VolumeError, VolumeRecord, VolumeSpec, VolumeView,
@@ -242,36 +240,17 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, [(LOCATION, location)], Json(record)).into_response())
 }
 
-/// Asks the glusterd of live hosts, running ones first, for `volume info`, until one
-/// answers: the volume (or `None` when gluster has none of that name), or why none could
-/// be asked.
+/// gluster's view of one volume from a live host (`None` when gluster has no volume of that
+/// name), or why no glusterd could be asked.
 async fn gluster_view(
     store: &dyn Store,
     name: &str,
     timeout: Duration,
 ) -> Result<Result<Option<VolumeInfo>, String>, ApiError> {
-    let mut agents: Vec<AgentStatus> = store
-        .list(STATUS_PREFIX)
-        .await?
-        .iter()
-        .filter_map(|e| serde_json::from_slice(&e.value).ok())
-        .collect();
-    agents.sort_by_key(|a| a.state != AgentState::Running);
-    let mut errors = Vec::new();
-    for a in agents {
-        let g = Gluster::new()
-            .target(Target::RemoteHost(a.ip))
-            .timeout(timeout);
-        match g.volume_info(None).await {
-            Ok(all) => return Ok(Ok(all.into_iter().find(|v| v.name == name))),
-            Err(e) => errors.push(format!("{} ({}): {e}", a.host, a.ip)),
-        }
-    }
-    Ok(Err(if errors.is_empty() {
-        "no live agent to ask".into()
-    } else {
-        errors.join("; ")
-    }))
+    let agents = brickyard_agent::health::live_agents(store).await?;
+    Ok(brickyard_agent::health::ask_live_glusterd(&agents, timeout)
+        .await
+        .map(|(_, all)| all.into_iter().find(|v| v.name == name)))
 }
 
 /// `GET /v1/volumes/{name}`.

@@ -8,9 +8,7 @@ use std::io::IsTerminal as _;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result};
-use brickyard_agent::AgentStatus;
-use brickyard_gluster::{Gluster, Target, VolumeInfo};
-use brickyard_model::keys::STATUS_PREFIX;
+use brickyard_gluster::VolumeInfo;
 use brickyard_store::Store;
 use brickyard_volumes::{
     DesiredState, Layout, LayoutKind, Phase, VolumeError, VolumeSpec, VolumeView,
@@ -402,30 +400,14 @@ async fn list(store: &dyn Store, a: ListArgs) -> Result<()> {
     Ok(())
 }
 
-/// Asks the glusterd of live hosts, one after another, for `volume info NAME`.
+/// gluster's view of one volume from a live host, or why no glusterd could be asked.
 async fn gluster_view(store: &dyn Store, name: &str) -> Result<Option<VolumeInfo>, String> {
-    let agents: Vec<AgentStatus> = store
-        .list(STATUS_PREFIX)
+    let agents = brickyard_agent::health::live_agents(store)
         .await
-        .map_err(|e| e.to_string())?
-        .iter()
-        .filter_map(|e| serde_json::from_slice(&e.value).ok())
-        .collect();
-    let mut errors = Vec::new();
-    for a in agents {
-        let g = Gluster::new()
-            .target(Target::RemoteHost(a.ip))
-            .timeout(Duration::from_secs(10));
-        match g.volume_info(None).await {
-            Ok(all) => return Ok(all.into_iter().find(|v| v.name == name)),
-            Err(e) => errors.push(format!("{} ({}): {e}", a.host, a.ip)),
-        }
-    }
-    Err(if errors.is_empty() {
-        "no live agent to ask".into()
-    } else {
-        errors.join("; ")
-    })
+        .map_err(|e| e.to_string())?;
+    brickyard_agent::health::ask_live_glusterd(&agents, Duration::from_secs(10))
+        .await
+        .map(|(_, all)| all.into_iter().find(|v| v.name == name))
 }
 
 #[derive(Serialize)]
