@@ -177,6 +177,7 @@ impl Live {
                 version: env!("CARGO_PKG_VERSION").to_owned(),
                 started_at: now(),
                 updated_at: now(),
+                reconcile: Default::default(),
             },
             lease: None,
             lock: Lock::new("pool", &opts.host),
@@ -455,20 +456,26 @@ async fn tick(opts: &AgentOptions, store: &Arc<dyn Store>, config: &HostConfig, 
             plan = pool::plan(&view);
         }
     }
-    reconcile_volumes(opts, store, config, leads, live.lease).await;
+    let started = Instant::now();
+    let errors = reconcile_volumes(opts, store, config, leads, live.lease).await;
+    let stats = &mut live.status.reconcile;
+    stats.passes += 1;
+    stats.errors += errors;
+    stats.last_duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     report(config, live, &plan, pool::self_reinstalled(&view));
     publish(opts, store, live).await;
 }
 
 /// Drives gluster to the desired volumes (the pool lock's holder only) and removes this
 /// host's brick directories of deleted volumes (every host); see `brickyard_volumes`.
+/// Returns how many passes or volume actions failed.
 async fn reconcile_volumes(
     opts: &AgentOptions,
     store: &Arc<dyn Store>,
     config: &HostConfig,
     leads: bool,
     lease: Option<LeaseId>,
-) {
+) -> u64 {
     use brickyard_volumes::reconcile;
     // A gluster command can take longer than the lease's TTL (a rebalance start took 10 s):
     // keep the lease, and with it the pool lock, alive while the pass runs.
@@ -483,17 +490,24 @@ async fn reconcile_volumes(
             }
         })
     });
-    if leads
-        && let Err(e) = reconcile::cluster_pass(store.as_ref(), &opts.gluster, &opts.host).await
-    {
-        warn!("{e}");
+    let mut errors = 0;
+    if leads {
+        match reconcile::cluster_pass(store.as_ref(), &opts.gluster, &opts.host).await {
+            Ok(report) => errors += report.failed as u64,
+            Err(e) => {
+                warn!("{e}");
+                errors += 1;
+            }
+        }
     }
     if let Err(e) = reconcile::host_pass(store.as_ref(), &opts.gluster, config).await {
         warn!("{e}");
+        errors += 1;
     }
     if let Some(k) = keeper {
         k.abort();
     }
+    errors
 }
 
 /// Logs progress when it changes, and problems once each; sets the state.

@@ -263,6 +263,7 @@ mod tests {
             version: "t".into(),
             started_at: 0,
             updated_at: 0,
+            reconcile: Default::default(),
         }
     }
 

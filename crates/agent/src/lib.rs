@@ -20,7 +20,7 @@ pub mod uts;
 pub use agent::{
     AgentOptions, GLUSTERD_PORT, HostnamePolicy, ObservedVolumes, bootstrap_once, run,
 };
-pub use status::{AgentState, AgentStatus, PeerView};
+pub use status::{AgentState, AgentStatus, PeerView, ReconcileStats};
 
 /// Why the agent stopped.
 #[derive(Debug, Error)]

@@ -187,6 +187,7 @@ mod tests {
             version: "test".into(),
             started_at: 0,
             updated_at: 0,
+            reconcile: Default::default(),
         }
     }
 

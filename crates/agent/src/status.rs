@@ -61,6 +61,20 @@ pub struct AgentStatus {
     pub started_at: u64,
     /// When this record was written (seconds since the epoch).
     pub updated_at: u64,
+    /// The agent's volume reconciliation so far.
+    #[serde(default)]
+    pub reconcile: ReconcileStats,
+}
+
+/// How the agent's volume reconciliation has gone since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconcileStats {
+    /// Passes run.
+    pub passes: u64,
+    /// Failed passes and failed volume actions.
+    pub errors: u64,
+    /// How long the last pass took, in milliseconds.
+    pub last_duration_ms: u64,
 }
 
 impl AgentStatus {

@@ -88,6 +88,37 @@ pub(crate) fn render(o: &Observed, health: &ClusterHealth) -> Result<String, std
         connected,
     );
     r.register("host_peers_known", "Peers the host's glusterd knows", known);
+    let passes = Family::<HostLabel, Gauge>::default();
+    let errors = Family::<HostLabel, Gauge>::default();
+    let duration = Family::<HostLabel, Gauge>::default();
+    for (host, a) in &o.agents {
+        let l = HostLabel { host: host.clone() };
+        let stats = a.reconcile;
+        passes
+            .get_or_create(&l)
+            .set(i64::try_from(stats.passes).unwrap_or(i64::MAX));
+        errors
+            .get_or_create(&l)
+            .set(i64::try_from(stats.errors).unwrap_or(i64::MAX));
+        duration
+            .get_or_create(&l)
+            .set(i64::try_from(stats.last_duration_ms).unwrap_or(i64::MAX));
+    }
+    r.register(
+        "host_reconcile_passes",
+        "Volume reconcile passes the host's agent has run since it started",
+        passes,
+    );
+    r.register(
+        "host_reconcile_errors",
+        "Failed reconcile passes and volume actions of the host's agent since it started",
+        errors,
+    );
+    r.register(
+        "host_reconcile_last_duration_milliseconds",
+        "How long the host agent's last reconcile pass took",
+        duration,
+    );
     gauge(
         &mut r,
         "gluster_answered",

@@ -190,6 +190,7 @@ async fn hosts_show_the_configs_and_agents() {
         version: "test".into(),
         started_at: 1,
         updated_at: 2,
+        reconcile: Default::default(),
     };
     f.store
         .put(
@@ -414,6 +415,7 @@ async fn make_live(store: &dyn Store, host: &str, ip: &str) {
         version: "test".into(),
         started_at: 1,
         updated_at: 2,
+        reconcile: Default::default(),
     };
     store
         .put(
@@ -861,5 +863,47 @@ fn every_volume_error_has_its_status() {
     for (e, status) in cases {
         let text = format!("{e:?}");
         assert_eq!(crate::ApiError::from(e).status(), status, "{text}");
+    }
+}
+
+#[tokio::test]
+async fn metrics_show_each_agents_reconcile_passes_errors_and_duration() {
+    let f = fixture().await;
+    let agent = AgentStatus {
+        host: "atomic-1".into(),
+        node_name: "gluster-1".into(),
+        ip: "10.1.1.1".parse().expect("ip"),
+        uuid: None,
+        state: AgentState::Running,
+        glusterd_pid: Some(42),
+        glusterd_restarts: 0,
+        peers: vec![],
+        problems: vec![],
+        version: "test".into(),
+        started_at: 1,
+        updated_at: 2,
+        reconcile: brickyard_agent::ReconcileStats {
+            passes: 7,
+            errors: 1,
+            last_duration_ms: 120,
+        },
+    };
+    f.store
+        .put(
+            &status_key("atomic-1"),
+            &serde_json::to_vec(&agent).expect("json"),
+            None,
+        )
+        .await
+        .expect("put");
+    let app = app(f.store.clone(), token());
+    let (status, _, body) = call(&app, Method::GET, "/metrics", Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK);
+    for line in [
+        "brickyard_host_reconcile_passes{host=\"atomic-1\"} 7",
+        "brickyard_host_reconcile_errors{host=\"atomic-1\"} 1",
+        "brickyard_host_reconcile_last_duration_milliseconds{host=\"atomic-1\"} 120",
+    ] {
+        assert!(body.lines().any(|l| l == line), "{line:?} missing:\n{body}");
     }
 }

@@ -275,6 +275,7 @@ fn set_live(url: &str, hosts: &[(&str, &str)]) {
                 version: "test".into(),
                 started_at: 1,
                 updated_at: 1,
+                reconcile: Default::default(),
             };
             let value = serde_json::to_vec(&agent).expect("JSON");
             store
