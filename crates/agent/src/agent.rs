@@ -159,6 +159,7 @@ struct Live {
     pool_complete: bool,
     started: Instant,
     last_observed: Option<Instant>,
+    observing: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Live {
@@ -188,6 +189,7 @@ impl Live {
             pool_complete: false,
             started,
             last_observed: None,
+            observing: None,
         }
     }
 }
@@ -214,40 +216,72 @@ pub struct ObservedVolumes {
     pub heal_unreachable: BTreeMap<String, usize>,
 }
 
-async fn observe_volumes(opts: &AgentOptions, store: &Arc<dyn Store>, live: &mut Live) {
+/// How many `volume heal ... info` calls an observation runs at once.
+const HEAL_INFO_PARALLEL: usize = 4;
+
+/// Starts an observation of the volumes in the background, unless one still runs: heal info
+/// costs about 0.3 s per volume, so with many volumes a round takes seconds and must never
+/// hold up the agent's pass (which renews its lease and drives the volumes).
+fn observe_volumes(opts: &AgentOptions, store: &Arc<dyn Store>, live: &mut Live) {
+    if live.observing.as_ref().is_some_and(|t| !t.is_finished()) {
+        return;
+    }
     live.last_observed = Some(Instant::now());
-    let Ok(volumes) = opts.gluster.volume_info(None).await else {
-        return;
-    };
-    let mut obs = ObservedVolumes {
-        host: opts.host.clone(),
-        at: now(),
-        ..ObservedVolumes::default()
-    };
-    for v in volumes.iter().filter(|v| {
-        v.state == brickyard_gluster::VolumeState::Started
-            && (v.replica_count > 1 || v.disperse_count > 0)
-    }) {
-        if let Ok(bricks) = opts.gluster.heal_info(&v.name).await {
-            obs.heal_pending.insert(
-                v.name.clone(),
-                bricks.iter().filter_map(|b| b.pending).sum(),
-            );
-            obs.heal_unreachable.insert(
-                v.name.clone(),
-                bricks.iter().filter(|b| !b.connected()).count(),
-            );
+    let (gluster, store, host, lease) = (
+        opts.gluster.clone(),
+        Arc::clone(store),
+        opts.host.clone(),
+        live.lease,
+    );
+    let task = async move {
+        let Ok(volumes) = gluster.volume_info(None).await else {
+            return;
+        };
+        let mut obs = ObservedVolumes {
+            host,
+            at: now(),
+            ..ObservedVolumes::default()
+        };
+        let mut names: Vec<String> = volumes
+            .iter()
+            .filter(|v| {
+                v.state == brickyard_gluster::VolumeState::Started
+                    && (v.replica_count > 1 || v.disperse_count > 0)
+            })
+            .map(|v| v.name.clone())
+            .collect();
+        let mut running = tokio::task::JoinSet::new();
+        loop {
+            while running.len() < HEAL_INFO_PARALLEL
+                && let Some(name) = names.pop()
+            {
+                let g = gluster.clone();
+                running.spawn(async move {
+                    let bricks = g.heal_info(&name).await;
+                    (name, bricks)
+                });
+            }
+            let Some(Ok((name, bricks))) = running.join_next().await else {
+                break;
+            };
+            if let Ok(bricks) = bricks {
+                obs.heal_pending
+                    .insert(name.clone(), bricks.iter().filter_map(|b| b.pending).sum());
+                obs.heal_unreachable
+                    .insert(name, bricks.iter().filter(|b| !b.connected()).count());
+            }
         }
-    }
-    let Ok(value) = serde_json::to_vec(&obs) else {
-        return;
+        let Ok(value) = serde_json::to_vec(&obs) else {
+            return;
+        };
+        if let Err(e) = store
+            .put(brickyard_model::keys::OBSERVED_VOLUMES, &value, lease)
+            .await
+        {
+            warn!("cannot record observed volumes: {e}");
+        }
     };
-    if let Err(e) = store
-        .put(brickyard_model::keys::OBSERVED_VOLUMES, &value, live.lease)
-        .await
-    {
-        warn!("cannot record observed volumes: {e}");
-    }
+    live.observing = Some(tokio::spawn(task.instrument(tracing::Span::current())));
 }
 
 /// Runs the agent until SIGTERM/SIGINT (or `shutdown` turning true).
@@ -277,12 +311,32 @@ async fn run_inner(
     let mut live = Live::new(&opts, &config, started);
     live.status.uuid = bootstrap::read_uuid(&opts.paths.var_lib_glusterd);
     let mut next_tick = tokio::time::Instant::now();
+    // A change to the desired volumes starts a pass at once instead of at the next tick,
+    // so a create does not wait for the agent's pace. Without a watch the pace still
+    // converges, only more slowly.
+    let mut volumes_watch = match store.watch(brickyard_model::keys::VOLUME_PREFIX).await {
+        Ok(w) => Some(w),
+        Err(e) => {
+            warn!("cannot watch the desired volumes, passes follow the agent's pace: {e}");
+            None
+        }
+    };
     loop {
         tokio::select! {
             ev = events.recv() => match ev {
                 Some(ev) => on_glusterd_event(&mut live, ev),
                 None => break,
             },
+            ev = async { volumes_watch.as_mut()?.next().await }, if volumes_watch.is_some() => {
+                match ev {
+                    Some(Ok(_)) => next_tick = tokio::time::Instant::now(),
+                    Some(Err(e)) => {
+                        warn!("watch on the desired volumes ended, passes follow the agent's pace: {e}");
+                        volumes_watch = None;
+                    }
+                    None => volumes_watch = None,
+                }
+            }
             _ = tokio::time::sleep_until(next_tick) => {
                 supervise::reap_orphans(live.status.glusterd_pid);
                 tick(&opts, &store, &config, &mut live).await;
@@ -432,7 +486,7 @@ async fn tick(opts: &AgentOptions, store: &Arc<dyn Store>, config: &HostConfig, 
             .last_observed
             .is_none_or(|t| t.elapsed() >= OBSERVE_EVERY)
     {
-        observe_volumes(opts, store, live).await;
+        observe_volumes(opts, store, live);
     }
     if !plan.probe.is_empty() && leads {
         for ip in plan.probe.clone() {
