@@ -179,6 +179,7 @@ impl Live {
                 started_at: now(),
                 updated_at: now(),
                 reconcile: Default::default(),
+                bricks: Vec::new(),
             },
             lease: None,
             lock: Lock::new("pool", &opts.host),
@@ -510,6 +511,7 @@ async fn tick(opts: &AgentOptions, store: &Arc<dyn Store>, config: &HostConfig, 
             plan = pool::plan(&view);
         }
     }
+    live.status.bricks = brick_space(config);
     let started = Instant::now();
     let errors = reconcile_volumes(opts, store, config, leads, live.lease).await;
     let stats = &mut live.status.reconcile;
@@ -727,4 +729,22 @@ pub async fn bootstrap_once(
     }
     .instrument(span)
     .await
+}
+
+/// The size and free space of this host's mounted brick filesystems.
+fn brick_space(config: &HostConfig) -> Vec<brickyard_volumes::BrickSpace> {
+    config
+        .bricks()
+        .into_iter()
+        .filter(|(_, mp)| bootstrap::is_mounted(std::path::Path::new(mp)))
+        .filter_map(|(_, mount_point)| {
+            let st = nix::sys::statvfs::statvfs(mount_point.as_str()).ok()?;
+            let unit = st.fragment_size();
+            Some(brickyard_volumes::BrickSpace {
+                size_bytes: st.blocks().saturating_mul(unit),
+                free_bytes: st.blocks_available().saturating_mul(unit),
+                mount_point,
+            })
+        })
+        .collect()
 }

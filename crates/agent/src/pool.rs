@@ -188,6 +188,7 @@ mod tests {
             started_at: 0,
             updated_at: 0,
             reconcile: Default::default(),
+            bricks: Vec::new(),
         }
     }
 

@@ -64,6 +64,10 @@ pub struct AgentStatus {
     /// The agent's volume reconciliation so far.
     #[serde(default)]
     pub reconcile: ReconcileStats,
+    /// This host's mounted brick filesystems: their size and free space, for placement
+    /// and for checking what a volume can hold.
+    #[serde(default)]
+    pub bricks: Vec<brickyard_volumes::BrickSpace>,
 }
 
 /// How the agent's volume reconciliation has gone since it started.

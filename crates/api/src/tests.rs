@@ -191,6 +191,7 @@ async fn hosts_show_the_configs_and_agents() {
         started_at: 1,
         updated_at: 2,
         reconcile: Default::default(),
+        bricks: Vec::new(),
     };
     f.store
         .put(
@@ -416,6 +417,7 @@ async fn make_live(store: &dyn Store, host: &str, ip: &str) {
         started_at: 1,
         updated_at: 2,
         reconcile: Default::default(),
+        bricks: Vec::new(),
     };
     store
         .put(
@@ -887,6 +889,7 @@ async fn metrics_show_each_agents_reconcile_passes_errors_and_duration() {
             errors: 1,
             last_duration_ms: 120,
         },
+        bricks: Vec::new(),
     };
     f.store
         .put(

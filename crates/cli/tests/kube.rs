@@ -55,18 +55,56 @@ fn static_pv_from_the_store_is_the_golden_chain() {
 }
 
 #[test]
-fn a_managed_volume_is_recognised() {
+fn a_managed_volume_is_recognised_and_its_size_checked() {
     let store = loaded("two-hosts");
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async {
-        let s = brickyard_store::FileStore::open(store.path()).expect("open store");
-        s.put("gluster/volumes/gv0", b"{}", None)
-            .await
-            .expect("put");
+    let record = serde_json::json!({
+        "name": "gv0",
+        "layout": { "kind": { "type": "replicate", "replica": 2, "arbiter": false }, "sets": 1 },
+        "profile": "default",
+        "state": "started",
+        "bricks": [
+            { "host": "atomic-1", "ip": "10.1.1.1", "path": "/gluster/brick1/gv0" },
+            { "host": "atomic-2", "ip": "10.1.1.2", "path": "/gluster/brick1/gv0" }
+        ],
+        "created_at": 1,
+        "updated_at": 1
     });
+    let s = brickyard_store::FileStore::open(store.path()).expect("open store");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let put = |key: &str, value: serde_json::Value| {
+        rt.block_on(s.put(key, value.to_string().as_bytes(), None))
+            .expect("put");
+    };
+    put("gluster/volumes/gv0", record);
+    // No agent has reported its bricks: managed, size unchecked, and said so.
     let out = by(&store, SEED_CHAIN).ok();
     assert!(out.stderr.contains("managed by brickyard"), "{out}");
+    assert!(out.stderr.contains("the size was not checked"), "{out}");
     assert!(!out.stderr.contains("not one brickyard manages"), "{out}");
+    // With the agents' brick sizes, the claim must fit the smaller replica.
+    for (host, size) in [("atomic-1", 400_000_000u64), ("atomic-2", 900_000_000)] {
+        put(
+            &format!("gluster/status/{host}"),
+            serde_json::json!({
+                "host": host,
+                "bricks": [{ "mount_point": "/gluster/brick1", "size_bytes": size, "free_bytes": size }]
+            }),
+        );
+    }
+    let out = by(&store, SEED_CHAIN).fails();
+    assert!(
+        out.stderr
+            .contains("--size 500M is larger than volume gv0 (400000000 bytes)"),
+        "{out}"
+    );
+    let mut smaller: Vec<&str> = SEED_CHAIN.to_vec();
+    let at = smaller
+        .iter()
+        .position(|a| *a == "500M")
+        .expect("size in the chain");
+    smaller[at] = "300M";
+    let out = by(&store, &smaller).ok();
+    assert!(!out.stderr.contains("not checked"), "{out}");
 }
 
 #[test]

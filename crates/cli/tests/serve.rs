@@ -276,6 +276,7 @@ fn set_live(url: &str, hosts: &[(&str, &str)]) {
                 started_at: 1,
                 updated_at: 1,
                 reconcile: Default::default(),
+                bricks: Vec::new(),
             };
             let value = serde_json::to_vec(&agent).expect("JSON");
             store

@@ -199,6 +199,41 @@ fn volumes_are_created_used_expanded_and_deleted_by_the_agents() {
     }
     let arb = info(st, "arb");
     assert_eq!(arb["gluster"]["arbiter_count"], 1, "{arb}");
+
+    // The in-tree PV chain for a managed volume checks what the volume can hold, from the
+    // brick filesystems (the lab's disks are about 1 GB).
+    let pv = |size: &str| {
+        by(
+            st,
+            &[
+                "kube",
+                "static-pv",
+                "--volume",
+                "rep3",
+                "--size",
+                size,
+                "--kube-version",
+                "1.25",
+            ],
+        )
+    };
+    let big = pv("100Gi");
+    assert!(
+        !big.status.success(),
+        "a 100Gi claim on 1 GB bricks must be refused"
+    );
+    assert!(
+        String::from_utf8_lossy(&big.stderr).contains("is larger than volume rep3"),
+        "{}",
+        String::from_utf8_lossy(&big.stderr)
+    );
+    let small_pv = pv("100Mi");
+    assert!(
+        small_pv.status.success()
+            && !String::from_utf8_lossy(&small_pv.stderr).contains("not checked"),
+        "{}",
+        String::from_utf8_lossy(&small_pv.stderr)
+    );
     let small = info(st, "rep3small");
     assert_eq!(
         small["gluster"]["options"]["performance.parallel-readdir"], "on",

@@ -351,7 +351,7 @@ fn check(spec: &StaticPvSpec) -> Result<Vec<String>, KubeError> {
         Some(KnownVolume {
             size_bytes: None, ..
         }) => notes.push(format!(
-            "volume {} is managed by brickyard but its record holds no size: the size was not checked",
+            "volume {} is managed by brickyard, but not every host of its bricks has reported its brick sizes (is its agent running?): the size was not checked",
             spec.volume
         )),
         Some(_) => {}

@@ -6,7 +6,7 @@
 //! changes are guarded by the record's revision, retried a few times when others change it
 //! at the same moment.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use brickyard_model::keys::{STATUS_PREFIX as AGENT_STATUS_PREFIX, VOLUME_PREFIX, volume_key};
@@ -74,18 +74,42 @@ pub(crate) async fn statuses(
 #[derive(Deserialize)]
 struct Liveness {
     host: String,
+    #[serde(default)]
+    bricks: Vec<crate::BrickSpace>,
+}
+
+/// The live agents' brick filesystems, by host.
+async fn brick_space(
+    store: &dyn Store,
+) -> Result<BTreeMap<String, Vec<crate::BrickSpace>>, VolumeError> {
+    Ok(store
+        .list(AGENT_STATUS_PREFIX)
+        .await?
+        .iter()
+        .filter_map(|e| serde_json::from_slice::<Liveness>(&e.value).ok())
+        .map(|l| (l.host, l.bricks))
+        .collect())
+}
+
+/// How many bytes volume `name` can hold, from the brick filesystem sizes its hosts' agents
+/// report (see [`VolumeRecord::capacity`]); `Ok(None)` when a host of one of its sets is not
+/// live or has not reported its bricks yet.
+pub async fn capacity(store: &dyn Store, name: &str) -> Result<Option<u64>, VolumeError> {
+    let view = get(store, name).await?;
+    let space = brick_space(store).await?;
+    Ok(view.record.capacity(|b| {
+        space
+            .get(&b.host)?
+            .iter()
+            .find(|s| s.mount_point == b.mount())
+            .map(|s| s.size_bytes)
+    }))
 }
 
 /// The hosts that may receive bricks: every valid host config, live when its agent's
 /// liveness record exists, with the bricks every record already places on each mount.
 pub async fn candidates(store: &dyn Store) -> Result<Vec<Candidate>, VolumeError> {
-    let live: BTreeSet<String> = store
-        .list(AGENT_STATUS_PREFIX)
-        .await?
-        .iter()
-        .filter_map(|e| serde_json::from_slice::<Liveness>(&e.value).ok())
-        .map(|l| l.host)
-        .collect();
+    let space = brick_space(store).await?;
     let mut load: BTreeMap<(String, String), u32> = BTreeMap::new();
     for (_, r) in records(store).await? {
         for b in &r.bricks {
@@ -99,7 +123,7 @@ pub async fn candidates(store: &dyn Store) -> Result<Vec<Candidate>, VolumeError
         .into_iter()
         .filter_map(|c| c.parsed.ok())
         .map(|c| Candidate {
-            live: live.contains(&c.host_name),
+            live: space.contains_key(&c.host_name),
             ip: c.ip().to_string(),
             zone: c.zone.clone(),
             mounts: c
@@ -110,8 +134,13 @@ pub async fn candidates(store: &dyn Store) -> Result<Vec<Candidate>, VolumeError
                         .get(&(c.host_name.clone(), path.clone()))
                         .copied()
                         .unwrap_or(0),
+                    free_bytes: space.get(&c.host_name).and_then(|mounts| {
+                        mounts
+                            .iter()
+                            .find(|m| m.mount_point == path)
+                            .map(|m| m.free_bytes)
+                    }),
                     path,
-                    free_bytes: None,
                 })
                 .collect(),
             host: c.host_name,

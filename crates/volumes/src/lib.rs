@@ -40,8 +40,9 @@ pub mod profile;
 pub mod reconcile;
 pub mod record;
 
-pub use api::{VolumeView, create, delete, expand, get, list, set_state, unmanaged};
+pub use api::{VolumeView, capacity, create, delete, expand, get, list, set_state, unmanaged};
 pub use error::VolumeError;
 pub use record::{
-    BrickRef, DesiredState, Layout, LayoutKind, Phase, VolumeRecord, VolumeSpec, VolumeStatus,
+    BrickRef, BrickSpace, DesiredState, Layout, LayoutKind, Phase, VolumeRecord, VolumeSpec,
+    VolumeStatus,
 };

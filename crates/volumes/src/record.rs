@@ -312,6 +312,46 @@ impl VolumeRecord {
         let w = self.layout.set_width() as usize;
         self.bricks.get(i * w..(i + 1) * w).unwrap_or(&[])
     }
+
+    /// How many bytes the volume can hold, from the size of each brick's filesystem
+    /// (`size_of` a brick directory; `None` when a size is unknown). Every set holds as
+    /// much as its smallest data brick, times its data bricks for a dispersed set; an
+    /// arbiter brick (the last of its set) holds metadata only. The bricks' filesystems
+    /// are shared with other volumes, so this is an upper bound, not a reservation.
+    pub fn capacity(&self, size_of: impl Fn(&BrickRef) -> Option<u64>) -> Option<u64> {
+        let (data, factor) = match self.layout.kind {
+            LayoutKind::Replicate { replica, .. } => (replica as usize, 1),
+            LayoutKind::Disperse {
+                disperse,
+                redundancy,
+            } => (disperse as usize, u64::from(disperse - redundancy)),
+            LayoutKind::Distribute => (1, 1),
+        };
+        let mut total = 0u64;
+        for i in 0..self.layout.sets as usize {
+            let set = self.set(i);
+            let smallest = set
+                .iter()
+                .take(data)
+                .map(&size_of)
+                .collect::<Option<Vec<u64>>>()?
+                .into_iter()
+                .min()?;
+            total = total.saturating_add(smallest.saturating_mul(factor));
+        }
+        Some(total)
+    }
+}
+
+/// The size and free space of one brick filesystem, as its host's agent last saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrickSpace {
+    /// The brick mount, `/gluster/brickN`.
+    pub mount_point: String,
+    /// The filesystem's size in bytes.
+    pub size_bytes: u64,
+    /// Bytes free for new data.
+    pub free_bytes: u64,
 }
 
 /// Where the agents are with a volume.
@@ -475,5 +515,79 @@ mod tests {
         assert!(serde_json::from_str::<VolumeRecord>(&extra).is_err());
         assert_eq!(rec.bricks[0].mount(), "/gluster/brick1");
         assert_eq!(rec.bricks[0].gluster_name(), "10.0.0.1:/gluster/brick1/gv0");
+    }
+}
+
+#[cfg(test)]
+mod capacity_tests {
+    use super::*;
+
+    fn record(layout: Layout, hosts: &[&str]) -> VolumeRecord {
+        VolumeRecord {
+            name: "gv0".into(),
+            layout,
+            profile: "default".into(),
+            state: DesiredState::Started,
+            bricks: hosts
+                .iter()
+                .map(|h| BrickRef {
+                    host: (*h).into(),
+                    ip: "10.0.0.1".into(),
+                    path: "/gluster/brick1/gv0".into(),
+                })
+                .collect(),
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    /// Sizes by host: a, b, c hold 10, 20, 30 GB bricks; d is unknown.
+    fn size(b: &BrickRef) -> Option<u64> {
+        match b.host.as_str() {
+            "a" => Some(10),
+            "b" => Some(20),
+            "c" => Some(30),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_set_holds_as_much_as_its_smallest_data_brick() {
+        assert_eq!(
+            record(Layout::replicate(3), &["a", "b", "c"]).capacity(size),
+            Some(10)
+        );
+        // The arbiter (last of the set) holds metadata only.
+        assert_eq!(
+            record(Layout::arbiter(), &["c", "b", "a"]).capacity(size),
+            Some(20)
+        );
+        // Disperse 3 redundancy 1: two bricks' worth of data.
+        assert_eq!(
+            record(Layout::disperse(3, 1), &["a", "b", "c"]).capacity(size),
+            Some(20)
+        );
+        // Distribute: the sum.
+        assert_eq!(
+            record(Layout::distribute(3), &["a", "b", "c"]).capacity(size),
+            Some(60)
+        );
+        // Two replica-3 sets.
+        assert_eq!(
+            record(
+                Layout::replicate(3).with_sets(2),
+                &["a", "b", "c", "c", "b", "b"]
+            )
+            .capacity(size),
+            Some(30)
+        );
+    }
+
+    #[test]
+    fn an_unknown_brick_size_gives_no_capacity() {
+        assert_eq!(
+            record(Layout::replicate(3), &["a", "b", "d"]).capacity(size),
+            None
+        );
     }
 }

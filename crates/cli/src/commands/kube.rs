@@ -284,22 +284,26 @@ async fn static_pv_cmd(g: &Globals, a: StaticPvArgs) -> Result<()> {
     emit(&bundle, &bundle.notes, &a.output)
 }
 
-/// The store's record of a managed volume (`gluster/volumes/NAME`), if there is one.
-///
-/// The record's format is not settled yet, so only its existence is used: a present record
-/// makes the volume "managed" (its size is not checked until the record carries one); an
-/// absent one means a volume made by hand, which is allowed and reported as unchecked.
+/// A managed volume (one with a record at `gluster/volumes/NAME`) and what it can hold, from
+/// the brick filesystem sizes its hosts' agents report; `None` for a volume made by hand,
+/// which is allowed and reported as unchecked.
 async fn managed_volume(g: &Globals, volume: &str) -> Result<Option<KnownVolume>> {
     let store = g.open_store().await?;
-    let key = brickyard_model::keys::volume_key(volume);
-    Ok(store
-        .get(&key)
+    match brickyard_volumes::get(store.as_ref(), volume).await {
+        Ok(_) => {}
+        Err(brickyard_volumes::VolumeError::NotFound { .. }) => return Ok(None),
+        Err(e) => {
+            return Err(anyhow::Error::new(e)
+                .context(format!("read volume {volume} from {}", store.endpoint())));
+        }
+    }
+    let size_bytes = brickyard_volumes::capacity(store.as_ref(), volume)
         .await
-        .with_context(|| format!("read {key} from {}", store.endpoint()))?
-        .map(|_| KnownVolume {
-            name: volume.to_owned(),
-            size_bytes: None,
-        }))
+        .with_context(|| format!("size volume {volume} from {}", store.endpoint()))?;
+    Ok(Some(KnownVolume {
+        name: volume.to_owned(),
+        size_bytes: size_bytes.map(u128::from),
+    }))
 }
 
 fn csi_cmd(g: &Globals, a: CsiArgs) -> Result<()> {
