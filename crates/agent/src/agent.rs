@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use brickyard_gluster::Gluster;
 use brickyard_model::HostConfig;
-use brickyard_model::keys::{STATUS_PREFIX, status_key};
+use brickyard_model::keys::status_key;
 use brickyard_store::{LeaseId, Lock, Store, StoreError};
 use tokio::sync::{mpsc, watch};
 use tracing::{Instrument as _, error, info, info_span, warn};
@@ -434,20 +434,11 @@ async fn tick(opts: &AgentOptions, store: &Arc<dyn Store>, config: &HostConfig, 
             live.started.elapsed().as_secs_f32()
         );
     }
-    live.status.peers = known
-        .iter()
-        .map(|p| PeerView {
-            hostname: p.hostname.clone(),
-            uuid: p.uuid.clone(),
-            connected: p.connected,
-            state: p.state_str.clone().unwrap_or_default(),
-        })
-        .collect();
+    live.status.peers = known.iter().map(PeerView::from).collect();
 
-    let agents = match store.list(STATUS_PREFIX).await {
-        Ok(entries) => entries
-            .iter()
-            .filter_map(|e| serde_json::from_slice::<AgentStatus>(&e.value).ok())
+    let agents = match crate::health::live_agents(store.as_ref()).await {
+        Ok(all) => all
+            .into_iter()
             .map(|a| (a.ip, a))
             .collect::<BTreeMap<IpAddr, AgentStatus>>(),
         Err(e) => {
@@ -498,15 +489,7 @@ async fn tick(opts: &AgentOptions, store: &Arc<dyn Store>, config: &HostConfig, 
         }
         // Look again, so progress reflects what the probes did.
         if let Ok(peers) = opts.gluster.peer_status().await {
-            view.known = peers
-                .iter()
-                .map(|p| PeerView {
-                    hostname: p.hostname.clone(),
-                    uuid: p.uuid.clone(),
-                    connected: p.connected,
-                    state: p.state_str.clone().unwrap_or_default(),
-                })
-                .collect();
+            view.known = peers.iter().map(PeerView::from).collect();
             live.status.peers = view.known.clone();
             plan = pool::plan(&view);
         }

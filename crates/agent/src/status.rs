@@ -34,6 +34,17 @@ pub struct PeerView {
     pub state: String,
 }
 
+impl From<&brickyard_gluster::Peer> for PeerView {
+    fn from(p: &brickyard_gluster::Peer) -> Self {
+        Self {
+            hostname: p.hostname.clone(),
+            uuid: p.uuid.clone(),
+            connected: p.connected,
+            state: p.state_str.clone().unwrap_or_default(),
+        }
+    }
+}
+
 /// The liveness record of one host's agent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentStatus {

@@ -451,13 +451,9 @@ async fn wait_for_pool(st: &brickyard_lab::LabState, limit: std::time::Duration)
     let mut last = usize::MAX;
     let mut waiting: Vec<String> = Vec::new();
     while started.elapsed() < limit {
-        let agents: Vec<AgentStatus> = store
-            .list(brickyard_model::keys::STATUS_PREFIX)
+        let agents: Vec<AgentStatus> = brickyard_agent::health::live_agents(store.as_ref())
             .await
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|e| serde_json::from_slice(&e.value).ok())
-            .collect();
+            .unwrap_or_default();
         let ready: Vec<&str> = agents
             .iter()
             .filter(|a| a.state == AgentState::Running && a.connected_peers() + 1 == n)

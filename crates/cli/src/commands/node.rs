@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result, bail};
 use brickyard_agent::{AgentOptions, AgentState, AgentStatus, HostnamePolicy};
-use brickyard_model::keys::{STATUS_PREFIX, status_key};
+use brickyard_model::keys::status_key;
 use brickyard_store::configs;
 use clap::{Args, Subcommand};
 use serde::Serialize;
@@ -164,14 +164,10 @@ async fn status(g: &Globals, a: StatusArgs) -> Result<()> {
             },
         );
     }
-    for e in store
-        .list(STATUS_PREFIX)
+    for s in brickyard_agent::health::live_agents(store.as_ref())
         .await
         .context("read agent status")?
     {
-        let Ok(s) = serde_json::from_slice::<AgentStatus>(&e.value) else {
-            continue;
-        };
         rows.insert(
             s.host.clone(),
             NodeRow {
