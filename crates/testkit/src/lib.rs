@@ -260,10 +260,17 @@ pub fn run(program: impl AsRef<Path>, args: &[&str], env: &[(&str, &str)]) -> Ru
 }
 
 /// The repository's root directory (for `examples/`).
+///
+/// Taken from the running test's `CARGO_MANIFEST_DIR` (every crate sits at `crates/NAME`),
+/// not from this crate's compile-time path, which a build of the same sources in another
+/// checkout sharing the target directory would leave pointing there.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest
         .ancestors()
         .nth(2)
-        .expect("crates/testkit is two levels below the root")
+        .expect("every crate is two levels below the root")
         .to_owned()
 }
