@@ -166,6 +166,17 @@ fn is_zombie(pid: i32) -> bool {
         .unwrap_or(false)
 }
 
+/// Every process id in /proc.
+fn pids() -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .map(|dir| {
+            dir.flatten()
+                .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Reaps exited orphans when the agent is PID 1 (a container's init): brick processes and
 /// gluster's daemons detach from glusterd and are re-parented to PID 1, which must collect
 /// them. Only zombies are waited for, by pid, so tokio keeps the exit status of the
@@ -174,17 +185,7 @@ pub fn reap_orphans(keep: Option<u32>) {
     if std::process::id() != 1 {
         return;
     }
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return;
-    };
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
+    for pid in pids() {
         if Some(pid as u32) == keep || !is_zombie(pid) {
             continue;
         }
@@ -200,19 +201,9 @@ pub fn reap_orphans(keep: Option<u32>) {
 /// host never stops another host's processes on a shared machine (the lab).
 pub fn gluster_daemons() -> Vec<i32> {
     let mine = std::fs::read_link("/proc/self/ns/mnt").ok();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
     let mut out = Vec::new();
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let base = entry.path();
+    for pid in pids() {
+        let base = std::path::PathBuf::from(format!("/proc/{pid}"));
         let comm = std::fs::read_to_string(base.join("comm")).unwrap_or_default();
         let comm = comm.trim();
         if comm != "glusterfsd" && comm != "glusterfs" {
