@@ -614,21 +614,6 @@ fn probes(dir: &Path) -> usize {
         .sum()
 }
 
-/// The agent of a lab host: the child of the host's command supervisor running `node run`.
-fn agent_pid(dir: &Path, index: usize) -> Option<i32> {
-    let sup = std::fs::read_to_string(dir.join(format!("hosts/{index}/command.pid"))).ok()?;
-    let sup = sup.trim();
-    let children =
-        std::fs::read_to_string(format!("/proc/{sup}/task/{sup}/children")).unwrap_or_default();
-    children.split_whitespace().find_map(|pid| {
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        text.contains(" node run ")
-            .then(|| pid.parse().ok())
-            .flatten()
-    })
-}
-
 fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
     let start = Instant::now();
     while !check() {
@@ -727,7 +712,7 @@ fn agents_form_the_pool_and_recover_from_kills() {
     // The agent killed: its supervisor starts it again; same UUID, no new probe.
     let probes_before = probes(&dir);
     let started_before = agents(&store)["bytag1-1"]["started_at"].clone();
-    let agent = agent_pid(&dir, 1).expect("agent of host 1");
+    let agent = brickyard_testkit::lab_agent_pid(&dir, 1).expect("agent of host 1");
     sh(&["kill", "-9", &agent.to_string()]);
     wait_until("a new agent on host 1", Duration::from_secs(60), || {
         let a = agents(&store);
@@ -742,7 +727,7 @@ fn agents_form_the_pool_and_recover_from_kills() {
     );
 
     // SIGTERM: the agent stops glusterd and the brick processes it started, and exits 0.
-    let agent = agent_pid(&dir, 3).expect("agent of host 3");
+    let agent = brickyard_testkit::lab_agent_pid(&dir, 3).expect("agent of host 3");
     let holder = status(&guard)["hosts"][2]["holder_pid"]
         .as_i64()
         .expect("holder pid of host 3");

@@ -90,21 +90,6 @@ fn brick_dirs(store: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// The agent of a lab host: the child of the host's command supervisor running `node run`.
-fn agent_pid(dir: &Path, index: usize) -> Option<i32> {
-    let sup = std::fs::read_to_string(dir.join(format!("hosts/{index}/command.pid"))).ok()?;
-    let sup = sup.trim();
-    let children =
-        std::fs::read_to_string(format!("/proc/{sup}/task/{sup}/children")).unwrap_or_default();
-    children.split_whitespace().find_map(|pid| {
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        text.contains(" node run ")
-            .then(|| pid.parse().ok())
-            .flatten()
-    })
-}
-
 fn info(store: &str, name: &str) -> Value {
     serde_json::from_str(&ok(store, &["volume", "info", name, "--output", "json"]))
         .expect("volume info JSON")
@@ -315,7 +300,7 @@ fn volumes_are_created_used_expanded_and_deleted_by_the_agents() {
         || info(st, "killed")["status"]["phase"] == "creating",
     );
     for i in 1..=3 {
-        if let Some(pid) = agent_pid(&dir, i) {
+        if let Some(pid) = brickyard_testkit::lab_agent_pid(&dir, i) {
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
         }
     }
