@@ -127,30 +127,10 @@ pub async fn run(g: &Globals, cmd: VolumeCommand) -> Result<()> {
         VolumeCommand::List(a) => list(store, a).await,
         VolumeCommand::Info(a) => info(store, a).await,
         VolumeCommand::Start(a) => {
-            brickyard_volumes::set_state(store, &a.name, DesiredState::Started)
-                .await
-                .with_context(|| format!("start volume {}", a.name))?;
-            finish(
-                store,
-                &a.name,
-                Goal::Phase(Phase::Started),
-                &a.wait,
-                a.output,
-            )
-            .await
+            set_state(store, a, DesiredState::Started, Phase::Started, "start").await
         }
         VolumeCommand::Stop(a) => {
-            brickyard_volumes::set_state(store, &a.name, DesiredState::Stopped)
-                .await
-                .with_context(|| format!("stop volume {}", a.name))?;
-            finish(
-                store,
-                &a.name,
-                Goal::Phase(Phase::Stopped),
-                &a.wait,
-                a.output,
-            )
-            .await
+            set_state(store, a, DesiredState::Stopped, Phase::Stopped, "stop").await
         }
         VolumeCommand::Delete(a) => {
             brickyard_volumes::delete(store, &a.name, a.force)
@@ -243,6 +223,21 @@ fn epoch() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// Sets a volume's desired state and waits (unless told not to) until the agents reach
+/// `phase`.
+async fn set_state(
+    store: &dyn Store,
+    a: NameArgs,
+    state: DesiredState,
+    phase: Phase,
+    verb: &str,
+) -> Result<()> {
+    brickyard_volumes::set_state(store, &a.name, state)
+        .await
+        .with_context(|| format!("{verb} volume {}", a.name))?;
+    finish(store, &a.name, Goal::Phase(phase), &a.wait, a.output).await
 }
 
 /// Waits for `goal` (unless --no-wait), then prints the volume.
