@@ -1,6 +1,8 @@
 # brickyard: two commands do all the set-up on a fresh Debian 12 machine.
 #   make demo   - install what is missing, build, and run the walk-through
 #   make test   - install what is missing, build, and run every check and test
+# and one more:
+#   make fresh-check  - prove the two commands on a fresh Debian 12 root file system
 # Both must run as root: they install Debian packages, and the tests create network
 # namespaces, loop devices and mounts (all removed afterwards).
 
@@ -14,7 +16,7 @@ APT_PACKAGES := glusterfs-server glusterfs-client etcd-server etcd-client xfspro
 # the REST API's document.
 PIP_PACKAGES := kubernetes-validate==1.37.0 openapi-spec-validator==0.7.2
 
-.PHONY: all deps build demo test lint unit clean
+.PHONY: all deps build demo test lint unit fresh-check clean
 
 all: build
 
@@ -50,6 +52,14 @@ unit: deps
 
 test: build lint
 	$(CARGO) test --workspace --no-fail-fast
+
+# README's set-up from nothing: a debootstrap'd Debian 12 root (cached) entered with unshare
+# and pivot_root, both from util-linux: no daemon and nothing to install, and the kernel
+# removes every mount and process the check made when it ends, also when it fails. There it
+# runs `make demo` to its end and the build and unit tests of `make test`. A package missing
+# from APT_PACKAGES fails it. See scripts/fresh-check.sh.
+fresh-check:
+	./scripts/fresh-check.sh
 
 clean:
 	$(CARGO) clean

@@ -7,8 +7,10 @@ cd "$(dirname "$0")/.."
 by=$PWD/target/debug/brickyard
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 
+# The lab's name: BRICKYARD_LAB, else "lab" (every `lab` command reads the variable too).
+lab=${BRICKYARD_LAB:-lab}
 if $by lab status >/dev/null 2>&1; then
-    echo "A lab named 'lab' exists already; taking it down first."
+    echo "A lab named '$lab' exists already; taking it down first."
     $by lab down
 fi
 
@@ -18,13 +20,9 @@ eval "$($by lab env)"
 echo "BRICKYARD_STORE=$BRICKYARD_STORE"
 step $by node status
 
-# The hosts' addresses, from the configs in the lab's store.
-mapfile -t ips < <($by config list --output json |
-    python3 -c 'import json,sys; [print(h["ip_address"].split("/")[0]) for h in json.load(sys.stdin)]')
-bricks=()
-for ip in "${ips[@]}"; do bricks+=("$ip:/gluster/brick1/demo"); done
-step $by lab exec 1 -- gluster volume create demo replica 3 "${bricks[@]}"
-step $by lab exec 1 -- gluster volume start demo
+# brickyard places the bricks (one per host), the agents create and start the volume.
+step $by volume create demo --replica 3
+step $by lab exec 1 -- gluster volume info demo
 
 mnt=/mnt/brickyard-demo
 mkdir -p "$mnt"
@@ -34,10 +32,13 @@ step cat "$mnt/hello.txt"
 step $by lab exec 2 -- cat /gluster/brick1/demo/hello.txt
 step $by status
 
+n=""
+[[ $lab == lab ]] || n=" --name $lab"
 cat <<MSG
 
-The lab is still running: 3 hosts, volume 'demo' mounted at $mnt.
-  eval "\$($by lab env)"                       # point brickyard at the lab's store
-  $by lab exec 1 -- gluster volume info      # run gluster on a host
-  $by lab down                               # remove everything the lab made
+The lab '$lab' is still running: 3 hosts, volume 'demo' mounted at $mnt.
+  eval "\$($by lab env$n)"    # point brickyard at the lab's store
+  $by volume list            # the volumes, as the agents report them
+  $by lab exec$n 1 -- gluster volume info    # run gluster on a host
+  $by lab down$n             # remove everything the lab made
 MSG

@@ -51,7 +51,7 @@ pub enum LabCommand {
 #[derive(Debug, Args)]
 pub struct LabArgs {
     /// The lab's name: 1-8 lowercase letters and digits.
-    #[arg(long, default_value = "lab")]
+    #[arg(long, env = "BRICKYARD_LAB", default_value = "lab")]
     name: String,
     /// The lab's directory, when it was made with a --dir the lab cannot remember.
     #[arg(long, value_name = "DIR")]
