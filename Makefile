@@ -1,7 +1,8 @@
 # brickyard: two commands do all the set-up on a fresh Debian 12 machine.
 #   make demo   - install what is missing, build, and run the walk-through
 #   make test   - install what is missing, build, and run every check and test
-# and one more:
+# and two more:
+#   make image        - the node agent's OCI image, localhost/brickyard:<version> (podman)
 #   make fresh-check  - prove the two commands on a fresh Debian 12 root file system
 # Both must run as root: they install Debian packages, and the tests create network
 # namespaces, loop devices and mounts (all removed afterwards).
@@ -9,14 +10,16 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-# Debian packages brickyard drives or builds with.
+# Debian packages brickyard drives or builds with; podman (with runc, as crun fails on some
+# cgroup layouts) and debootstrap build and run the node agent's image.
 APT_PACKAGES := glusterfs-server glusterfs-client etcd-server etcd-client xfsprogs \
-	iproute2 util-linux lvm2 protobuf-compiler libprotobuf-dev pkg-config procps psmisc python3-pip
+	iproute2 util-linux lvm2 protobuf-compiler libprotobuf-dev pkg-config procps psmisc python3-pip \
+	podman runc debootstrap
 # Kubernetes' own schemas, for checking the generated manifests; an OpenAPI validator for
 # the REST API's document.
 PIP_PACKAGES := kubernetes-validate==1.37.0 openapi-spec-validator==0.7.2
 
-.PHONY: all deps build demo test lint unit fresh-check clean
+.PHONY: all deps build demo test lint unit image fresh-check clean
 
 all: build
 
@@ -52,6 +55,12 @@ unit: deps
 
 test: build lint
 	$(CARGO) test --workspace --no-fail-fast
+
+# The node agent's image: Debian 12's gluster packages and the release binary, from a base
+# made with debootstrap (no registry is reachable to pull one). See scripts/image.sh.
+image: deps
+	$(CARGO) build --release -p brickyard
+	./scripts/image.sh --binary target/release/brickyard
 
 # README's set-up from nothing: a debootstrap'd Debian 12 root (cached) entered with unshare
 # and pivot_root, both from util-linux: no daemon and nothing to install, and the kernel

@@ -34,6 +34,9 @@ pub struct HolderArgs {
     pub host_dir: PathBuf,
     /// The host name to set.
     pub hostname: String,
+    /// Whether to seed the host's empty gluster directories from the machine's package files
+    /// (not for hosts whose command runs in an image that carries its own).
+    pub seed: bool,
 }
 
 /// Sets up the host's view and waits for SIGTERM or SIGINT. Run as the holder process only.
@@ -61,7 +64,9 @@ pub async fn run(args: &HolderArgs) -> Result<(), LabError> {
     for (sub, target) in BIND_TARGETS {
         let source = args.host_dir.join(sub);
         mkdir(&source)?;
-        seed_from_machine(&source, target)?;
+        if args.seed {
+            seed_from_machine(&source, target)?;
+        }
         // The mount point itself must exist on the shared root file system; /gluster is the
         // only one that may be missing on a machine with glusterfs installed, and an empty
         // directory there changes nothing for the machine.

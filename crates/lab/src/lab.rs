@@ -11,6 +11,7 @@ use brickyard_store::{EtcdOptions, StoreUrl};
 use ipnet::{IpNet, Ipv4Net};
 use serde::{Deserialize, Serialize};
 
+use crate::container::{self, Limits, Runtime};
 use crate::names::{LabName, MAX_HOSTS};
 use crate::procs::{self, NsId};
 use crate::state::{self, HostState, LabState};
@@ -58,6 +59,9 @@ pub struct LabOptions {
     /// store URL, `{host}` by the host's `HostName` and `{ip}` by its address. `None`: hosts
     /// run nothing until told to.
     pub host_command: Option<Vec<Vec<String>>>,
+    /// Where the host command runs: as processes in the host (the default) or in containers
+    /// of an image, one per host.
+    pub runtime: Runtime,
     /// The brickyard binary, run as each host's holder and supervisor.
     pub exe: PathBuf,
 }
@@ -73,6 +77,7 @@ impl LabOptions {
             dir: None,
             subnet: None,
             host_command: None,
+            runtime: Runtime::Process,
             exe: current_exe(),
         }
     }
@@ -229,6 +234,8 @@ pub struct LabStatus {
     pub etcd_running: Option<bool>,
     /// Whether hosts run a command.
     pub host_command: Option<Vec<Vec<String>>>,
+    /// Where the hosts' commands run.
+    pub runtime: Runtime,
     /// The hosts.
     pub hosts: Vec<HostStatus>,
     /// FUSE mounts on the machine made with `lab mount`.
@@ -376,30 +383,56 @@ impl Lab {
         .then_some(pid)
     }
 
-    /// The argv that runs `argv` inside `host` (its holder's mount, UTS and network
-    /// namespaces). Fails when the host is stopped.
-    pub fn enter_argv(&self, host: &HostState, argv: &[String]) -> Result<Vec<String>, LabError> {
-        let pid = self.holder_pid(host).ok_or_else(|| LabError::HostDown {
+    /// The argv that runs `argv` inside `host`: in its holder's mount, UTS and network
+    /// namespaces, or with the image runtime in those of the host's container. Fails when the
+    /// host is stopped or its container is not running.
+    pub async fn enter_argv(
+        &self,
+        host: &HostState,
+        argv: &[String],
+    ) -> Result<Vec<String>, LabError> {
+        let down = || LabError::HostDown {
             lab: self.state.name.to_string(),
             host: host.host_name.clone(),
-        })?;
-        let mut out: Vec<String> = ["nsenter", "-t", &pid.to_string(), "-m", "-u", "-n", "--"]
+        };
+        let holder = self.holder_pid(host).ok_or_else(down)?;
+        let pid = match &self.state.runtime {
+            Runtime::Process => holder,
+            Runtime::Image { .. } => container::pid(&container::container_name(host))
+                .await
+                .ok_or_else(|| LabError::ContainerDown {
+                    lab: self.state.name.to_string(),
+                    host: host.host_name.clone(),
+                    container: container::container_name(host),
+                })?,
+        };
+        let mut out: Vec<String> = ["nsenter", "-t", &pid.to_string(), "-m", "-u", "-n"]
             .iter()
             .map(|s| (*s).to_owned())
             .collect();
+        if matches!(self.state.runtime, Runtime::Image { .. }) {
+            // A container has its own PID and IPC namespaces, and its /proc shows only its
+            // own PID namespace: a process outside it would find no /proc/self there.
+            out.extend(["-p".to_owned(), "-i".to_owned()]);
+        }
+        out.push("--".into());
         out.extend(argv.iter().cloned());
         Ok(out)
     }
 
     /// A command that runs `argv` inside `host`, for the command runner.
-    pub fn cmd_in(&self, host: &HostState, argv: &[String]) -> Result<Cmd, LabError> {
-        Ok(Cmd::new(self.enter_argv(host, argv)?))
+    pub async fn cmd_in(&self, host: &HostState, argv: &[String]) -> Result<Cmd, LabError> {
+        Ok(Cmd::new(self.enter_argv(host, argv).await?))
     }
 
     /// Runs `argv` inside `host` with this process's standard input, output and error and
     /// environment, and returns its exit code (128 + signal when killed), for `lab exec`.
-    pub fn exec_interactive(&self, host: &HostState, argv: &[String]) -> Result<i32, LabError> {
-        spawn::interactive(&self.enter_argv(host, argv)?)
+    pub async fn exec_interactive(
+        &self,
+        host: &HostState,
+        argv: &[String],
+    ) -> Result<i32, LabError> {
+        spawn::interactive(&self.enter_argv(host, argv).await?)
     }
 
     /// Live processes of `host`: those in its network namespace or its holder's mount
@@ -410,32 +443,66 @@ impl Lab {
 
     /// Starts the lab's host command inside `host` under a supervisor, and returns the
     /// supervisor's pid; `Ok(None)` when the lab has no host command.
-    pub fn start_command(&self, host: &HostState) -> Result<Option<i32>, LabError> {
+    ///
+    /// With the process runtime the supervisor runs inside the host (its holder's
+    /// namespaces). With the image runtime it runs `podman run` for each step, so it stays in
+    /// the machine's mount namespace, where podman keeps its state, and enters only the host's
+    /// network namespace, so that stopping the host's processes stops it too.
+    pub async fn start_command(&self, host: &HostState) -> Result<Option<i32>, LabError> {
         let Some(template) = &self.state.host_command else {
             return Ok(None);
         };
+        let netns_file = Path::new("/run/netns").join(&host.netns);
         if let Some(pid) = procs::read_pid(&host.command_pid_file())
             && procs::alive(pid)
-            && procs::pid_ns(pid, "mnt")
-                == self.holder_pid(host).and_then(|h| procs::pid_ns(h, "mnt"))
         {
-            return Ok(Some(pid));
+            let inside = match &self.state.runtime {
+                Runtime::Process => {
+                    procs::pid_ns(pid, "mnt")
+                        == self.holder_pid(host).and_then(|h| procs::pid_ns(h, "mnt"))
+                }
+                Runtime::Image { .. } => procs::pid_ns(pid, "net") == procs::ns_id(&netns_file),
+            };
+            if inside {
+                return Ok(Some(pid));
+            }
         }
-        let steps = substitute(template, &self.state.store_url, host);
+        let mut steps = substitute(template, &self.state.store_url, host);
+        if let Runtime::Image { image } = &self.state.runtime {
+            let store_dir = self.state.dir.join("store");
+            let binds: Vec<&Path> = match self.state.store {
+                StoreKind::File => vec![store_dir.as_path()],
+                StoreKind::Etcd => Vec::new(),
+            };
+            let limits = Limits::current();
+            steps = steps
+                .iter()
+                .map(|step| container::run_argv(host, image, step, &binds, limits))
+                .collect();
+        }
         let file = host.dir.join(COMMAND_FILE);
         let json = serde_json::to_vec_pretty(&steps)
             .map_err(|e| LabError::io("write", &file, std::io::Error::other(e.to_string())))?;
         std::fs::write(&file, json).map_err(|e| LabError::io("write", &file, e))?;
-        let argv = self.enter_argv(
-            host,
-            &[
-                self.state.exe.display().to_string(),
-                "lab".into(),
-                "supervise".into(),
-                "--host-dir".into(),
-                host.dir.display().to_string(),
-            ],
-        )?;
+        let supervise = [
+            self.state.exe.display().to_string(),
+            "lab".into(),
+            "supervise".into(),
+            "--host-dir".into(),
+            host.dir.display().to_string(),
+        ];
+        let argv = match &self.state.runtime {
+            Runtime::Process => self.enter_argv(host, &supervise).await?,
+            Runtime::Image { .. } => {
+                let mut v = vec![
+                    "nsenter".to_owned(),
+                    format!("--net={}", netns_file.display()),
+                    "--".into(),
+                ];
+                v.extend(supervise);
+                v
+            }
+        };
         let pid = spawn::detached(
             &argv,
             &host.command_log(),
@@ -475,6 +542,11 @@ impl Lab {
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
+        let mut argv = argv;
+        if matches!(self.state.runtime, Runtime::Image { .. }) {
+            // The image seeds the host's empty directories from its own package files.
+            argv.push("--no-seed".into());
+        }
         let spawned = spawn::detached(&argv, &host.holder_log(), &[])?;
         let deadline = Instant::now() + HOLDER_READY_TIMEOUT;
         while Instant::now() < deadline {
@@ -513,6 +585,16 @@ impl Lab {
             Some(d) => absolute(d)?,
             None => state::default_dir(name),
         };
+        if let Runtime::Image { image } = &opts.runtime
+            && !container::image_exists(image).await?
+        {
+            return Err(LabError::BadOption {
+                option: "--image",
+                value: image.clone(),
+                problem: "is not in podman's local images".into(),
+                fix: "build it with `make image` (or name an image `podman images` lists)".into(),
+            });
+        }
         let lock = state::lock_labs()?;
         // A lab of this name must not exist in any form, or two would share names.
         if LabState::path(&dir).exists() {
@@ -568,6 +650,7 @@ impl Lab {
                 etcd_loopback_port: None,
                 exe: opts.exe.clone(),
                 host_command: opts.host_command.clone(),
+                runtime: opts.runtime.clone(),
                 hosts,
                 mounts: Vec::new(),
             },
@@ -651,7 +734,7 @@ impl Lab {
 
         if self.state.host_command.is_some() {
             for host in &self.state.hosts {
-                self.start_command(host)?;
+                self.start_command(host).await?;
             }
             report("host commands started".into());
         }
@@ -730,6 +813,9 @@ impl Lab {
     pub async fn stop_host(&self, host: &HostState) -> Result<usize, LabError> {
         let namespaces = host_namespaces(host, self.holder_pid(host));
         let mut stopped = 0;
+        if matches!(self.state.runtime, Runtime::Image { .. }) {
+            stopped += self.stop_container(host).await?;
+        }
         // Rounds, because a supervisor may start something new while it is being stopped.
         for _ in 0..5 {
             let pids = procs::pids_in(&namespaces);
@@ -757,6 +843,29 @@ impl Lab {
         })
     }
 
+    /// Kills `host`'s supervisor, so that nothing starts the container again, then the
+    /// container through podman, so that podman's record of it goes too (killing its
+    /// processes behind podman's back leaves a record podman cannot always remove at once).
+    /// Returns how many processes it stopped.
+    async fn stop_container(&self, host: &HostState) -> Result<usize, LabError> {
+        let netns = procs::ns_id(&Path::new("/run/netns").join(&host.netns));
+        let mut stopped = 0;
+        if let Some(pid) = procs::read_pid(&host.command_pid_file())
+            && procs::alive(pid)
+            && netns.is_some()
+            && procs::pid_ns(pid, "net") == netns
+        {
+            let left = tokio::task::spawn_blocking(move || procs::kill_now(&[pid]))
+                .await
+                .unwrap_or_default();
+            if left.is_empty() {
+                stopped += 1;
+            }
+        }
+        container::remove(&container::container_name(host)).await?;
+        Ok(stopped)
+    }
+
     /// Starts `host` again after [`Lab::stop_host`]: its holder, then its command.
     pub async fn start_host(&self, host: &HostState) -> Result<i32, LabError> {
         require_root()?;
@@ -768,7 +877,7 @@ impl Lab {
             });
         }
         let pid = self.start_holder(host).await?;
-        self.start_command(host)?;
+        self.start_command(host).await?;
         Ok(pid)
     }
 
@@ -818,6 +927,7 @@ impl Lab {
             store_url: self.state.store_url.clone(),
             etcd_running,
             host_command: self.state.host_command.clone(),
+            runtime: self.state.runtime.clone(),
             hosts,
             mounts: self.state.mounts.clone(),
         })
@@ -951,6 +1061,15 @@ impl Lab {
                 }
             }
         }
+        if let Some(l) = &lab
+            && matches!(l.state.runtime, Runtime::Image { .. })
+        {
+            for h in &l.state.hosts {
+                if let Err(e) = l.stop_container(h).await {
+                    problems.push(e.to_string());
+                }
+            }
+        }
         let hosts_dir = dir.join("hosts");
         let mut host_dirs: Vec<PathBuf> = std::fs::read_dir(&hosts_dir)
             .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
@@ -993,6 +1112,21 @@ impl Lab {
                 .unwrap_or_default();
             if !left.is_empty() {
                 problems.push(format!("processes {left:?} survived SIGKILL"));
+            }
+        }
+
+        // 2b. Containers of the image runtime, named after the hosts' namespaces: their
+        // processes are gone, podman's record of them is not. Without a state file the runtime
+        // is unknown, so they are looked for whenever podman is installed.
+        let containers = match &lab {
+            Some(l) => matches!(l.state.runtime, Runtime::Image { .. }),
+            None => container::podman_installed(),
+        };
+        if containers {
+            for ns in &netns_names {
+                if let Err(e) = container::remove(ns).await {
+                    problems.push(e.to_string());
+                }
             }
         }
 

@@ -24,6 +24,7 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+pub mod container;
 mod disk;
 mod etcd;
 pub mod holder;
@@ -35,6 +36,7 @@ mod spawn;
 mod state;
 pub mod supervise;
 
+pub use container::Runtime;
 pub use lab::{
     DownReport, HostStatus, Lab, LabOptions, LabStatus, Progress, StoreKind, agent_command,
     parse_size, parse_subnet,
@@ -110,6 +112,18 @@ pub enum LabError {
         lab: String,
         /// The host name.
         host: String,
+    },
+    /// The host's container (image runtime) is not running.
+    #[error(
+        "host {host} of lab {lab:?} has no running container {container:?} (it is starting, restarting or stopped); see `brickyard lab status --name {lab}` and the host's command.log"
+    )]
+    ContainerDown {
+        /// The lab's name.
+        lab: String,
+        /// The host name.
+        host: String,
+        /// The container's name.
+        container: String,
     },
     /// A command the lab needs failed.
     #[error("{what}: {source}")]

@@ -11,6 +11,7 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 use crate::LabError;
+use crate::container::Runtime;
 use crate::lab::StoreKind;
 use crate::names::LabName;
 
@@ -102,6 +103,9 @@ pub struct LabState {
     /// nothing by themselves. Placeholders are already replaced per host.
     #[serde(default)]
     pub host_command: Option<Vec<Vec<String>>>,
+    /// Where the hosts' commands run: as processes in the hosts, or in containers.
+    #[serde(default)]
+    pub runtime: Runtime,
     /// The hosts.
     pub hosts: Vec<HostState>,
     /// FUSE mounts made on the machine with `lab mount`.

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result, bail};
 use brickyard_lab::holder::HolderArgs;
 use brickyard_lab::supervise::SuperviseArgs;
-use brickyard_lab::{Lab, LabName, LabOptions, LabStatus, Progress, StoreKind};
+use brickyard_lab::{Lab, LabName, LabOptions, LabStatus, Progress, Runtime, StoreKind};
 use clap::{Args, Subcommand};
 
 use crate::globals::Globals;
@@ -107,10 +107,30 @@ pub struct UpArgs {
     /// Make the hosts only (namespaces, disks, configs); run nothing in them.
     #[arg(long)]
     no_agents: bool,
+    /// Where each host's command runs: `process` (in the host's namespaces, the fastest) or
+    /// `image` (in a podman container of --image joined to the host's network, with the
+    /// host's directories bind-mounted: the seed's deployment, on one machine).
+    #[arg(long, value_enum, default_value_t = RuntimeArg::Process)]
+    runtime: RuntimeArg,
+    /// The image for `--runtime image` (build it with `make image`).
+    #[arg(long, value_name = "IMAGE", default_value_t = brickyard_kube::default_image())]
+    image: String,
     /// How long to wait for the trusted pool to form, in seconds.
     #[arg(long, default_value_t = 300, value_name = "SECONDS")]
     wait: u64,
 }
+
+/// Where a lab host's command runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RuntimeArg {
+    /// As processes in the host's namespaces.
+    Process,
+    /// In a podman container of --image.
+    Image,
+}
+
+/// Where brickyard lives inside its image (see Containerfile).
+const IMAGE_EXE: &str = "/usr/local/bin/brickyard";
 
 /// Arguments of `lab status`.
 #[derive(Debug, Args)]
@@ -172,6 +192,9 @@ pub struct HolderCliArgs {
     /// The host name to set.
     #[arg(long)]
     hostname: String,
+    /// Leave the host's empty gluster directories empty (its image seeds them).
+    #[arg(long)]
+    no_seed: bool,
 }
 
 /// Arguments of the hidden `lab supervise`.
@@ -196,7 +219,7 @@ pub async fn run(g: &Globals, cmd: LabCommand) -> Result<()> {
         LabCommand::Exec(a) => {
             let lab = a.lab.open()?;
             let host = lab.host(&a.host)?;
-            let code = lab.exec_interactive(host, &a.command)?;
+            let code = lab.exec_interactive(host, &a.command).await?;
             // The command's own exit code is the answer, whatever it is.
             std::process::exit(code);
         }
@@ -248,6 +271,7 @@ pub async fn run(g: &Globals, cmd: LabCommand) -> Result<()> {
         LabCommand::Holder(a) => Ok(brickyard_lab::holder::run(&HolderArgs {
             host_dir: a.host_dir,
             hostname: a.hostname,
+            seed: !a.no_seed,
         })
         .await?),
         LabCommand::Supervise(a) => Ok(brickyard_lab::supervise::run(&SuperviseArgs {
@@ -276,7 +300,16 @@ async fn up(g: &Globals, a: UpArgs) -> Result<()> {
             )
         })?);
     } else if !a.no_agents {
-        opts.host_command = Some(brickyard_lab::agent_command(&opts.exe));
+        let exe = match a.runtime {
+            RuntimeArg::Process => opts.exe.clone(),
+            RuntimeArg::Image => PathBuf::from(IMAGE_EXE),
+        };
+        opts.host_command = Some(brickyard_lab::agent_command(&exe));
+    }
+    if a.runtime == RuntimeArg::Image {
+        opts.runtime = Runtime::Image {
+            image: a.image.clone(),
+        };
     }
     let agents = opts.host_command.is_some() && a.host_command.is_none();
 
@@ -365,7 +398,7 @@ fn yes(b: bool) -> &'static str {
 
 fn render(st: &LabStatus) -> String {
     let mut out = format!(
-        "lab {}: bridge {} {}, subnet {}, this machine {}, store {}{}\n",
+        "lab {}: bridge {} {}, subnet {}, this machine {}, store {}{}{}\n",
         st.name,
         st.bridge,
         if st.bridge_present {
@@ -380,6 +413,10 @@ fn render(st: &LabStatus) -> String {
             Some(true) => " (etcd running)",
             Some(false) => " (etcd NOT RUNNING)",
             None => "",
+        },
+        match &st.runtime {
+            Runtime::Process => String::new(),
+            Runtime::Image { image } => format!(", hosts in containers of {image}"),
         }
     );
     let rows: Vec<Vec<String>> = st

@@ -39,8 +39,8 @@ pub struct RunArgs {
     host: Option<String>,
     /// A copy of the package's files to seed empty directories from: DIR/etc/glusterfs and
     /// DIR/var/lib/glusterd (a container image keeps one, as host directories mounted over
-    /// them start empty).
-    #[arg(long, value_name = "DIR")]
+    /// them start empty; brickyard's image sets BRICKYARD_SEED_FROM).
+    #[arg(long, value_name = "DIR", env = "BRICKYARD_SEED_FROM")]
     seed_from: Option<PathBuf>,
     /// Never set the host name, even in a UTS namespace of our own.
     #[arg(long)]
