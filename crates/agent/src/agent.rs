@@ -719,7 +719,7 @@ fn brick_space(config: &HostConfig) -> Vec<brickyard_volumes::BrickSpace> {
     config
         .bricks()
         .into_iter()
-        .filter(|(_, mp)| bootstrap::is_mounted(std::path::Path::new(mp)))
+        .filter(|(_, mp)| matches!(bootstrap::is_mounted(std::path::Path::new(mp)), Ok(true)))
         .filter_map(|(_, mount_point)| {
             let st = nix::sys::statvfs::statvfs(mount_point.as_str()).ok()?;
             let unit = st.fragment_size();

@@ -9,6 +9,7 @@ use std::time::Duration;
 use brickyard_exec::{Cmd, run};
 use brickyard_model::HostConfig;
 use brickyard_store::{Store, StoreError, configs};
+use brickyard_sys::fs::Select;
 
 use crate::AgentError;
 
@@ -45,7 +46,8 @@ pub async fn fetch_config(
     host: &str,
     shutdown: &tokio::sync::watch::Receiver<bool>,
 ) -> Result<HostConfig, AgentError> {
-    let mut wait = Duration::from_secs(1);
+    let mut backoff = brickyard_sys::backoff::Backoff::default();
+    let mut wait = backoff.next_delay();
     loop {
         match configs::get(store.as_ref(), host).await {
             Ok(Some(stored)) => {
@@ -68,78 +70,43 @@ pub async fn fetch_config(
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => return Err(AgentError::Interrupted),
         }
-        wait = (wait * 2).min(Duration::from_secs(30));
+        wait = backoff.next_delay();
     }
 }
 
-/// The addresses on this host's interfaces, from `ip -j addr show`.
+/// The addresses on this host's interfaces, from `ip -j addr show`. Output that does not
+/// parse is an error: an address is never reported missing because `ip` could not be read.
 pub async fn local_addresses() -> Result<Vec<IpAddr>, AgentError> {
-    let out = run(&Cmd::new(["ip", "-j", "addr", "show"]).timeout(Duration::from_secs(10)))
+    brickyard_sys::ip::addresses()
         .await
-        .map_err(AgentError::Exec)?;
-    Ok(parse_ip_addr_json(&out.stdout))
+        .map_err(|e| AgentError::Observe {
+            what: "this host's addresses",
+            reason: e.to_string(),
+        })
 }
 
-/// Parses `ip -j addr show` into the addresses it lists.
-pub fn parse_ip_addr_json(bytes: &[u8]) -> Vec<IpAddr> {
-    let Ok(serde_json::Value::Array(links)) = serde_json::from_slice::<serde_json::Value>(bytes)
-    else {
-        return Vec::new();
-    };
-    links
-        .iter()
-        .filter_map(|l| l.get("addr_info")?.as_array())
-        .flatten()
-        .filter_map(|a| a.get("local")?.as_str()?.parse().ok())
-        .collect()
-}
-
-/// Fills an empty directory from `seed` (when given and present); returns whether it did.
+/// Fills an empty directory from `seed` (when given and present), making it when missing;
+/// returns whether it seeded.
 pub fn seed_dir(target: &Path, seed: Option<&Path>) -> Result<bool, AgentError> {
-    std::fs::create_dir_all(target).map_err(|e| AgentError::Io {
-        op: "create directory",
-        path: target.to_owned(),
-        source: e,
-    })?;
-    let empty = std::fs::read_dir(target)
-        .map_err(|e| AgentError::Io {
-            op: "read directory",
-            path: target.to_owned(),
-            source: e,
-        })?
-        .next()
-        .is_none();
-    let Some(seed) = seed.filter(|s| s.is_dir()) else {
-        return Ok(false);
+    let result = match seed {
+        Some(seed) => brickyard_sys::fs::seed_dir(seed, target, Select::All),
+        None => std::fs::create_dir_all(target)
+            .map(|()| false)
+            .map_err(|e| brickyard_sys::fs::FsError {
+                op: "create directory",
+                path: target.to_owned(),
+                source: e,
+            }),
     };
-    if !empty {
-        return Ok(false);
-    }
-    copy_tree(seed, target)?;
-    Ok(true)
+    result.map_err(fs_err)
 }
 
-fn copy_tree(from: &Path, to: &Path) -> Result<(), AgentError> {
-    let io = |op: &'static str, path: &Path| {
-        let path = path.to_owned();
-        move |source| AgentError::Io { op, path, source }
-    };
-    for entry in std::fs::read_dir(from).map_err(io("read directory", from))? {
-        let entry = entry.map_err(io("read directory", from))?;
-        let src = entry.path();
-        let dst = to.join(entry.file_name());
-        let kind = entry.file_type().map_err(io("stat", &src))?;
-        if kind.is_dir() {
-            std::fs::create_dir_all(&dst).map_err(io("create directory", &dst))?;
-            copy_tree(&src, &dst)?;
-        } else if kind.is_file() {
-            std::fs::copy(&src, &dst).map_err(io("copy", &dst))?;
-        } else if kind.is_symlink() {
-            let link = std::fs::read_link(&src).map_err(io("read link", &src))?;
-            std::os::unix::fs::symlink(link, &dst).map_err(io("create link", &dst))?;
-        }
+fn fs_err(e: brickyard_sys::fs::FsError) -> AgentError {
+    AgentError::Io {
+        op: e.op,
+        path: e.path,
+        source: e.source,
     }
-    Ok(())
 }
 
 /// Writes glusterd.vol so glusterd binds only to `ip`, starting from the file present (or
@@ -168,25 +135,17 @@ pub fn configure_bind(etc: &Path, ip: IpAddr) -> Result<bool, AgentError> {
     if current.as_deref() == Some(rendered.as_str()) {
         return Ok(false);
     }
-    let tmp = etc.join(".glusterd.vol.brickyard");
-    std::fs::write(&tmp, &rendered)
-        .and_then(|()| std::fs::rename(&tmp, &path))
-        .map_err(|e| AgentError::Io {
-            op: "write",
-            path,
-            source: e,
-        })?;
+    brickyard_sys::fs::write_atomic(&path, rendered.as_bytes(), 0o644).map_err(fs_err)?;
     Ok(true)
 }
 
-/// Whether `path` is a mount point, from /proc/self/mountinfo.
-pub fn is_mounted(path: &Path) -> bool {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
-    let want = path.to_string_lossy();
-    info.lines()
-        .any(|l| l.split(' ').nth(4) == Some(want.as_ref()))
+/// Whether `path` is a mount point in this host's mount namespace. An error when the mount
+/// table cannot be read.
+pub fn is_mounted(path: &Path) -> Result<bool, AgentError> {
+    brickyard_sys::mounts::is_mount_point(path).map_err(|e| AgentError::Observe {
+        what: "the mount table",
+        reason: e.to_string(),
+    })
 }
 
 /// Makes sure every brick of `config` is mounted: mounts it from fstab when it is not.
@@ -194,13 +153,13 @@ pub async fn ensure_bricks_mounted(config: &HostConfig) -> Result<Vec<String>, A
     let mut mounted_now = Vec::new();
     for (device, mount_point) in config.bricks() {
         let path = Path::new(&mount_point);
-        if is_mounted(path) {
+        if is_mounted(path)? {
             continue;
         }
         let result =
             run(&Cmd::new(["mount", mount_point.as_str()]).timeout(Duration::from_secs(60))).await;
         match result {
-            Ok(_) if is_mounted(path) => mounted_now.push(mount_point),
+            Ok(_) if is_mounted(path)? => mounted_now.push(mount_point),
             Ok(_) => {
                 return Err(AgentError::BrickNotMounted {
                     mount_point,
@@ -231,22 +190,6 @@ pub fn read_uuid(var_lib: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_addresses_from_ip_json() {
-        let json = br#"[{"ifindex":1,"ifname":"lo","addr_info":[{"family":"inet","local":"127.0.0.1","prefixlen":8}]},
-            {"ifindex":2,"ifname":"eth0","addr_info":[{"family":"inet","local":"10.1.1.1","prefixlen":24},{"family":"inet6","local":"fe80::1","prefixlen":64}]}]"#;
-        let got = parse_ip_addr_json(json);
-        assert_eq!(
-            got,
-            vec![
-                "127.0.0.1".parse::<IpAddr>().expect("ip"),
-                "10.1.1.1".parse().expect("ip"),
-                "fe80::1".parse().expect("ip")
-            ]
-        );
-        assert!(parse_ip_addr_json(b"not json").is_empty());
-    }
 
     #[test]
     fn binds_glusterd_once_and_keeps_the_file_stable() {

@@ -83,6 +83,14 @@ pub enum AgentError {
         #[source]
         source: std::io::Error,
     },
+    /// Something about this host could not be observed.
+    #[error("cannot read {what}: {reason}")]
+    Observe {
+        /// What was being read.
+        what: &'static str,
+        /// Why it could not be.
+        reason: String,
+    },
     /// A command failed.
     #[error(transparent)]
     Exec(#[from] brickyard_exec::ExecError),

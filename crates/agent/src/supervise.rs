@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use brickyard_sys::backoff::Backoff;
+use brickyard_sys::procs;
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, watch};
 
@@ -60,39 +62,6 @@ impl Default for GlusterdCommand {
     }
 }
 
-/// Backoff between restarts: 1 s, doubling to 30 s; reset after 60 s of healthy running.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    next: Duration,
-}
-
-impl Backoff {
-    const FIRST: Duration = Duration::from_secs(1);
-    const MAX: Duration = Duration::from_secs(30);
-    const HEALTHY: Duration = Duration::from_secs(60);
-
-    /// A fresh backoff.
-    pub fn new() -> Self {
-        Self { next: Self::FIRST }
-    }
-
-    /// The wait after a run that lasted `ran`.
-    pub fn after(&mut self, ran: Duration) -> Duration {
-        if ran >= Self::HEALTHY {
-            self.next = Self::FIRST;
-        }
-        let wait = self.next;
-        self.next = (self.next * 2).min(Self::MAX);
-        wait
-    }
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 fn spawn(cmd: &GlusterdCommand) -> std::io::Result<Child> {
     let mut c = Command::new(&cmd.program);
     c.args(&cmd.args)
@@ -122,14 +91,10 @@ fn die_with_agent(c: &mut Command) {
 /// Stops a glusterd left running by an earlier agent (one whose pid file names a live
 /// glusterd), so that ours can bind its port.
 pub async fn stop_leftover(pid_file: &Path) {
-    let Ok(text) = std::fs::read_to_string(pid_file) else {
+    let Some(pid) = procs::read_pid(pid_file) else {
         return;
     };
-    let Ok(pid) = text.trim().parse::<i32>() else {
-        return;
-    };
-    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-    if comm.trim() != "glusterd" {
+    if procs::comm(pid).as_deref() != Some("glusterd") {
         return;
     }
     tracing::info!(pid, "stopping a glusterd left running by an earlier agent");
@@ -138,43 +103,7 @@ pub async fn stop_leftover(pid_file: &Path) {
 
 /// SIGTERM, then SIGKILL after `grace`.
 async fn terminate(pid: i32, grace: Duration) {
-    use nix::sys::signal::{Signal, kill};
-    use nix::unistd::Pid;
-    let pid = Pid::from_raw(pid);
-    if kill(pid, Signal::SIGTERM).is_err() {
-        return;
-    }
-    let deadline = Instant::now() + grace;
-    while Instant::now() < deadline {
-        if kill(pid, None).is_err() || is_zombie(pid.as_raw()) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let _ = kill(pid, Signal::SIGKILL);
-}
-
-/// Whether a process has exited and only waits to be reaped.
-fn is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            // The state follows the command name, which is in parentheses and may hold spaces.
-            let after = s.rsplit_once(')')?.1;
-            after.split_whitespace().next().map(|st| st == "Z")
-        })
-        .unwrap_or(false)
-}
-
-/// Every process id in /proc.
-fn pids() -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .map(|dir| {
-            dir.flatten()
-                .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
-                .collect()
-        })
-        .unwrap_or_default()
+    let _ = tokio::task::spawn_blocking(move || procs::terminate(&[pid], grace)).await;
 }
 
 /// Reaps exited orphans when the agent is PID 1 (a container's init): brick processes and
@@ -185,8 +114,8 @@ pub fn reap_orphans(keep: Option<u32>) {
     if std::process::id() != 1 {
         return;
     }
-    for pid in pids() {
-        if Some(pid as u32) == keep || !is_zombie(pid) {
+    for pid in procs::all_pids().unwrap_or_default() {
+        if Some(pid as u32) == keep || !procs::is_zombie(pid) {
             continue;
         }
         let _ = nix::sys::wait::waitpid(
@@ -200,28 +129,27 @@ pub fn reap_orphans(keep: Option<u32>) {
 /// gluster's own daemons (self-heal, quota, ...) — in this mount namespace only, so that a
 /// host never stops another host's processes on a shared machine (the lab).
 pub fn gluster_daemons() -> Vec<i32> {
-    let mine = std::fs::read_link("/proc/self/ns/mnt").ok();
+    let mine = procs::pid_ns(std::process::id() as i32, "mnt");
     let mut out = Vec::new();
-    for pid in pids() {
-        let base = std::path::PathBuf::from(format!("/proc/{pid}"));
-        let comm = std::fs::read_to_string(base.join("comm")).unwrap_or_default();
-        let comm = comm.trim();
+    for pid in procs::all_pids().unwrap_or_default() {
+        let Some(comm) = procs::comm(pid) else {
+            continue;
+        };
         if comm != "glusterfsd" && comm != "glusterfs" {
             continue;
         }
-        if std::fs::read_link(base.join("ns/mnt")).ok() != mine {
+        if mine.is_none() || procs::pid_ns(pid, "mnt") != mine {
             continue;
         }
         // A FUSE client is also `glusterfs`; gluster's own daemons load a volfile from
         // glusterd by id (`--volfile-id gluster/glustershd`, `shd/VOL`...), clients mount
         // a path. Keep clients running: they belong to whoever mounted them.
-        let cmdline = std::fs::read(base.join("cmdline")).unwrap_or_default();
-        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        let args = procs::cmdline(pid).unwrap_or_default();
         let is_daemon = comm == "glusterfsd"
             || args.iter().any(|a| {
-                a.starts_with(b"/var/run/gluster/")
-                    || a.starts_with(b"gluster/")
-                    || a.starts_with(b"shd/")
+                a.starts_with("/var/run/gluster/")
+                    || a.starts_with("gluster/")
+                    || a.starts_with("shd/")
             });
         if is_daemon {
             out.push(pid);
@@ -237,7 +165,7 @@ pub async fn supervise(
     mut shutdown: watch::Receiver<bool>,
     events: mpsc::Sender<GlusterdEvent>,
 ) {
-    let mut backoff = Backoff::new();
+    let mut backoff = Backoff::default();
     let mut restarts = 0u32;
     loop {
         if *shutdown.borrow() {
@@ -309,16 +237,6 @@ pub async fn supervise(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_to_a_ceiling_and_resets_after_a_healthy_run() {
-        let mut b = Backoff::new();
-        let waits: Vec<u64> = (0..7)
-            .map(|_| b.after(Duration::from_secs(1)).as_secs())
-            .collect();
-        assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30]);
-        assert_eq!(b.after(Duration::from_secs(120)).as_secs(), 1);
-    }
 
     #[tokio::test]
     async fn restarts_a_dying_process_and_stops_on_shutdown() {

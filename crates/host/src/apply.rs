@@ -2,11 +2,11 @@
 //! is idempotent or atomic, and the plan is made from fresh facts each time, so running
 //! again after a failure continues where it stopped.
 
-use std::io::Write as _;
-use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::DirBuilderExt as _;
+use std::path::Path;
 
 use brickyard_exec::ExecError;
+use brickyard_sys::fs::Select;
 use thiserror::Error;
 
 use crate::plan::{Action, Plan, Step};
@@ -26,37 +26,9 @@ pub enum StepError {
         #[source]
         source: std::io::Error,
     },
-    /// A file could not be copied.
-    #[error("copy {from} to {to}")]
-    Copy {
-        /// The source.
-        from: String,
-        /// The destination.
-        to: String,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A directory could not be renamed into place.
-    #[error("move {from} into place as {to}")]
-    Rename {
-        /// The source.
-        from: String,
-        /// The destination.
-        to: String,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A file could not be written.
-    #[error("write {path}")]
-    Write {
-        /// The file.
-        path: String,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file could not be written, or a directory seeded.
+    #[error(transparent)]
+    File(#[from] brickyard_sys::fs::FsError),
     /// The destination of a seed holds files by now.
     #[error("{path} is no longer empty; run again to re-plan")]
     NoLongerEmpty {
@@ -151,119 +123,44 @@ async fn run_step(step: &Step) -> Result<(), StepError> {
                 path: path.clone(),
                 source,
             }),
-        Action::SeedDir { from, to, files } => seed_dir(from, to, files),
+        Action::SeedDir { from, to, files } => {
+            let to = Path::new(to);
+            if let Some(parent) = to.parent() {
+                brickyard_sys::fs::create_dir(parent, 0o755)?;
+            }
+            if brickyard_sys::fs::seed_dir(Path::new(from), to, Select::Files(files))? {
+                Ok(())
+            } else {
+                Err(StepError::NoLongerEmpty {
+                    path: to.display().to_string(),
+                })
+            }
+        }
         Action::WriteFile {
             path,
             content,
             mode,
-        } => write_atomically(Path::new(path), content.as_bytes(), *mode).map_err(|source| {
-            StepError::Write {
-                path: path.clone(),
-                source,
+        } => {
+            let path = Path::new(path);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|source| StepError::CreateDir {
+                    path: parent.display().to_string(),
+                    source,
+                })?;
             }
-        }),
-    }
-}
-
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(suffix);
-    path.with_file_name(name)
-}
-
-/// Copies the files into a temporary sibling of `to`, then renames it into place, so that
-/// `to` is either absent/empty or complete, never half seeded.
-fn seed_dir(from: &str, to: &str, files: &[String]) -> Result<(), StepError> {
-    let to_path = Path::new(to);
-    let staging = sibling(to_path, ".brickyard-seed");
-    let staging_s = staging.display().to_string();
-    let create = |path: &Path| {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(path)
-            .map_err(|source| StepError::CreateDir {
-                path: path.display().to_string(),
-                source,
-            })
-    };
-    if std::fs::read_dir(to_path).is_ok_and(|mut entries| entries.next().is_some()) {
-        return Err(StepError::NoLongerEmpty {
-            path: to.to_owned(),
-        });
-    }
-    // A leftover from an interrupted run is ours: start it again.
-    if staging.exists() {
-        std::fs::remove_dir_all(&staging).map_err(|source| StepError::Write {
-            path: staging_s.clone(),
-            source,
-        })?;
-    }
-    if let Some(parent) = to_path.parent() {
-        create(parent)?;
-    }
-    create(&staging)?;
-    for name in files {
-        let src = Path::new(from).join(name);
-        let dst = staging.join(name);
-        std::fs::copy(&src, &dst).map_err(|source| StepError::Copy {
-            from: src.display().to_string(),
-            to: dst.display().to_string(),
-            source,
-        })?;
-    }
-    if to_path.exists() {
-        // An empty directory is replaced; remove_dir refuses one that is not empty.
-        std::fs::remove_dir(to_path).map_err(|_| StepError::NoLongerEmpty {
-            path: to.to_owned(),
-        })?;
-    }
-    std::fs::rename(&staging, to_path).map_err(|source| StepError::Rename {
-        from: staging_s,
-        to: to.to_owned(),
-        source,
-    })
-}
-
-/// Writes `bytes` to a temporary file beside `path`, syncs it and renames it over `path`,
-/// so that readers see the old or the new content, never a mix.
-pub fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let tmp = sibling(path, ".brickyard-tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-    f.sync_all()?;
-    drop(f);
-    match std::fs::rename(&tmp, path) {
-        Ok(()) => {}
-        // The file is a mount point of its own (a container or lab host bind-mounts its own
-        // /etc/fstab over the machine's): it cannot be replaced, only rewritten in place.
-        Err(e) if e.kind() == std::io::ErrorKind::ResourceBusy => {
-            let _ = std::fs::remove_file(&tmp);
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .truncate(true)
-                .open(path)?;
-            f.write_all(bytes)?;
-            f.sync_all()?;
-            return Ok(());
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
+            Ok(brickyard_sys::fs::write_atomic(
+                path,
+                content.as_bytes(),
+                *mode,
+            )?)
         }
     }
-    if let Some(parent) = path.parent() {
-        std::fs::File::open(parent)?.sync_all()?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
     use super::*;
 
     #[tokio::test]
@@ -314,45 +211,49 @@ mod tests {
         assert!(!Path::new(&file).exists());
     }
 
-    #[test]
-    fn seeds_a_directory_whole_and_keeps_other_files() {
+    #[tokio::test]
+    async fn seeds_a_directory_whole_and_writes_files_atomically() {
         let dir = tempfile::tempdir().expect("temp dir");
         let from = dir.path().join("defaults");
         std::fs::create_dir(&from).expect("mkdir");
         std::fs::write(from.join("glusterd.vol"), "volume management\n").expect("write");
         let to = dir.path().join("etc/glusterfs");
-        // A half-made staging directory from an interrupted run is replaced.
-        std::fs::create_dir_all(sibling(&to, ".brickyard-seed")).expect("mkdir");
-        std::fs::create_dir_all(&to).expect("mkdir");
-        seed_dir(
-            &from.display().to_string(),
-            &to.display().to_string(),
-            &["glusterd.vol".into()],
-        )
-        .expect("seeds");
+        let seed = Step {
+            description: "seed".into(),
+            action: Action::SeedDir {
+                from: from.display().to_string(),
+                to: to.display().to_string(),
+                files: vec!["glusterd.vol".into()],
+            },
+        };
+        run_step(&seed).await.expect("seeds");
         assert_eq!(
             std::fs::read_to_string(to.join("glusterd.vol")).expect("read"),
             "volume management\n"
         );
-        assert!(!sibling(&to, ".brickyard-seed").exists());
-        let err = seed_dir(
-            &from.display().to_string(),
-            &to.display().to_string(),
-            &["glusterd.vol".into()],
-        )
-        .expect_err("no longer empty");
+        let err = run_step(&seed).await.expect_err("no longer empty");
         assert!(matches!(err, StepError::NoLongerEmpty { .. }), "{err}");
-    }
 
-    #[test]
-    fn writes_atomically() {
-        let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("etc/fstab");
-        write_atomically(&path, b"one\n", 0o644).expect("write");
-        write_atomically(&path, b"two\n", 0o644).expect("write");
+        for content in ["one\n", "two\n"] {
+            let write = Step {
+                description: "write".into(),
+                action: Action::WriteFile {
+                    path: path.display().to_string(),
+                    content: content.into(),
+                    mode: 0o644,
+                },
+            };
+            run_step(&write).await.expect("write");
+        }
         assert_eq!(std::fs::read_to_string(&path).expect("read"), "two\n");
         let mode = std::fs::metadata(&path).expect("stat").permissions().mode();
         assert_eq!(mode & 0o777, 0o644);
-        assert!(!sibling(&path, ".brickyard-tmp").exists());
+        let mut names: Vec<String> = std::fs::read_dir(dir.path().join("etc"))
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["fstab", "glusterfs"], "no temporary file is left");
     }
 }

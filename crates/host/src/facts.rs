@@ -3,7 +3,6 @@
 
 use std::fmt;
 
-use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 /// Everything the planner needs to know about a host.
@@ -44,14 +43,7 @@ impl Facts {
     }
 }
 
-/// A network interface.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Interface {
-    /// Its name, e.g. `eth0`.
-    pub name: String,
-    /// Its addresses with their prefix lengths.
-    pub addrs: Vec<IpNet>,
-}
+pub use brickyard_sys::ip::Interface;
 
 /// Whether LVM thin provisioning can be used.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

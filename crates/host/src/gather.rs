@@ -1,5 +1,5 @@
-//! Gathers [`Facts`] from the host: runs `ip`, `lsblk`, `wipefs`, `findmnt`, `dmsetup`,
-//! `lvm`, `pvs` and `lvs` through the command runner and reads fstab and directories under
+//! Gathers [`Facts`] from the host: runs `ip`, `lsblk`, `wipefs`, `dmsetup`, `lvm`, `pvs`
+//! and `lvs` through the command runner, reads the mount table, fstab and directories under
 //! the root. Changes nothing.
 
 use std::os::unix::fs::FileTypeExt as _;
@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use brickyard_exec::{Cmd, ExecError};
 use brickyard_model::HostConfig;
+use brickyard_sys::ip;
 use thiserror::Error;
 
 use crate::facts::{
-    BlockDevice, DeviceFacts, DeviceState, DirState, Facts, LvmSupport, PackageDefaults,
+    BlockDevice, DeviceFacts, DeviceState, DirState, Facts, LvmSupport, Mount, PackageDefaults,
 };
 use crate::layout::{self, under};
 use crate::parse::{self, ParseError};
@@ -28,6 +29,9 @@ pub enum GatherError {
     /// A command's output could not be read.
     #[error("gather host facts")]
     Parse(#[from] ParseError),
+    /// The mount table or `ip`'s output could not be read.
+    #[error("gather host facts")]
+    System(#[from] brickyard_sys::ParseError),
     /// A file or directory could not be read.
     #[error("read {path}")]
     Read {
@@ -56,11 +60,11 @@ async fn stdout(argv: &[&str]) -> Result<Vec<u8>, GatherError> {
 
 /// Looks at the host as far as preparing `desired` under `opts` needs.
 pub async fn gather(desired: &HostConfig, opts: &PlanOptions) -> Result<Facts, GatherError> {
-    let interfaces = parse::ip_addr(&stdout(&["ip", "-j", "addr"]).await?)?;
+    let interfaces = ip::parse_addr(&stdout(&["ip", "-j", "addr"]).await?)?;
     let mut default_route_interfaces = Vec::new();
     for family in ["-4", "-6"] {
-        for dev in parse::default_route_interfaces(&stdout(&["ip", "-j", family, "route"]).await?)?
-        {
+        let routes = ip::parse_routes(&stdout(&["ip", "-j", family, "route"]).await?)?;
+        for dev in ip::default_route_interfaces(&routes) {
             if !default_route_interfaces.contains(&dev) {
                 default_route_interfaces.push(dev);
             }
@@ -75,8 +79,14 @@ pub async fn gather(desired: &HostConfig, opts: &PlanOptions) -> Result<Facts, G
             state,
         });
     }
-    let mounts =
-        parse::findmnt(&stdout(&["findmnt", "-J", "-l", "-o", "SOURCE,TARGET,FSTYPE"]).await?)?;
+    let mounts = brickyard_sys::mounts::read()?
+        .into_iter()
+        .map(|m| Mount {
+            source: m.source,
+            target: m.target.display().to_string(),
+            fstype: m.fstype,
+        })
+        .collect();
     let fstab_path = under(&opts.root, layout::FSTAB);
     let fstab = match std::fs::read(&fstab_path) {
         Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),

@@ -1,14 +1,11 @@
 //! Parsers for the JSON the host's tools print. They take bytes, not processes, so they are
 //! tested on output captured from real machines (`tests/fixtures/`).
 
-use std::str::FromStr;
-
-use ipnet::IpNet;
 use serde::Deserialize;
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::facts::{Interface, LogicalVolume, Mount, Signature};
+use crate::facts::{LogicalVolume, Signature};
 
 /// Output that could not be understood.
 #[derive(Debug, Error)]
@@ -25,65 +22,6 @@ fn json<'a, T: Deserialize<'a>>(tool: &'static str, bytes: &'a [u8]) -> Result<T
         tool,
         problem: e.to_string(),
     })
-}
-
-#[derive(Deserialize)]
-struct IpLink {
-    ifname: String,
-    #[serde(default)]
-    addr_info: Vec<IpAddrInfo>,
-}
-
-#[derive(Deserialize)]
-struct IpAddrInfo {
-    local: Option<String>,
-    prefixlen: Option<u8>,
-}
-
-/// Parses `ip -j addr`: every interface with its addresses.
-pub fn ip_addr(bytes: &[u8]) -> Result<Vec<Interface>, ParseError> {
-    let links: Vec<IpLink> = json("ip -j addr", bytes)?;
-    links
-        .into_iter()
-        .map(|link| {
-            let addrs = link
-                .addr_info
-                .iter()
-                .filter_map(|a| Some((a.local.as_deref()?, a.prefixlen?)))
-                .map(|(local, prefix)| {
-                    IpNet::from_str(&format!("{local}/{prefix}")).map_err(|e| ParseError {
-                        tool: "ip -j addr",
-                        problem: format!("address {local}/{prefix} on {}: {e}", link.ifname),
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Interface {
-                name: link.ifname,
-                addrs,
-            })
-        })
-        .collect()
-}
-
-#[derive(Deserialize)]
-struct IpRoute {
-    dst: Option<String>,
-    dev: Option<String>,
-}
-
-/// Parses `ip -j route` (either family): the interfaces holding a default route.
-pub fn default_route_interfaces(bytes: &[u8]) -> Result<Vec<String>, ParseError> {
-    let routes: Vec<IpRoute> = json("ip -j route", bytes)?;
-    let mut out: Vec<String> = Vec::new();
-    for r in routes {
-        if r.dst.as_deref() == Some("default")
-            && let Some(dev) = r.dev
-            && !out.contains(&dev)
-        {
-            out.push(dev);
-        }
-    }
-    Ok(out)
 }
 
 /// Parses `lsblk -J -b -o NAME,PATH,TYPE,SIZE,MOUNTPOINT DEV`: the size in bytes of the
@@ -138,32 +76,6 @@ pub fn wipefs(bytes: &[u8]) -> Result<Vec<Signature>, ParseError> {
             uuid: s.uuid.filter(|u| !u.is_empty()),
             label: s.label.filter(|l| !l.is_empty()),
             offset: s.offset,
-        })
-        .collect())
-}
-
-#[derive(Deserialize)]
-struct Findmnt {
-    #[serde(default)]
-    filesystems: Vec<FindmntFs>,
-}
-
-#[derive(Deserialize)]
-struct FindmntFs {
-    source: Option<String>,
-    target: String,
-    fstype: Option<String>,
-}
-
-/// Parses `findmnt -J -l -o SOURCE,TARGET,FSTYPE` (the flat list form).
-pub fn findmnt(bytes: &[u8]) -> Result<Vec<Mount>, ParseError> {
-    let f: Findmnt = json("findmnt -J -l", bytes)?;
-    Ok(f.filesystems
-        .into_iter()
-        .map(|m| Mount {
-            source: m.source.unwrap_or_default(),
-            target: m.target,
-            fstype: m.fstype.unwrap_or_default(),
         })
         .collect())
 }
@@ -229,43 +141,6 @@ mod tests {
     }
 
     #[test]
-    fn ip_addr_of_this_machine_and_a_namespace() {
-        let host = ip_addr(&fixture("ip-addr-host.json")).expect("parses");
-        let eth0 = host.iter().find(|i| i.name == "eth0").expect("eth0 listed");
-        assert!(eth0.addrs.contains(&"192.0.2.2/24".parse().expect("net")));
-        assert!(eth0.addrs.contains(&"fd00::2/64".parse().expect("net")));
-        let lo = host.iter().find(|i| i.name == "lo").expect("lo listed");
-        assert!(lo.addrs.contains(&"127.0.0.1/8".parse().expect("net")));
-        let ns = ip_addr(&fixture("ip-addr-netns.json")).expect("parses");
-        let v0 = ns.iter().find(|i| i.name == "v0").expect("v0 listed");
-        assert_eq!(v0.addrs.len(), 3, "{v0:?}");
-        let down = ip_addr(&fixture("ip-addr-lo-down.json")).expect("parses");
-        assert_eq!(down.len(), 1);
-        assert!(down[0].addrs.is_empty());
-    }
-
-    #[test]
-    fn default_routes() {
-        assert_eq!(
-            default_route_interfaces(&fixture("ip-route-host.json")).expect("parses"),
-            ["eth0"]
-        );
-        assert_eq!(
-            default_route_interfaces(&fixture("ip-route6-host.json")).expect("parses"),
-            ["eth0"]
-        );
-        assert_eq!(
-            default_route_interfaces(&fixture("ip-route-netns.json")).expect("parses"),
-            ["v0"]
-        );
-        assert!(
-            default_route_interfaces(&fixture("ip-route-none.json"))
-                .expect("parses")
-                .is_empty()
-        );
-    }
-
-    #[test]
     fn lsblk_sizes() {
         assert_eq!(
             lsblk_size(&fixture("lsblk-loop.json")).expect("parses"),
@@ -300,17 +175,6 @@ mod tests {
         let pv = wipefs(&fixture("wipefs-lvm-pv.json")).expect("parses");
         assert_eq!(pv[0].what(), "LVM physical volume");
         assert!(wipefs(b"{not json").is_err());
-    }
-
-    #[test]
-    fn mounts() {
-        let m = findmnt(&fixture("findmnt-list.json")).expect("parses");
-        assert!(m.iter().any(|m| m.target == "/" && m.source == "/dev/vda"));
-        let brick = m
-            .iter()
-            .find(|m| m.source == "/dev/loop4")
-            .expect("the mounted loop device");
-        assert_eq!(brick.fstype, "xfs");
     }
 
     #[test]

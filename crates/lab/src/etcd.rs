@@ -73,13 +73,13 @@ pub async fn start(lab: &str, lab_dir: &Path, addr: Ipv4Addr) -> Result<u16, Lab
     let log = d.join("etcd.log");
     let pid = spawn::detached(&argv, &log, &[])?;
     let pf = pid_file(lab_dir);
-    std::fs::write(&pf, format!("{pid}\n")).map_err(|e| LabError::io("write", &pf, e))?;
+    brickyard_sys::procs::write_pid(&pf, pid).map_err(LabError::fs)?;
 
     let url = StoreUrl::Etcd(vec![format!("{addr}:{CLIENT_PORT}")]);
     let deadline = Instant::now() + READY_TIMEOUT;
     let mut last = String::new();
     while Instant::now() < deadline {
-        if !crate::procs::alive(pid) {
+        if !brickyard_sys::procs::alive(pid) {
             last = "etcd exited".into();
             break;
         }

@@ -12,11 +12,12 @@
 
 use std::path::{Path, PathBuf};
 
+use brickyard_sys::fs::Select;
 use nix::mount::{MsFlags, mount};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::LabError;
-use crate::procs::pid_ns;
+use brickyard_sys::procs::pid_ns;
 
 /// The host's directories mounted over the machine's: (subdirectory of the host's state
 /// directory, path inside the host).
@@ -124,9 +125,7 @@ pub async fn run(args: &HolderArgs) -> Result<(), LabError> {
     })?;
 
     let pid_file = args.host_dir.join("holder.pid");
-    let tmp = args.host_dir.join(".holder.pid.tmp");
-    std::fs::write(&tmp, format!("{me}\n")).map_err(|e| LabError::io("write", &tmp, e))?;
-    std::fs::rename(&tmp, &pid_file).map_err(|e| LabError::io("write", &pid_file, e))?;
+    brickyard_sys::procs::write_pid(&pid_file, me).map_err(LabError::fs)?;
 
     tokio::select! {
         _ = term.recv() => {}
@@ -145,59 +144,12 @@ fn mkdir(path: &Path) -> Result<(), LabError> {
 /// /var/lib/glusterd (never the machine's own glusterd identity or peers). Only an empty
 /// directory is seeded, so a host keeps its state across `lab stop`/`lab start`.
 fn seed_from_machine(source: &Path, target: &str) -> Result<(), LabError> {
-    let wanted: &[&str] = match target {
-        "/etc/glusterfs" => &[],
-        "/var/lib/glusterd" => &["groups", "hooks"],
+    let select = match target {
+        "/etc/glusterfs" => Select::TopLevelFiles,
+        "/var/lib/glusterd" => Select::Subtrees(&["groups", "hooks"]),
         _ => return Ok(()),
     };
-    let empty = std::fs::read_dir(source)
-        .map_err(|e| LabError::io("read", source, e))?
-        .next()
-        .is_none();
-    if !empty {
-        return Ok(());
-    }
-    let machine = Path::new(target);
-    let Ok(entries) = std::fs::read_dir(machine) else {
-        return Ok(());
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let path = entry.path();
-        let Ok(kind) = entry.file_type() else {
-            continue;
-        };
-        if wanted.is_empty() {
-            if kind.is_file() {
-                let dst = source.join(&name);
-                std::fs::copy(&path, &dst).map_err(|e| LabError::io("copy", &dst, e))?;
-            }
-        } else if kind.is_dir() && wanted.iter().any(|w| name == *w) {
-            copy_tree(&path, &source.join(&name))?;
-        }
-    }
-    Ok(())
-}
-
-fn copy_tree(from: &Path, to: &Path) -> Result<(), LabError> {
-    mkdir(to)?;
-    for entry in std::fs::read_dir(from)
-        .map_err(|e| LabError::io("read", from, e))?
-        .flatten()
-    {
-        let (src, dst) = (entry.path(), to.join(entry.file_name()));
-        match entry.file_type() {
-            Ok(k) if k.is_dir() => copy_tree(&src, &dst)?,
-            Ok(k) if k.is_file() => {
-                std::fs::copy(&src, &dst).map_err(|e| LabError::io("copy", &dst, e))?;
-            }
-            Ok(k) if k.is_symlink() => {
-                if let Ok(link) = std::fs::read_link(&src) {
-                    let _ = std::os::unix::fs::symlink(link, &dst);
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(())
+    brickyard_sys::fs::seed_dir(Path::new(target), source, select)
+        .map(drop)
+        .map_err(LabError::fs)
 }

@@ -13,10 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::container::{self, Limits, Runtime};
 use crate::names::{LabName, MAX_HOSTS};
-use crate::procs::{self, NsId};
 use crate::state::{self, HostState, LabState};
 use crate::supervise::COMMAND_FILE;
 use crate::{LabError, disk, etcd, net, spawn};
+use brickyard_sys::procs::{self, NsId};
 
 /// The default number of hosts.
 pub const DEFAULT_HOSTS: usize = 3;
@@ -437,8 +437,9 @@ impl Lab {
 
     /// Live processes of `host`: those in its network namespace or its holder's mount
     /// namespace.
-    pub fn host_pids(&self, host: &HostState) -> Vec<i32> {
+    pub fn host_pids(&self, host: &HostState) -> Result<Vec<i32>, LabError> {
         procs::pids_in(&host_namespaces(host, self.holder_pid(host)))
+            .map_err(|e| LabError::observe("the host's processes", e))
     }
 
     /// Starts the lab's host command inside `host` under a supervisor, and returns the
@@ -483,7 +484,7 @@ impl Lab {
         let file = host.dir.join(COMMAND_FILE);
         let json = serde_json::to_vec_pretty(&steps)
             .map_err(|e| LabError::io("write", &file, std::io::Error::other(e.to_string())))?;
-        std::fs::write(&file, json).map_err(|e| LabError::io("write", &file, e))?;
+        brickyard_sys::fs::write_atomic(&file, &json, 0o644).map_err(LabError::fs)?;
         let supervise = [
             self.state.exe.display().to_string(),
             "lab".into(),
@@ -818,7 +819,8 @@ impl Lab {
         }
         // Rounds, because a supervisor may start something new while it is being stopped.
         for _ in 0..5 {
-            let pids = procs::pids_in(&namespaces);
+            let pids = procs::pids_in(&namespaces)
+                .map_err(|e| LabError::observe("the host's processes", e))?;
             if pids.is_empty() {
                 let _ = std::fs::remove_file(host.holder_pid_file());
                 let _ = std::fs::remove_file(host.command_pid_file());
@@ -895,7 +897,7 @@ impl Lab {
                 let command_pid = procs::read_pid(&h.command_pid_file())
                     .filter(|&p| procs::alive(p) && holder.is_some());
                 let disk = h.disk_file();
-                HostStatus {
+                Ok(HostStatus {
                     index: h.index,
                     host_name: h.host_name.clone(),
                     gluster_node_name: h.gluster_node_name.clone(),
@@ -909,11 +911,11 @@ impl Lab {
                         .map(|(d, _)| d.clone()),
                     disk_size: std::fs::metadata(&disk).map(|m| m.len()).unwrap_or(0),
                     disk_file: disk,
-                    processes: self.host_pids(h).len(),
+                    processes: self.host_pids(h)?.len(),
                     command_pid,
-                }
+                })
             })
-            .collect();
+            .collect::<Result<Vec<_>, LabError>>()?;
         let etcd_running = (self.state.store == StoreKind::Etcd)
             .then(|| procs::read_pid(&etcd::pid_file(&self.state.dir)).is_some_and(procs::alive));
         Ok(LabStatus {
@@ -1028,18 +1030,22 @@ impl Lab {
             .as_ref()
             .map(|l| l.state.mounts.clone())
             .unwrap_or_default();
+        let table =
+            brickyard_sys::mounts::read().map_err(|e| LabError::observe("the mount table", e))?;
         if let Some(l) = &lab {
-            for (source, target, fstype) in proc_mounts() {
-                let from_lab = source
+            for m in &table {
+                let from_lab = m
+                    .source
                     .split_once(':')
                     .and_then(|(h, _)| h.parse::<Ipv4Addr>().ok())
                     .is_some_and(|ip| l.state.subnet.contains(&ip));
-                if fstype.starts_with("fuse.glusterfs") && from_lab && !mounts.contains(&target) {
-                    mounts.push(target);
+                if m.fstype.starts_with("fuse.glusterfs") && from_lab && !mounts.contains(&m.target)
+                {
+                    mounts.push(m.target.clone());
                 }
             }
         }
-        let mounted: Vec<PathBuf> = proc_mounts().into_iter().map(|(_, t, _)| t).collect();
+        let mounted: Vec<PathBuf> = table.into_iter().map(|m| m.target).collect();
         for m in mounts.iter().filter(|m| mounted.contains(m)) {
             match unmount(m).await {
                 Ok(()) => report.removed.push(format!("mount {}", m.display())),
@@ -1094,11 +1100,16 @@ impl Lab {
                     }
                 }
             }
-            let mut pids = procs::pids_in(&namespaces);
+            let mut pids = Vec::new();
+            let mut look = |found: Result<Vec<i32>, brickyard_sys::ParseError>| match found {
+                Ok(p) => pids.extend(p),
+                Err(e) => problems.push(format!("cannot list processes: {e}")),
+            };
+            look(procs::pids_in(&namespaces));
             for d in &host_dirs {
-                pids.extend(procs::pids_with_arg(&d.display().to_string()));
+                look(procs::pids_with_arg(&d.display().to_string()));
             }
-            pids.extend(procs::pids_with_arg(
+            look(procs::pids_with_arg(
                 &etcd::data_dir(&dir).display().to_string(),
             ));
             pids.sort_unstable();
@@ -1233,48 +1244,6 @@ fn host_namespaces(host: &HostState, holder: Option<i32>) -> Vec<(&'static str, 
     out
 }
 
-/// The machine's mounts: (source, target, type), with /proc/mounts' octal escapes decoded.
-fn proc_mounts() -> Vec<(String, PathBuf, String)> {
-    let text = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-    parse_mounts(&text)
-}
-
-fn parse_mounts(text: &str) -> Vec<(String, PathBuf, String)> {
-    text.lines()
-        .filter_map(|line| {
-            let mut f = line.split(' ');
-            let (source, target, fstype) = (f.next()?, f.next()?, f.next()?);
-            Some((
-                unescape(source),
-                PathBuf::from(unescape(target)),
-                fstype.to_owned(),
-            ))
-        })
-        .collect()
-}
-
-fn unescape(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4]
-                .iter()
-                .all(|b| (b'0'..=b'7').contains(b))
-        {
-            let v = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 async fn unmount(path: &Path) -> Result<(), LabError> {
     let shown = path.display().to_string();
     let out = output(&Cmd::new(["umount", &shown]).timeout(MOUNT_TIMEOUT))
@@ -1304,22 +1273,6 @@ mod tests {
             let err = parse_size(bad).expect_err(bad).to_string();
             assert!(err.contains("--disk-size"), "{err}");
         }
-    }
-
-    #[test]
-    fn reads_mounts_with_escapes() {
-        let text = "10.250.1.2:/gv0 /mnt/a\\040b fuse.glusterfs rw 0 0\nproc /proc proc rw 0 0\n";
-        assert_eq!(
-            parse_mounts(text),
-            vec![
-                (
-                    "10.250.1.2:/gv0".to_owned(),
-                    PathBuf::from("/mnt/a b"),
-                    "fuse.glusterfs".to_owned()
-                ),
-                ("proc".to_owned(), PathBuf::from("/proc"), "proc".to_owned()),
-            ]
-        );
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub mod holder;
 mod lab;
 pub mod names;
 mod net;
-mod procs;
+
 mod spawn;
 mod state;
 pub mod supervise;
@@ -125,6 +125,14 @@ pub enum LabError {
         /// The container's name.
         container: String,
     },
+    /// Something the lab must look at could not be read: it does not go on blind.
+    #[error("cannot read {what}: {reason}")]
+    Observe {
+        /// What was being read.
+        what: String,
+        /// Why it could not be.
+        reason: String,
+    },
     /// A command the lab needs failed.
     #[error("{what}: {source}")]
     Command {
@@ -191,11 +199,26 @@ pub enum LabError {
 }
 
 impl LabError {
+    fn observe(what: &str, e: impl std::fmt::Display) -> Self {
+        Self::Observe {
+            what: what.to_owned(),
+            reason: e.to_string(),
+        }
+    }
+
     fn io(what: impl Into<String>, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
             what: what.into(),
             path: path.into(),
             source,
+        }
+    }
+
+    fn fs(e: brickyard_sys::fs::FsError) -> Self {
+        Self::Io {
+            what: e.op.to_owned(),
+            path: e.path,
+            source: e.source,
         }
     }
 

@@ -7,8 +7,8 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use brickyard_exec::{Cmd, output, run};
-use ipnet::Ipv4Net;
-use serde_json::Value;
+use brickyard_sys::ip::{self, Interface, Route};
+use ipnet::{IpNet, Ipv4Net};
 
 use crate::LabError;
 use crate::names::LabName;
@@ -26,36 +26,19 @@ async fn ip_run(what: &str, args: &[&str]) -> Result<(), LabError> {
         .map_err(|e| LabError::cmd(what, e))
 }
 
-/// The IPv4 networks of `ip -j route` or `ip -j addr` output (routes' `dst`, addresses'
-/// `local`/`prefixlen`); the default route is skipped, it overlaps everything by design.
-pub fn parse_taken(routes_json: &[u8], addrs_json: &[u8]) -> Vec<Ipv4Net> {
+/// The IPv4 networks in use: routes' destinations and the networks of addresses; the
+/// default route is skipped, it overlaps everything by design.
+pub fn taken(routes: &[Route], interfaces: &[Interface]) -> Vec<Ipv4Net> {
     let mut out = Vec::new();
-    if let Ok(Value::Array(routes)) = serde_json::from_slice::<Value>(routes_json) {
-        for r in routes {
-            let Some(dst) = r.get("dst").and_then(Value::as_str) else {
-                continue;
-            };
-            if let Ok(net) = dst.parse::<Ipv4Net>() {
-                out.push(net);
-            } else if let Ok(addr) = dst.parse::<Ipv4Addr>() {
-                out.push(Ipv4Net::from(addr));
-            }
+    for r in routes {
+        if let Some(IpNet::V4(net)) = r.network() {
+            out.push(net);
         }
     }
-    if let Ok(Value::Array(links)) = serde_json::from_slice::<Value>(addrs_json) {
-        for link in links {
-            let Some(Value::Array(infos)) = link.get("addr_info") else {
-                continue;
-            };
-            for info in infos {
-                let local = info.get("local").and_then(Value::as_str);
-                let len = info.get("prefixlen").and_then(Value::as_u64);
-                if let (Some(local), Some(len)) = (local, len)
-                    && let Ok(addr) = local.parse::<Ipv4Addr>()
-                    && let Ok(net) = Ipv4Net::new(addr, u8::try_from(len).unwrap_or(32))
-                {
-                    out.push(net.trunc());
-                }
+    for i in interfaces {
+        for a in &i.addrs {
+            if let IpNet::V4(net) = a {
+                out.push(net.trunc());
             }
         }
     }
@@ -126,44 +109,30 @@ fn nth(subnet: Ipv4Net, n: u32) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(subnet.network()).saturating_add(n))
 }
 
-/// The networks already in use on the machine.
+/// The networks already in use on the machine. An error when `ip` cannot be asked or
+/// answers something unreadable: a lab must never pick a subnet because it could not look.
 pub async fn taken_networks() -> Result<Vec<Ipv4Net>, LabError> {
-    let routes = run(&ip(&["-j", "-4", "route", "show", "table", "all"]))
+    let routes = ip::routes("-4", true)
         .await
-        .map_err(|e| LabError::cmd("list the machine's routes", e))?;
-    let addrs = run(&ip(&["-j", "-4", "addr", "show"]))
+        .map_err(|e| LabError::observe("the machine's routes", e))?;
+    let interfaces = ip::interfaces()
         .await
-        .map_err(|e| LabError::cmd("list the machine's addresses", e))?;
-    Ok(parse_taken(&routes.stdout, &addrs.stdout))
+        .map_err(|e| LabError::observe("the machine's addresses", e))?;
+    Ok(taken(&routes, &interfaces))
 }
 
 /// Names of the machine's network interfaces.
 pub async fn links() -> Result<Vec<String>, LabError> {
-    let out = run(&ip(&["-j", "link", "show"]))
+    ip::links()
         .await
-        .map_err(|e| LabError::cmd("list network interfaces", e))?;
-    let Ok(Value::Array(links)) = serde_json::from_slice::<Value>(&out.stdout) else {
-        return Ok(Vec::new());
-    };
-    Ok(links
-        .iter()
-        .filter_map(|l| l.get("ifname").and_then(Value::as_str).map(str::to_owned))
-        .collect())
+        .map_err(|e| LabError::observe("the network interfaces", e))
 }
 
 /// Names of the machine's named network namespaces.
 pub async fn netns_list() -> Result<Vec<String>, LabError> {
-    let out = run(&ip(&["-j", "netns", "list"]))
+    ip::netns()
         .await
-        .map_err(|e| LabError::cmd("list network namespaces", e))?;
-    // `ip -j netns list` prints nothing at all when there is no namespace.
-    let Ok(Value::Array(list)) = serde_json::from_slice::<Value>(&out.stdout) else {
-        return Ok(Vec::new());
-    };
-    Ok(list
-        .iter()
-        .filter_map(|n| n.get("name").and_then(Value::as_str).map(str::to_owned))
-        .collect())
+        .map_err(|e| LabError::observe("the network namespaces", e))
 }
 
 /// Makes the bridge with the machine's address on it.
@@ -255,8 +224,10 @@ mod tests {
             {"dst":"192.0.2.0/24","dev":"eth0"},{"type":"local","dst":"127.0.0.1","dev":"lo"}]"#;
         let addrs = br#"[{"ifname":"lo","addr_info":[{"family":"inet","local":"127.0.0.1","prefixlen":8}]},
             {"ifname":"eth0","addr_info":[{"family":"inet","local":"10.250.7.9","prefixlen":16}]}]"#;
+        let routes = ip::parse_routes(routes).expect("routes");
+        let interfaces = ip::parse_addr(addrs).expect("addresses");
         assert_eq!(
-            parse_taken(routes, addrs),
+            taken(&routes, &interfaces),
             vec![
                 net("192.0.2.0/24"),
                 net("127.0.0.1/32"),
@@ -264,7 +235,6 @@ mod tests {
                 net("10.250.0.0/16")
             ]
         );
-        assert!(parse_taken(b"", b"not json").is_empty());
     }
 
     #[test]

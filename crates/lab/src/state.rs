@@ -197,16 +197,14 @@ impl LabState {
         Ok(Some(state))
     }
 
-    /// Writes the state atomically (temp file, then rename).
+    /// Writes the state atomically.
     pub fn write(&self) -> Result<(), LabError> {
         let path = Self::path(&self.dir);
-        let tmp = self.dir.join(".lab.json.tmp");
         let bytes = serde_json::to_vec_pretty(self).map_err(|e| LabError::BadState {
             name: self.name.to_string(),
             path: path.clone(),
             reason: e.to_string(),
         })?;
-        std::fs::write(&tmp, bytes).map_err(|e| LabError::io("write", &tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| LabError::io("rename to", &path, e))
+        brickyard_sys::fs::write_atomic(&path, &bytes, 0o644).map_err(LabError::fs)
     }
 }

@@ -3,13 +3,14 @@
 //! The lab starts it inside the host's namespaces (`nsenter -t HOLDER -m -u -n -- brickyard
 //! lab supervise ...`). It runs the command's steps one after the other, as a shell would with
 //! `&&`; when a step fails or the last one exits, it starts over after a backoff (1 s doubling
-//! to 30 s, back to 1 s after a minute of running). SIGTERM or SIGINT is passed to the running
+//! to 30 s, back to 1 s after a minute of running: `brickyard_sys::backoff`). SIGTERM or SIGINT is passed to the running
 //! step, which gets 20 s to exit before it is killed.
 
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use brickyard_sys::backoff::Backoff;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::signal::unix::{Signal as Stream, SignalKind, signal};
@@ -19,7 +20,6 @@ use crate::LabError;
 /// The file in a host's directory holding the command: a JSON array of argv arrays.
 pub const COMMAND_FILE: &str = "command.json";
 
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const STOP_GRACE: Duration = Duration::from_secs(20);
 
 /// What a supervisor needs to know.
@@ -51,29 +51,25 @@ pub async fn run(args: &SuperviseArgs) -> Result<(), LabError> {
     let mut int = signal(SignalKind::interrupt())
         .map_err(|e| LabError::io("handle SIGINT in", &args.host_dir, e))?;
     let pid_file = args.host_dir.join("command.pid");
-    std::fs::write(&pid_file, format!("{}\n", std::process::id()))
-        .map_err(|e| LabError::io("write", &pid_file, e))?;
+    brickyard_sys::procs::write_pid(&pid_file, std::process::id() as i32).map_err(LabError::fs)?;
 
-    let mut backoff = Duration::from_secs(1);
+    let mut backoff = Backoff::default();
     loop {
         let started = Instant::now();
         let why = match run_steps(&steps, &mut term, &mut int).await {
             Outcome::Stopped => break,
             Outcome::Exited(why) => why,
         };
-        if started.elapsed() > Duration::from_secs(60) {
-            backoff = Duration::from_secs(1);
-        }
+        let wait = backoff.after(started.elapsed());
         eprintln!(
             "lab supervisor: {why}; starting over in {}s",
-            backoff.as_secs()
+            wait.as_secs()
         );
         tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = term.recv() => break,
             _ = int.recv() => break,
         }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
     let _ = std::fs::remove_file(&pid_file);
     Ok(())

@@ -13,14 +13,15 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use base64::Engine as _;
-use rustix::fs::{FlockOperation, flock};
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -31,6 +32,8 @@ use crate::{
 
 /// How often a watch looks for changes.
 const WATCH_POLL: Duration = Duration::from_millis(100);
+/// The permissions of the store's files.
+const FILE_MODE: u32 = 0o644;
 /// How long an operation waits for another process's lock before giving up.
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 
@@ -108,7 +111,7 @@ impl FileStore {
             })?
     }
 
-    fn lock(&self, exclusive: bool) -> Result<File, StoreError> {
+    fn lock(&self, exclusive: bool) -> Result<Flock<File>, StoreError> {
         let path = self.dir.join(".lock");
         let file = OpenOptions::new()
             .create(true)
@@ -118,16 +121,18 @@ impl FileStore {
             .open(&path)
             .map_err(|e| io("open lock file", &path, e))?;
         let op = if exclusive {
-            FlockOperation::NonBlockingLockExclusive
+            FlockArg::LockExclusiveNonblock
         } else {
-            FlockOperation::NonBlockingLockShared
+            FlockArg::LockSharedNonblock
         };
         let start = Instant::now();
         let mut pause = Duration::from_millis(1);
+        let mut file = file;
         loop {
-            match flock(&file, op) {
-                Ok(()) => return Ok(file),
-                Err(e) if e == rustix::io::Errno::WOULDBLOCK || e == rustix::io::Errno::INTR => {
+            match Flock::lock(file, op) {
+                Ok(locked) => return Ok(locked),
+                Err((f, e)) if e == Errno::EWOULDBLOCK || e == Errno::EINTR => {
+                    file = f;
                     if start.elapsed() > LOCK_WAIT {
                         return Err(StoreError::Io {
                             op: "lock",
@@ -145,7 +150,7 @@ impl FileStore {
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(20));
                 }
-                Err(e) => return Err(io("lock", &path, e.into())),
+                Err((_, e)) => return Err(io("lock", &path, e.into())),
             }
         }
     }
@@ -608,28 +613,17 @@ fn corrupt(path: &Path, e: impl std::fmt::Display) -> StoreError {
 
 /// Replaces `dir/name` with `bytes` atomically and durably.
 fn atomic_write(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let tmp = dir.join(format!(
-        ".tmp.{name}.{}.{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
-    let target = dir.join(name);
-    let result = (|| {
-        let mut f = File::create(&tmp).map_err(|e| io("create", &tmp, e))?;
-        f.write_all(bytes).map_err(|e| io("write", &tmp, e))?;
-        f.sync_all().map_err(|e| io("fsync", &tmp, e))?;
-        fs::rename(&tmp, &target).map_err(|e| io("rename", &target, e))?;
-        sync_dir(dir)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    brickyard_sys::fs::write_atomic(&dir.join(name), bytes, FILE_MODE).map_err(fs_err)
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io("fsync", dir, e))
+    brickyard_sys::fs::sync_dir(dir).map_err(fs_err)
+}
+
+fn fs_err(e: brickyard_sys::fs::FsError) -> StoreError {
+    StoreError::Io {
+        op: e.op,
+        path: e.path.display().to_string(),
+        source: e.source,
+    }
 }

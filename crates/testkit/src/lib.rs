@@ -278,15 +278,10 @@ pub fn repo_root() -> PathBuf {
 /// The node agent of host `index` (1-based) of the lab in `lab_dir`: the child of the host's
 /// command supervisor that runs `node run`.
 pub fn lab_agent_pid(lab_dir: &Path, index: usize) -> Option<i32> {
-    let sup = std::fs::read_to_string(lab_dir.join(format!("hosts/{index}/command.pid"))).ok()?;
-    let sup = sup.trim();
-    let children =
-        std::fs::read_to_string(format!("/proc/{sup}/task/{sup}/children")).unwrap_or_default();
-    children.split_whitespace().find_map(|pid| {
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        text.contains(" node run ")
-            .then(|| pid.parse().ok())
-            .flatten()
+    use brickyard_sys::procs;
+    let sup = procs::read_pid(&lab_dir.join(format!("hosts/{index}/command.pid")))?;
+    procs::children(sup).into_iter().find(|&pid| {
+        procs::cmdline(pid)
+            .is_some_and(|args| args.windows(2).any(|w| w[0] == "node" && w[1] == "run"))
     })
 }
