@@ -5,16 +5,20 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use brickyard_gluster::Gluster;
 use brickyard_model::HostConfig;
-use brickyard_model::keys::status_key;
-use brickyard_store::{LeaseId, Lock, Store, StoreError};
+use brickyard_model::keys::{OBSERVED_VOLUMES, POOL_LOCK, status_key};
+use brickyard_model::records::agent::{
+    AgentState, AgentStatus, BrickSpace, ObservedVolumes, PeerView,
+};
+use brickyard_store::{Held, LeaseId, Lock, Op, Store, StoreError, Txn};
 use tokio::sync::{mpsc, watch};
 use tracing::{Instrument as _, error, info, info_span, warn};
 
 use crate::bootstrap::{self, Paths};
 use crate::pool::{self, PoolPlan, PoolView};
-use crate::status::{AgentState, AgentStatus, PeerView};
 use crate::supervise::{self, GlusterdCommand, GlusterdEvent};
 use crate::{AgentError, uts};
 
@@ -152,6 +156,8 @@ struct Live {
     status: AgentStatus,
     lease: Option<LeaseId>,
     lock: Lock,
+    /// The pool lock, while this agent's lease holds it.
+    held: Option<Held>,
     last_progress: Option<(usize, usize)>,
     reported: Vec<String>,
     glusterd_answering: bool,
@@ -166,6 +172,7 @@ impl Live {
     fn new(opts: &AgentOptions, config: &HostConfig, started: Instant) -> Self {
         Self {
             status: AgentStatus {
+                schema: brickyard_model::records::SCHEMA,
                 host: opts.host.clone(),
                 node_name: config.gluster_node_name.clone(),
                 ip: config.ip(),
@@ -180,9 +187,11 @@ impl Live {
                 updated_at: now(),
                 reconcile: Default::default(),
                 bricks: Vec::new(),
+                extra: Default::default(),
             },
             lease: None,
-            lock: Lock::new("pool", &opts.host),
+            lock: Lock::new(POOL_LOCK, &opts.host),
+            held: None,
             last_progress: None,
             reported: Vec::new(),
             glusterd_answering: false,
@@ -201,22 +210,6 @@ const FAST_TICK: Duration = Duration::from_millis(500);
 /// How often the pool lock's holder records what it observes of the volumes.
 const OBSERVE_EVERY: Duration = Duration::from_secs(10);
 
-/// What the lock holder records at [`brickyard_model::keys::OBSERVED_VOLUMES`]: entries
-/// pending heal per started replicated or dispersed volume. `volume heal ... info` only
-/// works from inside a host (its helper ignores --remote-host), so `brickyard status` on
-/// another machine reads it from here.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct ObservedVolumes {
-    /// The host that observed.
-    pub host: String,
-    /// When (seconds since the epoch).
-    pub at: u64,
-    /// Entries pending heal by volume; bricks that could not be asked count nothing.
-    pub heal_pending: BTreeMap<String, u64>,
-    /// Bricks heal info could not reach, by volume.
-    pub heal_unreachable: BTreeMap<String, usize>,
-}
-
 /// How many `volume heal ... info` calls an observation runs at once.
 const HEAL_INFO_PARALLEL: usize = 4;
 
@@ -227,18 +220,21 @@ fn observe_volumes(opts: &AgentOptions, store: &Arc<dyn Store>, live: &mut Live)
     if live.observing.as_ref().is_some_and(|t| !t.is_finished()) {
         return;
     }
+    let Some(held) = live.held.clone() else {
+        return;
+    };
     live.last_observed = Some(Instant::now());
-    let (gluster, store, host, lease) = (
-        opts.gluster.clone(),
-        Arc::clone(store),
-        opts.host.clone(),
-        live.lease,
-    );
+    let (gluster, store, host) = (opts.gluster.clone(), Arc::clone(store), opts.host.clone());
     let task = async move {
-        let Ok(volumes) = gluster.volume_info(None).await else {
-            return;
+        let volumes = match gluster.volume_info(None).await {
+            Ok(v) => v,
+            Err(e) => {
+                warn!("cannot observe the volumes: {e}");
+                return;
+            }
         };
         let mut obs = ObservedVolumes {
+            schema: brickyard_model::records::SCHEMA,
             host,
             at: now(),
             ..ObservedVolumes::default()
@@ -265,21 +261,32 @@ fn observe_volumes(opts: &AgentOptions, store: &Arc<dyn Store>, live: &mut Live)
             let Some(Ok((name, bricks))) = running.join_next().await else {
                 break;
             };
-            if let Ok(bricks) = bricks {
-                obs.heal_pending
-                    .insert(name.clone(), bricks.iter().filter_map(|b| b.pending).sum());
-                obs.heal_unreachable
-                    .insert(name, bricks.iter().filter(|b| !b.connected()).count());
+            match bricks {
+                Ok(bricks) => {
+                    obs.heal_pending
+                        .insert(name.clone(), bricks.iter().filter_map(|b| b.pending).sum());
+                    obs.heal_unreachable
+                        .insert(name, bricks.iter().filter(|b| !b.connected()).count());
+                }
+                Err(e) => {
+                    obs.heal_unknown.insert(name, e.to_string());
+                }
             }
         }
-        let Ok(value) = serde_json::to_vec(&obs) else {
-            return;
+        let value = serde_json::to_vec(&obs).expect("observations always serialise");
+        // Fenced like every write of the lock's holder, and attached to its lease.
+        let txn = Txn {
+            guards: vec![held.guard()],
+            ops: vec![Op::Put {
+                key: OBSERVED_VOLUMES.to_owned(),
+                value,
+                lease: Some(held.lease()),
+            }],
         };
-        if let Err(e) = store
-            .put(brickyard_model::keys::OBSERVED_VOLUMES, &value, lease)
-            .await
-        {
-            warn!("cannot record observed volumes: {e}");
+        match store.commit(txn).await {
+            Ok(true) => {}
+            Ok(false) => info!("the pool lock moved: observation not recorded"),
+            Err(e) => warn!("cannot record observed volumes: {e}"),
         }
     };
     live.observing = Some(tokio::spawn(task.instrument(tracing::Span::current())));
@@ -366,7 +373,7 @@ async fn run_inner(
     }
     let _ = supervisor.await;
     if let Some(lease) = live.lease {
-        let _ = live.lock.release(store.as_ref()).await;
+        let _ = live.lock.release(store.as_ref(), lease).await;
         let _ = store.revoke_lease(lease).await;
     }
     info!("stopped");
@@ -434,9 +441,9 @@ async fn tick(opts: &AgentOptions, store: &Arc<dyn Store>, config: &HostConfig, 
             live.started.elapsed().as_secs_f32()
         );
     }
-    live.status.peers = known.iter().map(PeerView::from).collect();
+    live.status.peers = known.iter().map(peer_view).collect();
 
-    let agents = match crate::health::live_agents(store.as_ref()).await {
+    let agents = match brickyard_observe::live_agents(store.as_ref()).await {
         Ok(all) => all
             .into_iter()
             .map(|a| (a.ip, a))
@@ -472,7 +479,12 @@ async fn tick(opts: &AgentOptions, store: &Arc<dyn Store>, config: &HostConfig, 
         }
     }
     let mut plan = pool::plan(&view);
-    let leads = pool::may_lead(&view) && has_lock(store, live).await;
+    live.held = if pool::may_lead(&view) {
+        has_lock(store, live).await
+    } else {
+        None
+    };
+    let leads = live.held.is_some();
     if leads
         && live
             .last_observed
@@ -489,14 +501,18 @@ async fn tick(opts: &AgentOptions, store: &Arc<dyn Store>, config: &HostConfig, 
         }
         // Look again, so progress reflects what the probes did.
         if let Ok(peers) = opts.gluster.peer_status().await {
-            view.known = peers.iter().map(PeerView::from).collect();
+            view.known = peers.iter().map(peer_view).collect();
             live.status.peers = view.known.clone();
             plan = pool::plan(&view);
         }
     }
     live.status.bricks = brick_space(config);
     let started = Instant::now();
-    let errors = reconcile_volumes(opts, store, config, leads, live.lease).await;
+    let held = live.held.clone();
+    let (errors, lost) = reconcile_volumes(opts, store, config, held, live.lease).await;
+    if lost {
+        live.held = None;
+    }
     let stats = &mut live.status.reconcile;
     stats.passes += 1;
     stats.errors += errors;
@@ -507,32 +523,50 @@ async fn tick(opts: &AgentOptions, store: &Arc<dyn Store>, config: &HostConfig, 
 
 /// Drives gluster to the desired volumes (the pool lock's holder only) and removes this
 /// host's brick directories of deleted volumes (every host); see `brickyard_volumes`.
-/// Returns how many passes or volume actions failed.
+/// Returns how many passes or volume actions failed, and whether the pool lock was lost.
 async fn reconcile_volumes(
     opts: &AgentOptions,
     store: &Arc<dyn Store>,
     config: &HostConfig,
-    leads: bool,
+    held: Option<Held>,
     lease: Option<LeaseId>,
-) -> u64 {
-    use brickyard_volumes::reconcile;
+) -> (u64, bool) {
+    use brickyard_volumes::reconcile::{self, Fence, ReconcileError};
     // A gluster command can take longer than the lease's TTL (a rebalance start took 10 s):
-    // keep the lease, and with it the pool lock, alive while the pass runs.
+    // keep the lease, and with it the pool lock, alive while the pass runs. When a renewal
+    // fails, or none succeeded for longer than the lease lasts, the lease may be gone and
+    // another agent may lead: the pass must stop before its next command.
+    let lost = Arc::new(AtomicBool::new(false));
     let keeper = lease.map(|lease| {
-        let store = store.clone();
+        let (store, lost, ttl) = (store.clone(), Arc::clone(&lost), opts.lease_ttl);
         tokio::spawn(async move {
+            let mut renewed = Instant::now();
             loop {
-                tokio::time::sleep(Duration::from_secs(3)).await;
-                if store.keep_alive(lease).await.is_err() {
-                    break;
+                tokio::time::sleep(ttl / 3).await;
+                match store.keep_alive(lease).await {
+                    Ok(()) => renewed = Instant::now(),
+                    Err(e) => {
+                        warn!("cannot renew the lease during a pass: {e}");
+                        if matches!(e, StoreError::LeaseGone(_)) || renewed.elapsed() >= ttl {
+                            lost.store(true, Ordering::SeqCst);
+                            break;
+                        }
+                    }
                 }
             }
         })
     });
     let mut errors = 0;
-    if leads {
-        match reconcile::cluster_pass(store.as_ref(), &opts.gluster, &opts.host).await {
+    let mut lost_lock = false;
+    if let Some(held) = held {
+        let fence = Fence::new(held, Arc::clone(&lost));
+        match reconcile::cluster_pass(store.as_ref(), &opts.gluster, &opts.host, &fence).await {
             Ok(report) => errors += report.failed as u64,
+            Err(e @ ReconcileError::LostLock(_)) => {
+                warn!("{e}");
+                errors += 1;
+                lost_lock = true;
+            }
             Err(e) => {
                 warn!("{e}");
                 errors += 1;
@@ -546,7 +580,7 @@ async fn reconcile_volumes(
     if let Some(k) = keeper {
         k.abort();
     }
-    errors
+    (errors, lost_lock || lost.load(Ordering::SeqCst))
 }
 
 /// Logs progress when it changes, and problems once each; sets the state.
@@ -619,16 +653,24 @@ async fn answers(ip: IpAddr) -> bool {
     )
 }
 
-async fn has_lock(store: &Arc<dyn Store>, live: &mut Live) -> bool {
-    let Some(lease) = live.lease else {
-        return false;
-    };
+/// Takes (or keeps) the pool lock under this agent's lease; `None` when another lease holds
+/// it, whatever that holder calls itself.
+async fn has_lock(store: &Arc<dyn Store>, live: &mut Live) -> Option<Held> {
+    let lease = live.lease?;
     match live.lock.try_acquire(store.as_ref(), lease).await {
-        Ok(true) => true,
-        Ok(false) => false,
+        Ok(held) => {
+            if held.is_some() != live.held.is_some() {
+                if held.is_some() {
+                    info!("this agent holds the pool lock");
+                } else {
+                    info!("another agent holds the pool lock");
+                }
+            }
+            held
+        }
         Err(e) => {
             warn!("cannot take the pool lock: {e}");
-            false
+            None
         }
     }
 }
@@ -714,8 +756,18 @@ pub async fn bootstrap_once(
     .await
 }
 
+/// glusterd's view of a peer, as the liveness record carries it.
+fn peer_view(p: &brickyard_gluster::Peer) -> PeerView {
+    PeerView {
+        hostname: p.hostname.clone(),
+        uuid: p.uuid.clone(),
+        connected: p.connected,
+        state: p.state_str.clone().unwrap_or_default(),
+    }
+}
+
 /// The size and free space of this host's mounted brick filesystems.
-fn brick_space(config: &HostConfig) -> Vec<brickyard_volumes::BrickSpace> {
+fn brick_space(config: &HostConfig) -> Vec<BrickSpace> {
     config
         .bricks()
         .into_iter()
@@ -723,7 +775,7 @@ fn brick_space(config: &HostConfig) -> Vec<brickyard_volumes::BrickSpace> {
         .filter_map(|(_, mount_point)| {
             let st = nix::sys::statvfs::statvfs(mount_point.as_str()).ok()?;
             let unit = st.fragment_size();
-            Some(brickyard_volumes::BrickSpace {
+            Some(BrickSpace {
                 size_bytes: st.blocks().saturating_mul(unit),
                 free_bytes: st.blocks_available().saturating_mul(unit),
                 mount_point,

@@ -11,16 +11,11 @@ use thiserror::Error;
 
 mod agent;
 pub mod bootstrap;
-pub mod health;
 pub mod pool;
-pub mod status;
 pub mod supervise;
 pub mod uts;
 
-pub use agent::{
-    AgentOptions, GLUSTERD_PORT, HostnamePolicy, ObservedVolumes, bootstrap_once, run,
-};
-pub use status::{AgentState, AgentStatus, PeerView, ReconcileStats};
+pub use agent::{AgentOptions, GLUSTERD_PORT, HostnamePolicy, bootstrap_once, run};
 
 /// Why the agent stopped.
 #[derive(Debug, Error)]

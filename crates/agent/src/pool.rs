@@ -12,7 +12,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use crate::status::{AgentStatus, PeerView};
+use brickyard_model::records::agent::{AgentStatus, PeerView};
 
 /// What this host observes, gathered by the agent before planning.
 #[derive(Debug, Clone, Default)]
@@ -158,7 +158,7 @@ pub fn self_reinstalled(view: &PoolView) -> Option<Reinstalled> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::AgentState;
+    use brickyard_model::records::agent::AgentState;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().expect("test address")
@@ -175,6 +175,7 @@ mod tests {
 
     fn agent(addr: &str, uuid: &str, peers: Vec<PeerView>) -> AgentStatus {
         AgentStatus {
+            schema: 1,
             host: format!("h-{addr}"),
             node_name: format!("g-{addr}"),
             ip: ip(addr),
@@ -189,6 +190,7 @@ mod tests {
             updated_at: 0,
             reconcile: Default::default(),
             bricks: Vec::new(),
+            extra: Default::default(),
         }
     }
 

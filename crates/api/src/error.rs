@@ -112,7 +112,9 @@ impl From<VolumeError> for ApiError {
             // Distinct from 409 so that a client can tell "that name is taken" from "this
             // cluster cannot hold that layout" without reading the message.
             VolumeError::Placement { .. } => Self::Unprocessable(message),
-            VolumeError::Corrupt { .. } => Self::Internal(message),
+            // A record in the store that cannot be used: the server's data, not the request,
+            // is at fault; the message names the key and the way out.
+            VolumeError::Invalid(_) => Self::Internal(message),
             VolumeError::Store(s) => Self::Store(s),
         }
     }

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use brickyard_agent::{AgentState, AgentStatus};
-use brickyard_model::keys::{CONFIG_PREFIX, STATUS_PREFIX, status_key};
+use brickyard_model::keys::{CONFIG_PREFIX, name_in, status_key};
+use brickyard_model::records::agent::{AgentState, AgentStatus};
 use brickyard_store::configs::{self, StoredConfig};
 use serde::Serialize;
 
@@ -62,11 +62,15 @@ pub struct HostAgent {
     pub problems: Vec<String>,
     /// The full liveness record, when live.
     pub status: Option<AgentStatus>,
+    /// Why the agent's liveness record cannot be used, when there is one that cannot: the
+    /// agent may well be alive.
+    pub record_error: Option<String>,
 }
 
 impl HostAgent {
-    fn from_status(status: Option<AgentStatus>) -> Self {
+    fn from_status(status: Option<AgentStatus>, record_error: Option<String>) -> Self {
         Self {
+            record_error,
             live: status.is_some(),
             state: status.as_ref().map(|s| s.state),
             uuid: status.as_ref().and_then(|s| s.uuid.clone()),
@@ -80,16 +84,17 @@ impl HostAgent {
     }
 }
 
-fn view(stored: &StoredConfig, agent: Option<AgentStatus>) -> HostView {
-    let host = stored
-        .entry
-        .key
-        .trim_start_matches(CONFIG_PREFIX)
+fn view(stored: &StoredConfig, agent: Result<Option<AgentStatus>, String>) -> HostView {
+    let host = name_in(CONFIG_PREFIX, &stored.entry.key)
+        .unwrap_or(&stored.entry.key)
         .to_owned();
     // The store holds the bytes as loaded; a value that is not JSON any more is shown as
     // null, and `problems` says why.
     let config = serde_json::from_slice(&stored.entry.value).unwrap_or(serde_json::Value::Null);
-    let agent = HostAgent::from_status(agent);
+    let agent = match agent {
+        Ok(a) => HostAgent::from_status(a, None),
+        Err(e) => HostAgent::from_status(None, Some(e)),
+    };
     match &stored.parsed {
         Ok(c) => HostView {
             host,
@@ -122,19 +127,30 @@ fn view(stored: &StoredConfig, agent: Option<AgentStatus>) -> HostView {
 pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<HostsView>, ApiError> {
     let store = state.store.as_ref();
     let stored = configs::list(store).await?;
-    let mut agents: BTreeMap<String, AgentStatus> = BTreeMap::new();
-    for e in store.list(STATUS_PREFIX).await? {
-        // A record that does not parse (an agent of another version) counts as no agent
-        // rather than failing the whole listing.
-        if let Ok(s) = serde_json::from_slice::<AgentStatus>(&e.value) {
-            agents.insert(s.host.clone(), s);
-        }
-    }
+    let all = brickyard_observe::agents(store).await?;
+    let mut agents: BTreeMap<String, AgentStatus> = all.live;
+    // A record that cannot be used (written by another version, or damaged) is shown as
+    // such on its host rather than failing the whole listing.
+    let unreadable: BTreeMap<&str, String> = all
+        .unreadable
+        .iter()
+        .filter_map(|e| {
+            Some((
+                name_in(brickyard_model::keys::STATUS_PREFIX, &e.key)?,
+                e.to_string(),
+            ))
+        })
+        .collect();
     let hosts = stored
         .iter()
         .map(|s| {
-            let host = s.entry.key.trim_start_matches(CONFIG_PREFIX);
-            view(s, agents.remove(host))
+            let host = name_in(CONFIG_PREFIX, &s.entry.key).unwrap_or_default();
+            let agent = match (agents.remove(host), unreadable.get(host)) {
+                (Some(a), _) => Ok(Some(a)),
+                (None, Some(e)) => Err(e.clone()),
+                (None, None) => Ok(None),
+            };
+            view(s, agent)
         })
         .collect();
     Ok(Json(HostsView { hosts }))
@@ -155,9 +171,11 @@ pub(crate) async fn get(
     let Some(stored) = configs::get(store, &name).await? else {
         return Err(ApiError::NotFound { kind: "host", name });
     };
-    let agent = store
-        .get(&status_key(&name))
-        .await?
-        .and_then(|e| serde_json::from_slice::<AgentStatus>(&e.value).ok());
+    let agent = match store.get(&status_key(&name)).await? {
+        Some(e) => AgentStatus::decode(&e.key, &e.value)
+            .map(Some)
+            .map_err(|err| err.to_string()),
+        None => Ok(None),
+    };
     Ok(Json(view(&stored, agent)))
 }

@@ -2,9 +2,9 @@
 //! over HTTP, served by `brickyard serve` on any machine that can reach the store.
 //!
 //! Architecture invariant: the API holds no state of its own. Every answer is read from the
-//! store (and, for volumes and bricks, one live glusterd) at request time, through the same
-//! functions the CLI uses ([`brickyard_agent::health::gather`] and
-//! [`brickyard_agent::health::assess`]), so `brickyard status` and `GET /v1/status` cannot
+//! store (and, for volumes and bricks, one live glusterd), through the same functions the CLI
+//! uses ([`brickyard_observe::gather`], [`brickyard_observe::assess`],
+//! [`brickyard_observe::volume_detail`]), so `brickyard status` and `GET /v1/status` cannot
 //! disagree.
 //!
 //! The volume endpoints only write the desired state (through `brickyard_volumes`, as the
@@ -28,11 +28,12 @@ mod routes;
 mod volumes;
 
 pub use auth::{Auth, Token, TokenError};
+pub use brickyard_observe::VolumeDetail;
 pub use error::{ApiError, ErrorBody};
 pub use hosts::{HostAgent, HostView, HostsView};
 pub use openapi::document as openapi_document;
 pub use routes::{Route, router, routes};
-pub use volumes::{CreateVolume, VolumeDetail, VolumesView};
+pub use volumes::{CreateVolume, VolumesView};
 
 /// The address `brickyard serve` listens on unless told otherwise: loopback only, so that
 /// exposing the API to a network is a deliberate choice.

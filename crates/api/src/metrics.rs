@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use brickyard_agent::health::{ClusterHealth, Observed, assess, gather};
+use brickyard_observe::{ClusterHealth, Observed, assess, gather};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::family::Family;
@@ -146,7 +146,10 @@ pub(crate) fn render(o: &Observed, health: &ClusterHealth) -> Result<String, std
             let l = VolumeLabel {
                 volume: v.name.clone(),
             };
-            online.get_or_create(&l).set(count(v.bricks_online));
+            // Unknown (could not be asked) is a missing sample, never a zero.
+            if let Some(n) = v.bricks_online {
+                online.get_or_create(&l).set(count(n));
+            }
             total.get_or_create(&l).set(count(v.bricks));
             if let Some(n) = v.heal_pending {
                 heal.get_or_create(&l)

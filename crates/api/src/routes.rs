@@ -9,8 +9,8 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
-use brickyard_agent::health::{ClusterHealth, assess, gather};
 use brickyard_model::keys::OBSERVED_VOLUMES;
+use brickyard_observe::{ClusterHealth, assess, gather};
 
 use crate::error::ApiError;
 use crate::{AppState, auth, hosts, metrics, openapi, volumes};

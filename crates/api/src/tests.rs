@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use brickyard_agent::{AgentState, AgentStatus};
 use brickyard_model::keys::status_key;
+use brickyard_model::records::agent::{AgentState, AgentStatus};
 use brickyard_model::{Sourced, parse_host_config};
 use brickyard_store::{EtcdOptions, EtcdStore, FileStore, Store, Timeouts, configs};
 use serde_json::Value;
@@ -178,6 +178,8 @@ async fn without_auth_anyone_may_call() {
 async fn hosts_show_the_configs_and_agents() {
     let f = fixture().await;
     let agent = AgentStatus {
+        schema: 1,
+        extra: Default::default(),
         host: "atomic-1".into(),
         node_name: "gluster-1".into(),
         ip: "10.1.1.1".parse().expect("ip"),
@@ -302,7 +304,7 @@ async fn metrics_are_prometheus_text() {
 
 #[test]
 fn volume_metrics_follow_the_judgement() {
-    use brickyard_agent::health::{Observed, assess};
+    use brickyard_observe::{Observed, assess};
     let o = Observed {
         volumes: Some(vec![]),
         ..Observed::default()
@@ -404,6 +406,8 @@ async fn an_unreachable_store_is_503() {
 /// A live agent's record for `host` (placement puts bricks on live hosts only).
 async fn make_live(store: &dyn Store, host: &str, ip: &str) {
     let agent = AgentStatus {
+        schema: 1,
+        extra: Default::default(),
         host: host.into(),
         node_name: host.replace("atomic", "gluster"),
         ip: ip.parse().expect("ip"),
@@ -766,21 +770,31 @@ async fn volume_changes_need_the_token() {
 }
 
 #[tokio::test]
-async fn an_unreadable_volume_record_is_500_naming_the_key() {
+async fn an_unreadable_volume_record_is_listed_as_such_and_500_alone() {
     let f = four_live_hosts().await;
     f.store
         .put("gluster/volumes/broken", b"{not json", None)
         .await
         .expect("put");
     let app = app(f.store.clone(), token());
-    for path in ["/v1/volumes", "/v1/volumes/broken"] {
-        let (status, _, body) = call(&app, Method::GET, path, Some(TOKEN)).await;
-        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{path}: {body}");
-        assert!(
-            error_of(&body).starts_with("volume record gluster/volumes/broken cannot be read"),
-            "{body}"
-        );
-    }
+    // The listing still answers, naming the record that cannot be used and the way out.
+    let list = get_json(&app, "/v1/volumes").await;
+    assert_eq!(
+        list["invalid"][0]["key"], "gluster/volumes/broken",
+        "{list}"
+    );
+    assert!(
+        list["invalid"][0]["fix"]
+            .as_str()
+            .is_some_and(|f| f.contains("brickyard volume forget broken")),
+        "{list}"
+    );
+    let (status, _, body) = call(&app, Method::GET, "/v1/volumes/broken", Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert!(
+        error_of(&body).starts_with("record gluster/volumes/broken cannot be used"),
+        "{body}"
+    );
 }
 
 #[test]
@@ -847,10 +861,11 @@ fn every_volume_error_has_its_status() {
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
         (
-            VolumeError::Corrupt {
+            VolumeError::Invalid(brickyard_model::records::RecordError {
                 key: "gluster/volumes/gv0".into(),
-                reason: "r".into(),
-            },
+                problem: "r".into(),
+                fix: "f".into(),
+            }),
             StatusCode::INTERNAL_SERVER_ERROR,
         ),
         (
@@ -872,6 +887,8 @@ fn every_volume_error_has_its_status() {
 async fn metrics_show_each_agents_reconcile_passes_errors_and_duration() {
     let f = fixture().await;
     let agent = AgentStatus {
+        schema: 1,
+        extra: Default::default(),
         host: "atomic-1".into(),
         node_name: "gluster-1".into(),
         ip: "10.1.1.1".parse().expect("ip"),
@@ -884,7 +901,7 @@ async fn metrics_show_each_agents_reconcile_passes_errors_and_duration() {
         version: "test".into(),
         started_at: 1,
         updated_at: 2,
-        reconcile: brickyard_agent::ReconcileStats {
+        reconcile: brickyard_model::records::agent::ReconcileStats {
             passes: 7,
             errors: 1,
             last_duration_ms: 120,

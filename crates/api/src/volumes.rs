@@ -5,8 +5,6 @@
 //! gluster match, and `GET /v1/volumes/{name}` shows how far they got. That is why a change
 //! is answered with 202 Accepted rather than 200: the request is recorded, not yet done.
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -14,10 +12,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::header::{CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use brickyard_gluster::VolumeInfo;
-use brickyard_store::Store;
+use brickyard_model::records::RecordError;
+use brickyard_observe::VolumeDetail;
 use brickyard_volumes::{
-    DesiredState, Layout, LayoutKind, VolumeError, VolumeRecord, VolumeSpec, VolumeView,
+    DesiredState, Layout, LayoutRequest, VolumeError, VolumeRecord, VolumeSpec, VolumeView,
+    layout_field,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -64,53 +63,19 @@ fn bad(field: &str, reason: &str) -> ApiError {
 }
 
 impl CreateVolume {
-    /// The layout the fields ask for, as `brickyard volume create` reads its flags;
-    /// combinations the CLI refuses are refused here too, naming the field.
+    /// The layout the fields ask for, as `brickyard volume create` reads its flags
+    /// ([`LayoutRequest`]); combinations the CLI refuses are refused here too, naming the
+    /// field.
     pub fn layout(&self) -> Result<Layout, ApiError> {
-        let sets = self.distribute.unwrap_or(1);
-        let kind = match (self.replica, self.disperse, self.redundancy) {
-            (Some(_), Some(_), _) => {
-                return Err(bad(
-                    "disperse",
-                    "replica and disperse exclude each other; give one of them",
-                ));
-            }
-            (None, Some(_), _) if self.arbiter => {
-                return Err(bad(
-                    "arbiter",
-                    "an arbiter goes with replica 2, not with disperse",
-                ));
-            }
-            (None, Some(disperse), Some(redundancy)) => LayoutKind::Disperse {
-                disperse,
-                redundancy,
-            },
-            (None, Some(_), None) => {
-                return Err(bad(
-                    "redundancy",
-                    "disperse needs redundancy, the bricks of a set that may fail (e.g. disperse 3, redundancy 1)",
-                ));
-            }
-            (_, None, Some(_)) => {
-                return Err(bad(
-                    "redundancy",
-                    "redundancy goes with disperse; give disperse too",
-                ));
-            }
-            (Some(replica), None, None) => LayoutKind::Replicate {
-                replica,
-                arbiter: self.arbiter,
-            },
-            (None, None, None) if self.arbiter => {
-                return Err(bad(
-                    "arbiter",
-                    "an arbiter goes with replica 2; give \"replica\": 2 too",
-                ));
-            }
-            (None, None, None) if self.distribute.is_some() => LayoutKind::Distribute,
-            (None, None, None) => return Ok(Layout::replicate(3)),
-        };
-        Ok(Layout { kind, sets })
+        LayoutRequest {
+            replica: self.replica,
+            arbiter: self.arbiter,
+            disperse: self.disperse,
+            redundancy: self.redundancy,
+            distribute: self.distribute,
+        }
+        .layout()
+        .map_err(|r| bad(r.field, &r.reason))
     }
 
     /// The spec to create; a new volume is started, as with the CLI.
@@ -123,26 +88,6 @@ impl CreateVolume {
     }
 }
 
-/// The body field at fault when `Layout::check` refuses `layout`.
-///
-/// Follows the order of that check (sets first, then the kind's numbers); a test checks
-/// that the field chosen is the one the refusal speaks of.
-pub(crate) fn layout_field(layout: &Layout) -> &'static str {
-    if !(1..=64).contains(&layout.sets) {
-        return "distribute";
-    }
-    match layout.kind {
-        LayoutKind::Replicate {
-            replica,
-            arbiter: true,
-        } if replica != 2 => "arbiter",
-        LayoutKind::Replicate { .. } => "replica",
-        LayoutKind::Disperse { disperse, .. } if !(3..=16).contains(&disperse) => "disperse",
-        LayoutKind::Disperse { .. } => "redundancy",
-        LayoutKind::Distribute => "distribute",
-    }
-}
-
 /// Every volume asked for, and the ones gluster has that nobody asked for.
 #[derive(Debug, Serialize)]
 pub struct VolumesView {
@@ -151,22 +96,9 @@ pub struct VolumesView {
     /// Gluster volumes made outside brickyard, as the pool lock's holder last saw them;
     /// they are left alone.
     pub unmanaged: Vec<String>,
-}
-
-/// One volume: what was asked for, what the agents report, what gluster shows, and where
-/// they differ. The same shape as `brickyard volume info --output json`.
-#[derive(Debug, Serialize)]
-pub struct VolumeDetail {
-    /// The record and the agents' status.
-    #[serde(flatten)]
-    pub view: VolumeView,
-    /// gluster's `volume info` for the volume, when a glusterd answered and has it.
-    pub gluster: Option<VolumeInfo>,
-    /// Why no glusterd could be asked, when none could.
-    pub gluster_error: Option<String>,
-    /// Where desired and observed state differ, one line each; empty when they agree or
-    /// when gluster could not be asked.
-    pub differences: Vec<String>,
+    /// Stored records that cannot be used, each naming its key and the way out; the
+    /// agents skip them.
+    pub invalid: Vec<RecordError>,
 }
 
 /// Reads a JSON body strictly: no other media type, no unknown field.
@@ -210,9 +142,11 @@ fn accepted(record: VolumeRecord) -> Response {
 /// `GET /v1/volumes`.
 pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<VolumesView>, ApiError> {
     let store = state.store.as_ref();
+    let listing = brickyard_volumes::list(store).await?;
     Ok(Json(VolumesView {
-        volumes: brickyard_volumes::list(store).await?,
+        volumes: listing.volumes,
         unmanaged: brickyard_volumes::unmanaged(store).await?,
+        invalid: listing.invalid,
     }))
 }
 
@@ -240,44 +174,15 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, [(LOCATION, location)], Json(record)).into_response())
 }
 
-/// gluster's view of one volume from a live host (`None` when gluster has no volume of that
-/// name), or why no glusterd could be asked.
-async fn gluster_view(
-    store: &dyn Store,
-    name: &str,
-    timeout: Duration,
-) -> Result<Result<Option<VolumeInfo>, String>, ApiError> {
-    let agents = brickyard_agent::health::live_agents(store).await?;
-    Ok(brickyard_agent::health::ask_live_glusterd(&agents, timeout)
-        .await
-        .map(|(_, all)| all.into_iter().find(|v| v.name == name)))
-}
-
 /// `GET /v1/volumes/{name}`.
 pub(crate) async fn get(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<VolumeDetail>, ApiError> {
-    let store = state.store.as_ref();
-    let view = brickyard_volumes::get(store, &name).await?;
-    let (gluster, gluster_error) =
-        match gluster_view(store, &name, state.config.gluster_timeout).await? {
-            Ok(v) => (v, None),
-            Err(e) => (None, Some(e)),
-        };
-    // Without gluster's answer, comparing would report "gluster has no volume", which is
-    // not known; say nothing and let gluster_error explain.
-    let differences = if gluster_error.is_some() {
-        Vec::new()
-    } else {
-        brickyard_volumes::plan::differences(&view.record, view.status.as_ref(), gluster.as_ref())
-    };
-    Ok(Json(VolumeDetail {
-        view,
-        gluster,
-        gluster_error,
-        differences,
-    }))
+    let detail =
+        brickyard_observe::volume_detail(state.store.as_ref(), &name, state.config.gluster_timeout)
+            .await?;
+    Ok(Json(detail))
 }
 
 /// `POST /v1/volumes/{name}/start`.
@@ -381,29 +286,6 @@ mod tests {
                 matches!(&err, ApiError::BadRequest { field: f, .. } if f == field),
                 "{body}: {err:?}"
             );
-        }
-    }
-
-    #[test]
-    fn the_field_named_is_the_one_the_refusal_speaks_of() {
-        let replicate = |replica, arbiter| Layout {
-            kind: LayoutKind::Replicate { replica, arbiter },
-            sets: 1,
-        };
-        for (layout, field) in [
-            (Layout::replicate(1), "replica"),
-            (Layout::replicate(4), "replica"),
-            (replicate(3, true), "arbiter"),
-            (Layout::disperse(2, 1), "disperse"),
-            (Layout::disperse(17, 1), "disperse"),
-            (Layout::disperse(4, 2), "redundancy"),
-            (Layout::disperse(3, 0), "redundancy"),
-            (Layout::distribute(0), "distribute"),
-            (Layout::replicate(3).with_sets(65), "distribute"),
-        ] {
-            let reason = layout.check().expect_err("refused");
-            assert_eq!(layout_field(&layout), field, "{layout:?}");
-            assert!(reason.contains(field), "{layout:?}: {reason}");
         }
     }
 }

@@ -87,6 +87,10 @@ fn a_managed_volume_is_recognised_and_its_size_checked() {
             &format!("gluster/status/{host}"),
             serde_json::json!({
                 "host": host,
+                "node_name": host.replace("atomic", "gluster"),
+                "ip": if host == "atomic-1" { "10.1.1.1" } else { "10.1.1.2" },
+                "uuid": null, "state": "running", "glusterd_pid": 1, "glusterd_restarts": 0,
+                "peers": [], "problems": [], "version": "test", "started_at": 1, "updated_at": 1,
                 "bricks": [{ "mount_point": "/gluster/brick1", "size_bytes": size, "free_bytes": size }]
             }),
         );

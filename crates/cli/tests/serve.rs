@@ -262,12 +262,14 @@ fn set_live(url: &str, hosts: &[(&str, &str)]) {
             store.delete(&e.key).await.expect("remove an agent");
         }
         for (host, ip) in hosts {
-            let agent = brickyard_agent::AgentStatus {
+            let agent = brickyard_model::records::agent::AgentStatus {
+                schema: 1,
+                extra: Default::default(),
                 host: (*host).into(),
                 node_name: host.replace("atomic", "gluster"),
                 ip: ip.parse().expect("an address"),
                 uuid: None,
-                state: brickyard_agent::AgentState::Running,
+                state: brickyard_model::records::agent::AgentState::Running,
                 glusterd_pid: None,
                 glusterd_restarts: 0,
                 peers: vec![],

@@ -1,6 +1,9 @@
-//! The store's key layout, shared by every component that reads or writes it.
+//! The store's key layout, shared by every component that reads or writes it: the one place
+//! a key is spelled.
 //!
 //! Keys are `/`-separated paths of names validated elsewhere; nothing here accepts free text.
+//! A name read back out of a key ([`name_in`]) is only the raw last part: the record types in
+//! [`crate::records`] check it before anything acts on it.
 
 /// Prefix of host configs: `gluster/config/<HostName>`, as in the seed.
 pub const CONFIG_PREFIX: &str = "gluster/config/";
@@ -9,10 +12,20 @@ pub const STATUS_PREFIX: &str = "gluster/status/";
 /// What the pool lock's holder last observed of the volumes (heal counts), lease-backed:
 /// it vanishes with its writer.
 pub const OBSERVED_VOLUMES: &str = "gluster/observed/volumes";
+/// Gluster volumes that no record asks for (made by hand), as the pool lock's holder last
+/// saw them: a JSON list of names.
+pub const UNMANAGED_VOLUMES: &str = "gluster/observed/unmanaged-volumes";
 /// Prefix of desired volumes: `gluster/volumes/<Volume>`.
 pub const VOLUME_PREFIX: &str = "gluster/volumes/";
+/// Prefix of the agents' observed state of each volume: `gluster/volume-status/<Volume>`.
+pub const VOLUME_STATUS_PREFIX: &str = "gluster/volume-status/";
+/// Prefix of brick clean-up acknowledgements: `gluster/volume-cleanup/<Volume>/<HostName>`,
+/// written by a host's agent once its brick directories of a deleted volume are gone.
+pub const CLEANUP_PREFIX: &str = "gluster/volume-cleanup/";
 /// Prefix of cluster-wide locks: `gluster/locks/<name>` (lease-backed).
 pub const LOCK_PREFIX: &str = "gluster/locks/";
+/// The lock whose holder drives the pool and the volumes.
+pub const POOL_LOCK: &str = "pool";
 
 /// The key of a host's config.
 pub fn config_key(host: &str) -> String {
@@ -29,7 +42,51 @@ pub fn volume_key(volume: &str) -> String {
     format!("{VOLUME_PREFIX}{volume}")
 }
 
+/// The key of a volume's observed status.
+pub fn volume_status_key(volume: &str) -> String {
+    format!("{VOLUME_STATUS_PREFIX}{volume}")
+}
+
+/// The prefix of a volume's clean-up acknowledgements.
+pub fn cleanup_prefix(volume: &str) -> String {
+    format!("{CLEANUP_PREFIX}{volume}/")
+}
+
+/// The key of one host's clean-up acknowledgement for a volume.
+pub fn cleanup_key(volume: &str, host: &str) -> String {
+    format!("{CLEANUP_PREFIX}{volume}/{host}")
+}
+
 /// The key of a named lock.
 pub fn lock_key(name: &str) -> String {
     format!("{LOCK_PREFIX}{name}")
+}
+
+/// The part of `key` after `prefix` when that is a single path element: the host or volume
+/// name a key is about. Not validated.
+pub fn name_in<'k>(prefix: &str, key: &'k str) -> Option<&'k str> {
+    key.strip_prefix(prefix).filter(|rest| !rest.contains('/'))
+}
+
+/// The (volume, host) of a clean-up acknowledgement's key. Not validated.
+pub fn cleanup_of(key: &str) -> Option<(&str, &str)> {
+    let (volume, host) = key.strip_prefix(CLEANUP_PREFIX)?.split_once('/')?;
+    (!host.contains('/')).then_some((volume, host))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_come_back_out_of_keys() {
+        assert_eq!(
+            name_in(CONFIG_PREFIX, &config_key("atomic-1")),
+            Some("atomic-1")
+        );
+        assert_eq!(name_in(VOLUME_PREFIX, "gluster/volumes/a/b"), None);
+        assert_eq!(name_in(VOLUME_PREFIX, "gluster/config/x"), None);
+        assert_eq!(cleanup_of(&cleanup_key("gv0", "h1")), Some(("gv0", "h1")));
+        assert_eq!(cleanup_of("gluster/volume-cleanup/gv0"), None);
+    }
 }

@@ -8,6 +8,7 @@ pub mod host;
 pub mod issue;
 pub mod keys;
 pub mod names;
+pub mod records;
 
 pub use cluster::{Sourced, validate_cluster};
 pub use host::{HostConfig, HostSpec, ZapDevice, parse_host_config};

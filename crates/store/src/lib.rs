@@ -23,7 +23,7 @@ mod url;
 
 pub use etcd::{EtcdOptions, EtcdStore};
 pub use file::FileStore;
-pub use lock::Lock;
+pub use lock::{Held, Lock, LockValue};
 pub use url::{DEFAULT_STORE_URL, StoreUrl, open};
 
 /// A store revision: increases with every change.

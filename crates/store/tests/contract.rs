@@ -321,7 +321,7 @@ async fn watch_sees_puts_and_deletes_under_its_prefix() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lease_backed_lock_has_one_holder() {
+async fn lease_backed_lock_has_one_holder_and_fences_a_lost_one() {
     let b = both().await;
     for s in &b.stores {
         let s = s.as_ref();
@@ -330,29 +330,56 @@ async fn lease_backed_lock_has_one_holder() {
         let l2 = s.grant_lease(Duration::from_secs(5)).await.expect("grant");
         let a = Lock::new("pool", "host-a");
         let bb = Lock::new("pool", "host-b");
-        assert!(a.try_acquire(s, l1).await.expect("acquire"), "{ep}");
-        assert!(!bb.try_acquire(s, l2).await.expect("acquire"), "{ep}");
+        let held = a.try_acquire(s, l1).await.expect("acquire");
+        assert!(held.is_some(), "{ep}");
+        assert_eq!(bb.try_acquire(s, l2).await.expect("acquire"), None, "{ep}");
         assert_eq!(
             a.holder(s).await.expect("holder").as_deref(),
             Some("host-a"),
             "{ep}"
         );
-        // The holder may take it again (e.g. after a restart with a new lease).
+        // The same lease takes it again: the same hold, the same fence.
+        assert_eq!(a.try_acquire(s, l1).await.expect("again"), held, "{ep}");
+        // The same name under another lease is another holder (an agent and a `node
+        // bootstrap` beside it, or two agents given the same --host): it does not lead.
         let l3 = s.grant_lease(Duration::from_secs(5)).await.expect("grant");
-        assert!(a.try_acquire(s, l3).await.expect("re-acquire"), "{ep}");
+        let twin = Lock::new("pool", "host-a");
+        assert_eq!(twin.try_acquire(s, l3).await.expect("twin"), None, "{ep}");
         // Releasing by a non-holder does nothing.
-        bb.release(s).await.expect("release");
+        bb.release(s, l2).await.expect("release");
+        twin.release(s, l3).await.expect("release");
         assert_eq!(
             a.holder(s).await.expect("holder").as_deref(),
             Some("host-a"),
             "{ep}"
         );
-        a.release(s).await.expect("release");
-        assert!(bb.try_acquire(s, l2).await.expect("acquire"), "{ep}");
-        // A holder whose lease dies loses the lock.
+        let held = held.expect("held");
+        let fenced_write = |value: &'static [u8]| Txn {
+            guards: vec![held.guard()],
+            ops: vec![Op::Put {
+                key: "test/fenced".into(),
+                value: value.to_vec(),
+                lease: None,
+            }],
+        };
+        assert!(s.commit(fenced_write(b"1")).await.expect("commit"), "{ep}");
+        // The holder's lease lapses and another takes over: the first holder's writes fail.
+        s.revoke_lease(l1).await.expect("revoke");
+        assert_eq!(a.holder(s).await.expect("holder"), None, "{ep}");
+        assert!(!held.still_held(s).await.expect("ask"), "{ep}");
+        assert!(
+            bb.try_acquire(s, l2).await.expect("acquire").is_some(),
+            "{ep}"
+        );
+        assert!(!s.commit(fenced_write(b"2")).await.expect("commit"), "{ep}");
+        assert_eq!(
+            s.get("test/fenced").await.expect("get").map(|e| e.value),
+            Some(b"1".to_vec()),
+            "{ep}"
+        );
         s.revoke_lease(l2).await.expect("revoke");
-        assert_eq!(bb.holder(s).await.expect("holder"), None, "{ep}");
-        assert!(a.try_acquire(s, l1).await.expect("acquire"), "{ep}");
+        s.revoke_lease(l3).await.expect("revoke");
+        s.delete("test/fenced").await.expect("delete");
     }
 }
 

@@ -9,17 +9,20 @@
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use brickyard_model::keys::{STATUS_PREFIX as AGENT_STATUS_PREFIX, VOLUME_PREFIX, volume_key};
+use brickyard_model::keys::{
+    STATUS_PREFIX, VOLUME_PREFIX, VOLUME_STATUS_PREFIX, cleanup_prefix, name_in, volume_key,
+    volume_status_key,
+};
 use brickyard_model::names::check_volume_name;
-use brickyard_store::{Entry, Expect, Store, configs};
+use brickyard_model::records::RecordError;
+use brickyard_model::records::agent::{AgentStatus, decode_unmanaged};
+use brickyard_store::{Entry, Expect, Op, Store, Txn, configs};
 use serde::{Deserialize, Serialize};
 
 use crate::error::VolumeError;
 use crate::placement::{self, Candidate, Mount};
 use crate::profile;
-use crate::record::{
-    DesiredState, STATUS_PREFIX, UNMANAGED_KEY, VolumeRecord, VolumeSpec, VolumeStatus, status_key,
-};
+use crate::record::{DesiredState, VolumeRecord, VolumeSpec, VolumeStatus};
 
 /// How often a guarded change is tried before giving up as contended.
 const ATTEMPTS: usize = 5;
@@ -36,58 +39,99 @@ pub(crate) fn now() -> u64 {
 pub struct VolumeView {
     /// The desired record.
     pub record: VolumeRecord,
-    /// The agents' status; `None` until an agent has looked at the volume.
+    /// The agents' status; `None` until an agent has looked at the volume (or when the
+    /// stored status cannot be used: `status_error` says why).
     pub status: Option<VolumeStatus>,
+    /// Why the stored status cannot be used, when it cannot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_error: Option<String>,
 }
 
-fn parse_record(e: &Entry) -> Result<VolumeRecord, VolumeError> {
-    serde_json::from_slice(&e.value).map_err(|err| VolumeError::Corrupt {
-        key: e.key.clone(),
-        reason: err.to_string(),
-    })
+/// Every volume that can be used, and every stored record that cannot.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listing {
+    /// The volumes, sorted by name.
+    pub volumes: Vec<VolumeView>,
+    /// Records and statuses that cannot be used, each naming its key and the fix; they are
+    /// skipped by the agents until fixed or removed.
+    pub invalid: Vec<RecordError>,
 }
 
-/// Every record with its store entry, sorted by name.
-pub(crate) async fn records(store: &dyn Store) -> Result<Vec<(Entry, VolumeRecord)>, VolumeError> {
-    store
-        .list(VOLUME_PREFIX)
-        .await?
-        .into_iter()
-        .map(|e| parse_record(&e).map(|r| (e, r)))
-        .collect()
+/// What the store holds about volumes, every record checked before use.
+#[derive(Debug, Clone, Default)]
+pub struct Stored {
+    /// Records that can be used, with their store entries, sorted by name.
+    pub records: Vec<(Entry, VolumeRecord)>,
+    /// Statuses by volume name; an error for one that cannot be used.
+    pub statuses: BTreeMap<String, Result<VolumeStatus, RecordError>>,
+    /// Records and statuses that cannot be used.
+    pub invalid: Vec<RecordError>,
 }
 
-/// Every status, by volume name; unreadable ones are skipped (the next pass rewrites them).
-pub(crate) async fn statuses(
-    store: &dyn Store,
-) -> Result<BTreeMap<String, VolumeStatus>, VolumeError> {
+/// Reads every record and status, checking each ([`VolumeRecord::decode`]).
+pub async fn stored(store: &dyn Store) -> Result<Stored, VolumeError> {
+    let mut out = Stored::default();
+    for e in store.list(VOLUME_PREFIX).await? {
+        match VolumeRecord::decode(&e.key, &e.value) {
+            Ok(r) => out.records.push((e, r)),
+            Err(err) => out.invalid.push(err),
+        }
+    }
+    for e in store.list(VOLUME_STATUS_PREFIX).await? {
+        let decoded = VolumeStatus::decode(&e.key, &e.value);
+        match (name_in(VOLUME_STATUS_PREFIX, &e.key), decoded) {
+            (Some(name), result) if check_volume_name(name).is_ok() => {
+                if let Err(err) = &result {
+                    out.invalid.push(err.clone());
+                }
+                out.statuses.insert(name.to_owned(), result);
+            }
+            (_, Err(err)) => out.invalid.push(err),
+            (_, Ok(_)) => {}
+        }
+    }
+    Ok(out)
+}
+
+fn view(record: VolumeRecord, status: Option<Result<VolumeStatus, RecordError>>) -> VolumeView {
+    match status {
+        Some(Ok(s)) => VolumeView {
+            record,
+            status: Some(s),
+            status_error: None,
+        },
+        Some(Err(e)) => VolumeView {
+            record,
+            status: None,
+            status_error: Some(e.to_string()),
+        },
+        None => VolumeView {
+            record,
+            status: None,
+            status_error: None,
+        },
+    }
+}
+
+/// The live agents' liveness records (those that can be used), by host.
+pub async fn live_agents(store: &dyn Store) -> Result<BTreeMap<String, AgentStatus>, VolumeError> {
     Ok(store
         .list(STATUS_PREFIX)
         .await?
         .iter()
-        .filter_map(|e| serde_json::from_slice::<VolumeStatus>(&e.value).ok())
-        .map(|s| (s.name.clone(), s))
+        .filter_map(|e| AgentStatus::decode(&e.key, &e.value).ok())
+        .map(|a| (a.host.clone(), a))
         .collect())
-}
-
-/// The part of an agent's liveness record placement needs.
-#[derive(Deserialize)]
-struct Liveness {
-    host: String,
-    #[serde(default)]
-    bricks: Vec<crate::BrickSpace>,
 }
 
 /// The live agents' brick filesystems, by host.
 async fn brick_space(
     store: &dyn Store,
 ) -> Result<BTreeMap<String, Vec<crate::BrickSpace>>, VolumeError> {
-    Ok(store
-        .list(AGENT_STATUS_PREFIX)
+    Ok(live_agents(store)
         .await?
-        .iter()
-        .filter_map(|e| serde_json::from_slice::<Liveness>(&e.value).ok())
-        .map(|l| (l.host, l.bricks))
+        .into_iter()
+        .map(|(host, a)| (host, a.bricks))
         .collect())
 }
 
@@ -111,7 +155,7 @@ pub async fn capacity(store: &dyn Store, name: &str) -> Result<Option<u64>, Volu
 pub async fn candidates(store: &dyn Store) -> Result<Vec<Candidate>, VolumeError> {
     let space = brick_space(store).await?;
     let mut load: BTreeMap<(String, String), u32> = BTreeMap::new();
-    for (_, r) in records(store).await? {
+    for (_, r) in stored(store).await?.records {
         for b in &r.bricks {
             *load
                 .entry((b.host.clone(), b.mount().to_owned()))
@@ -189,18 +233,18 @@ pub async fn create(store: &dyn Store, spec: &VolumeSpec) -> Result<VolumeRecord
     )?;
     let t = now();
     let record = VolumeRecord {
+        schema: brickyard_model::records::SCHEMA,
         name: spec.name.clone(),
+        id: new_id(),
         layout: spec.layout,
         profile: spec.profile.clone(),
         state: spec.state,
         bricks,
         created_at: t,
         updated_at: t,
+        extra: Default::default(),
     };
-    let value = serde_json::to_vec(&record).map_err(|e| VolumeError::Corrupt {
-        key: key.clone(),
-        reason: e.to_string(),
-    })?;
+    let value = encode(&record);
     if store
         .compare_and_swap(&key, Expect::Absent, &value, None)
         .await?
@@ -216,43 +260,65 @@ pub async fn create(store: &dyn Store, spec: &VolumeSpec) -> Result<VolumeRecord
     }
 }
 
+/// A new record identity: 128 random bits in hex (from the kernel's random source).
+fn new_id() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        // Unique enough without randomness: the time in nanoseconds and our pid.
+        let t = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        bytes = (t ^ (u128::from(std::process::id()) << 96)).to_be_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn encode(record: &VolumeRecord) -> Vec<u8> {
+    serde_json::to_vec(record).expect("records always serialise")
+}
+
 fn exists(name: &str, e: &Entry) -> VolumeError {
     VolumeError::Exists {
         name: name.to_owned(),
-        state: parse_record(e).map_or_else(|_| "unreadable".into(), |r| r.state.to_string()),
+        state: VolumeRecord::decode(&e.key, &e.value)
+            .map_or_else(|_| "unusable record".into(), |r| r.state.to_string()),
     }
 }
 
-/// Every volume with its status, sorted by name.
-pub async fn list(store: &dyn Store) -> Result<Vec<VolumeView>, VolumeError> {
-    let mut status = statuses(store).await?;
-    Ok(records(store)
-        .await?
-        .into_iter()
-        .map(|(_, record)| VolumeView {
-            status: status.remove(&record.name),
-            record,
-        })
-        .collect())
+/// Every volume with its status, sorted by name, and every record that cannot be used.
+pub async fn list(store: &dyn Store) -> Result<Listing, VolumeError> {
+    let mut st = stored(store).await?;
+    Ok(Listing {
+        volumes: st
+            .records
+            .into_iter()
+            .map(|(_, record)| {
+                let status = st.statuses.remove(&record.name);
+                view(record, status)
+            })
+            .collect(),
+        invalid: st.invalid,
+    })
 }
 
 /// One volume with its status.
 pub async fn get(store: &dyn Store, name: &str) -> Result<VolumeView, VolumeError> {
     check_volume_name(name)?;
     let (_, record) = load(store, name).await?;
-    let status = match store.get(&status_key(name)).await? {
-        Some(e) => serde_json::from_slice(&e.value).ok(),
-        None => None,
-    };
-    Ok(VolumeView { record, status })
+    let key = volume_status_key(name);
+    let status = store
+        .get(&key)
+        .await?
+        .map(|e| VolumeStatus::decode(&e.key, &e.value));
+    Ok(view(record, status))
 }
 
 /// The gluster volumes no record asks for, as the pool lock's holder last saw them.
 pub async fn unmanaged(store: &dyn Store) -> Result<Vec<String>, VolumeError> {
-    Ok(match store.get(UNMANAGED_KEY).await? {
-        Some(e) => serde_json::from_slice(&e.value).unwrap_or_default(),
-        None => Vec::new(),
-    })
+    match store.get(brickyard_model::keys::UNMANAGED_VOLUMES).await? {
+        Some(e) => decode_unmanaged(&e.value).map_err(VolumeError::Invalid),
+        None => Ok(Vec::new()),
+    }
 }
 
 async fn load(store: &dyn Store, name: &str) -> Result<(Entry, VolumeRecord), VolumeError> {
@@ -261,8 +327,64 @@ async fn load(store: &dyn Store, name: &str) -> Result<(Entry, VolumeRecord), Vo
             name: name.to_owned(),
         });
     };
-    let r = parse_record(&e)?;
+    let r = VolumeRecord::decode(&e.key, &e.value).map_err(VolumeError::Invalid)?;
     Ok((e, r))
+}
+
+/// What [`forget`] removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Forgotten {
+    /// The keys removed.
+    pub keys: Vec<String>,
+}
+
+/// Removes volume `name`'s record, status and clean-up acknowledgements from the store,
+/// without touching gluster or any brick: the way out for a record that cannot be used, and
+/// for a volume brickyard should stop managing (`force`, as gluster keeps it). A record that
+/// can be used is refused without `force`.
+pub async fn forget(store: &dyn Store, name: &str, force: bool) -> Result<Forgotten, VolumeError> {
+    let key = volume_key(name);
+    let entry = store.get(&key).await?;
+    if let Some(e) = &entry
+        && !force
+        && VolumeRecord::decode(&e.key, &e.value).is_ok()
+    {
+        return Err(VolumeError::Refused {
+            name: name.to_owned(),
+            reason: format!(
+                "its record is valid, so the agents manage it; delete it with `brickyard volume delete {name}`, or pass --force to only stop managing it (gluster keeps the volume)"
+            ),
+        });
+    }
+    let mut keys: Vec<String> = entry.iter().map(|e| e.key.clone()).collect();
+    let status = volume_status_key(name);
+    if store.get(&status).await?.is_some() {
+        keys.push(status);
+    }
+    keys.extend(
+        store
+            .list(&cleanup_prefix(name))
+            .await?
+            .into_iter()
+            .map(|e| e.key),
+    );
+    if keys.is_empty() {
+        return Err(VolumeError::NotFound {
+            name: name.to_owned(),
+        });
+    }
+    let guards = match &entry {
+        Some(e) => vec![(e.key.clone(), Expect::ModRevision(e.mod_revision))],
+        None => Vec::new(),
+    };
+    let ops = keys.iter().map(|k| Op::Delete { key: k.clone() }).collect();
+    if store.commit(Txn { guards, ops }).await? {
+        Ok(Forgotten { keys })
+    } else {
+        Err(VolumeError::Contended {
+            name: name.to_owned(),
+        })
+    }
 }
 
 /// Reads the record, lets `change` edit it (or refuse), and writes it back guarded by its
@@ -277,10 +399,7 @@ async fn update(
         let (entry, mut record) = load(store, name).await?;
         change(&mut record)?;
         record.updated_at = now();
-        let value = serde_json::to_vec(&record).map_err(|e| VolumeError::Corrupt {
-            key: entry.key.clone(),
-            reason: e.to_string(),
-        })?;
+        let value = encode(&record);
         if store
             .compare_and_swap(
                 &entry.key,
@@ -392,13 +511,70 @@ mod tests {
             store
                 .put(
                     &format!("gluster/status/h{i}"),
-                    format!(r#"{{"host":"h{i}"}}"#).as_bytes(),
+                    liveness(i).as_bytes(),
                     None,
                 )
                 .await
                 .expect("liveness");
         }
         (dir, store)
+    }
+
+    fn liveness(i: usize) -> String {
+        format!(
+            r#"{{"host":"h{i}","node_name":"g{i}","ip":"10.0.0.{i}","uuid":null,"state":"running","glusterd_pid":1,"glusterd_restarts":0,"peers":[],"problems":[],"version":"0","started_at":0,"updated_at":0}}"#
+        )
+    }
+
+    #[tokio::test]
+    async fn a_hostile_record_is_listed_as_unusable_and_can_only_be_forgotten() {
+        let (_d, store) = store_with_hosts(3).await;
+        create(&store, &VolumeSpec::new("gv0", Layout::replicate(3)))
+            .await
+            .expect("created");
+        let good = store
+            .get("gluster/volumes/gv0")
+            .await
+            .expect("get")
+            .expect("record");
+        let hostile = String::from_utf8(good.value.clone())
+            .expect("utf-8")
+            .replace(r#""name":"gv0""#, r#""name":"""#);
+        store
+            .put("gluster/volumes/x", hostile.as_bytes(), None)
+            .await
+            .expect("put");
+        store
+            .put("gluster/volume-status/gv0", b"{broken", None)
+            .await
+            .expect("put");
+        let l = list(&store).await.expect("the other records still list");
+        assert_eq!(l.volumes.len(), 1);
+        assert!(l.volumes[0].status_error.is_some(), "{l:?}");
+        let keys: Vec<&str> = l.invalid.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["gluster/volumes/x", "gluster/volume-status/gv0"]);
+        assert!(matches!(
+            get(&store, "x").await,
+            Err(VolumeError::Invalid(_))
+        ));
+        assert!(matches!(
+            delete(&store, "x", true).await,
+            Err(VolumeError::Invalid(_))
+        ));
+        let refused = forget(&store, "gv0", false).await;
+        assert!(
+            matches!(refused, Err(VolumeError::Refused { .. })),
+            "{refused:?}"
+        );
+        let gone = forget(&store, "x", false)
+            .await
+            .expect("forgets the unusable record");
+        assert_eq!(gone.keys, ["gluster/volumes/x"]);
+        assert!(list(&store).await.expect("list").invalid.len() == 1);
+        assert!(matches!(
+            forget(&store, "x", false).await,
+            Err(VolumeError::NotFound { .. })
+        ));
     }
 
     #[tokio::test]
@@ -440,7 +616,7 @@ mod tests {
             delete(&store, "gv0", false).await.expect("delete").state,
             DesiredState::Deleted
         );
-        let views = list(&store).await.expect("list");
+        let views = list(&store).await.expect("list").volumes;
         assert_eq!(views.len(), 1);
         assert!(views[0].status.is_none());
         let expand_deleted = expand(&store, "gv0").await;

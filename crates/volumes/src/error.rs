@@ -66,14 +66,9 @@ pub enum VolumeError {
         /// The volume.
         name: String,
     },
-    /// A record in the store cannot be read.
-    #[error("volume record {key} cannot be read: {reason}; fix or remove it in the store")]
-    Corrupt {
-        /// The key.
-        key: String,
-        /// What is wrong.
-        reason: String,
-    },
+    /// A record in the store cannot be used; it names the key and the way out.
+    #[error(transparent)]
+    Invalid(brickyard_model::records::RecordError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] brickyard_store::StoreError),

@@ -39,10 +39,15 @@ pub mod plan;
 pub mod profile;
 pub mod reconcile;
 pub mod record;
+pub mod request;
 
-pub use api::{VolumeView, capacity, create, delete, expand, get, list, set_state, unmanaged};
+pub use api::{
+    Forgotten, Listing, VolumeView, capacity, create, delete, expand, forget, get, list, set_state,
+    unmanaged,
+};
 pub use error::VolumeError;
 pub use record::{
     BrickRef, BrickSpace, DesiredState, Layout, LayoutKind, Phase, VolumeRecord, VolumeSpec,
     VolumeStatus,
 };
+pub use request::{LayoutRefusal, LayoutRequest, layout_field};

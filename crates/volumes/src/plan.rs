@@ -5,21 +5,25 @@
 //!
 //! | desired | gluster volume | actions |
 //! | --- | --- | --- |
-//! | started/stopped | absent | mark creating, create, set the profile's options, start (if started), settle |
+//! | started/stopped | absent | mark creating, create, mark it brickyard's, set the profile's options, start (if started), settle |
 //! | started/stopped | present, created by brickyard | add the bricks of new sets and rebalance, set missing options, start/stop, settle |
 //! | started/stopped | present, never created by brickyard | refuse (failed): the name belongs to a volume made by hand |
 //! | deleted | present, created by brickyard | stop (force), delete, then wait for the hosts' brick clean-up |
 //! | deleted | absent | wait until every brick host acknowledged its clean-up, then forget the record |
 //! | deleted | never created by brickyard | forget the record; the hand-made volume and its bricks stay |
 //!
-//! Gluster volumes no record asks for are reported as unmanaged and never touched.
+//! "Created by brickyard" means: gluster's volume carries brickyard's marker option with this
+//! record's identity ([`MARKER_OPTION`]), or, for a volume created before its marker was set,
+//! the agents recorded that they issued the create. A volume whose status cannot be read is
+//! not planned at all until it can be. Gluster volumes no record asks for are reported as
+//! unmanaged and never touched.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use brickyard_gluster::{VolumeCreate, VolumeInfo, VolumeState};
 
 use crate::profile;
-use crate::record::{DesiredState, LayoutKind, Phase, VolumeRecord, VolumeStatus};
+use crate::record::{DesiredState, LayoutKind, MARKER_OPTION, Phase, VolumeRecord, VolumeStatus};
 
 /// One step of a plan. Every step names its volume.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +120,8 @@ pub struct Inputs<'a> {
     pub records: &'a [VolumeRecord],
     /// The agents' status of each volume, by name.
     pub status: &'a BTreeMap<String, VolumeStatus>,
+    /// Volumes whose stored status cannot be used: not planned until it can be.
+    pub unreadable: &'a BTreeSet<String>,
     /// gluster's `volume info` of every volume.
     pub gluster: &'a [VolumeInfo],
     /// Hosts that acknowledged removing their brick directories, by volume.
@@ -136,22 +142,29 @@ pub fn plan(input: &Inputs<'_>) -> Plan {
         ..Plan::default()
     };
     for rec in input.records {
+        if input.unreadable.contains(&rec.name) {
+            continue;
+        }
         let status = input.status.get(&rec.name);
-        let ours = status.is_some_and(|s| s.create_attempted);
+        let vol = gluster.get(rec.name.as_str()).copied();
+        let ours = is_ours(rec, status, vol);
         let empty = BTreeSet::new();
         let cleaned = input.cleaned.get(&rec.name).unwrap_or(&empty);
-        let actions = plan_one(
-            rec,
-            status,
-            ours,
-            gluster.get(rec.name.as_str()).copied(),
-            cleaned,
-        );
+        let actions = plan_one(rec, status, ours, vol, cleaned);
         if !actions.is_empty() {
             out.volumes.push((rec.name.clone(), actions));
         }
     }
     out
+}
+
+/// Whether gluster's volume (or the one about to be created) belongs to `rec`: by its marker
+/// when it has one, else by the agents' record of having issued the create.
+fn is_ours(rec: &VolumeRecord, status: Option<&VolumeStatus>, vol: Option<&VolumeInfo>) -> bool {
+    match vol.and_then(|v| v.options.get(MARKER_OPTION)) {
+        Some(marker) => *marker == rec.marker(),
+        None => status.is_some_and(|s| s.create_attempted),
+    }
 }
 
 fn settle(
@@ -222,6 +235,11 @@ fn plan_one(
                         bricks: rec.bricks.iter().map(|b| b.gluster_name()).collect(),
                         force: false,
                     },
+                },
+                Action::SetOption {
+                    name: name.clone(),
+                    key: MARKER_OPTION.to_owned(),
+                    value: rec.marker(),
                 },
             ];
             for (key, value) in profile::options(&rec.profile).unwrap_or(&[]) {
@@ -308,12 +326,19 @@ fn plan_existing(rec: &VolumeRecord, status: Option<&VolumeStatus>, v: &VolumeIn
             );
         }
     }
-    for (key, value) in profile::options(&rec.profile).unwrap_or(&[]) {
-        if v.options.get(*key).map(String::as_str) != Some(*value) {
+    let marker = rec.marker();
+    let wanted = std::iter::once((MARKER_OPTION, marker.as_str())).chain(
+        profile::options(&rec.profile)
+            .unwrap_or(&[])
+            .iter()
+            .copied(),
+    );
+    for (key, value) in wanted {
+        if v.options.get(key).map(String::as_str) != Some(value) {
             a.push(Action::SetOption {
                 name: name.clone(),
-                key: (*key).to_owned(),
-                value: (*value).to_owned(),
+                key: key.to_owned(),
+                value: value.to_owned(),
             });
         }
     }
@@ -447,6 +472,8 @@ pub struct HostInputs<'a> {
     pub records: &'a [VolumeRecord],
     /// The agents' status of each volume.
     pub status: &'a BTreeMap<String, VolumeStatus>,
+    /// Volumes whose stored status cannot be used: left alone until it can be.
+    pub unreadable: &'a BTreeSet<String>,
     /// Volumes this host's glusterd knows.
     pub local_volumes: &'a BTreeSet<String>,
     /// Volumes this host has already acknowledged.
@@ -466,6 +493,7 @@ pub fn host_plan(input: &HostInputs<'_>) -> Vec<HostAction> {
             .is_some_and(|s| s.create_attempted);
         if rec.state != DesiredState::Deleted
             || !ours
+            || input.unreadable.contains(&rec.name)
             || input.local_volumes.contains(&rec.name)
             || input.acked.contains(&rec.name)
             || !rec.bricks.iter().any(|b| b.host == input.host)
@@ -499,7 +527,9 @@ mod tests {
 
     fn rec(name: &str, layout: Layout, state: DesiredState, hosts: &[u8]) -> VolumeRecord {
         VolumeRecord {
+            schema: 1,
             name: name.into(),
+            id: String::new(),
             layout,
             profile: "default".into(),
             state,
@@ -513,6 +543,7 @@ mod tests {
                 .collect(),
             created_at: 0,
             updated_at: 0,
+            extra: Default::default(),
         }
     }
 
@@ -544,15 +575,17 @@ mod tests {
 
     fn status(name: &str, phase: Phase, ours: bool) -> VolumeStatus {
         VolumeStatus {
-            name: name.into(),
-            phase,
-            reason: String::new(),
             create_attempted: ours,
-            rebalance_pending: false,
             bricks: 3,
-            by: String::new(),
-            updated_at: 0,
+            ..VolumeStatus::new(name, phase, "", 0)
         }
+    }
+
+    /// gluster's volume with brickyard's marker for the record of `name` made by `rec`.
+    fn marked(mut v: VolumeInfo) -> VolumeInfo {
+        v.options
+            .insert(MARKER_OPTION.into(), format!("{}-0", v.name));
+        v
     }
 
     /// Renders actions compactly: "mark-creating create(replica 3: a b c) start settle(started)".
@@ -603,26 +636,36 @@ mod tests {
         let cases: Vec<Case> = vec![
             // A new volume.
             (rec("v", r3, Started, &[1, 2, 3]), None, None, &[],
-             format!("mark-creating create(replica 3 {b}) start settle(started)")),
+             format!("mark-creating create(replica 3 {b}) set(user.brickyard.id=v-0) start settle(started)")),
             (rec("v", Layout::arbiter(), Stopped, &[1, 2, 3]), None, None, &[],
-             format!("mark-creating create(replica 3 arbiter 1 {b}) settle(stopped)")),
+             format!("mark-creating create(replica 3 arbiter 1 {b}) set(user.brickyard.id=v-0) settle(stopped)")),
             // Interrupted before the create took effect: create again.
             (rec("v", r3, Started, &[1, 2, 3]), Some(status("v", Phase::Creating, true)), None, &[],
-             format!("mark-creating create(replica 3 {b}) start settle(started)")),
-            // Interrupted after the create: complete it.
+             format!("mark-creating create(replica 3 {b}) set(user.brickyard.id=v-0) start settle(started)")),
+            // Interrupted after the create, before the marker: mark it and complete it.
             (rec("v", r3, Started, &[1, 2, 3]), Some(status("v", Phase::Creating, true)),
-             Some(info("v", G::Created, &[1, 2, 3])), &[], "start settle(started)".into()),
+             Some(info("v", G::Created, &[1, 2, 3])), &[], "set(user.brickyard.id=v-0) start settle(started)".into()),
+            // Interrupted after the marker: complete it.
+            (rec("v", r3, Started, &[1, 2, 3]), Some(status("v", Phase::Creating, true)),
+             Some(marked(info("v", G::Created, &[1, 2, 3]))), &[], "start settle(started)".into()),
             // Converged: nothing to do.
             (rec("v", r3, Started, &[1, 2, 3]), Some(status("v", Phase::Started, true)),
-             Some(info("v", G::Started, &[1, 2, 3])), &[], String::new()),
+             Some(marked(info("v", G::Started, &[1, 2, 3]))), &[], String::new()),
+            // The status was lost: the marker still says whose volume it is.
+            (rec("v", r3, Started, &[1, 2, 3]), None,
+             Some(marked(info("v", G::Started, &[1, 2, 3]))), &[], "settle(started)".into()),
             (rec("v", r3, Stopped, &[1, 2, 3]), Some(status("v", Phase::Started, true)),
-             Some(info("v", G::Started, &[1, 2, 3])), &[], "stop settle(stopped)".into()),
+             Some(marked(info("v", G::Started, &[1, 2, 3]))), &[], "stop settle(stopped)".into()),
             // A hand-made volume of the same name is not adopted.
             (rec("v", r3, Started, &[1, 2, 3]), None, Some(info("v", G::Started, &[1, 2, 3])), &[],
              "settle(failed: gluster already has a volume named v that brickyard did not create; it is left alone: pick another name (`brickyard volume delete v` removes only this request))".into()),
             // ... and deleting that request forgets it without touching gluster.
             (rec("v", r3, Deleted, &[1, 2, 3]), Some(status("v", Phase::Failed, false)),
              Some(info("v", G::Started, &[1, 2, 3])), &[], "forget".into()),
+            // ... as is one marked by brickyard for another record of the same name.
+            (rec("v", r3, Started, &[1, 2, 3]), Some(status("v", Phase::Started, true)),
+             Some({ let mut v = info("v", G::Started, &[1, 2, 3]); v.options.insert(MARKER_OPTION.into(), "other".into()); v }), &[],
+             "settle(failed: gluster already has a volume named v that brickyard did not create; it is left alone: pick another name (`brickyard volume delete v` removes only this request))".into()),
             // Delete: stop, delete, wait for the hosts.
             (rec("v", r3, Deleted, &[1, 2, 3]), Some(status("v", Phase::Started, true)),
              Some(info("v", G::Started, &[1, 2, 3])), &[],
@@ -633,12 +676,12 @@ mod tests {
              "forget".into()),
             // Expand: the recorded bricks extend gluster's.
             (rec("v", Layout::distribute(3), Started, &[1, 2, 3]), Some(status("v", Phase::Started, true)),
-             Some(info("v", G::Started, &[1, 2])), &[],
+             Some(marked(info("v", G::Started, &[1, 2]))), &[],
              "mark-expanding add-brick(None 10.0.0.3:/gluster/brick1/v) rebalance settle(started)".into()),
             // Bricks added but the rebalance not started yet (interrupted).
             (rec("v", Layout::distribute(3), Started, &[1, 2, 3]),
              Some(VolumeStatus { rebalance_pending: true, ..status("v", Phase::Expanding, true) }),
-             Some(info("v", G::Started, &[1, 2, 3])), &[], "rebalance settle(started)".into()),
+             Some(marked(info("v", G::Started, &[1, 2, 3]))), &[], "rebalance settle(started)".into()),
             // Bricks that differ otherwise: drift, left alone.
             (rec("v", r3, Started, &[1, 2, 3]), Some(status("v", Phase::Started, true)),
              Some(info("v", G::Started, &[1, 2, 4])), &[],
@@ -656,6 +699,7 @@ mod tests {
             let p = plan(&Inputs {
                 records: &records,
                 status: &status,
+                unreadable: &BTreeSet::new(),
                 gluster: &gluster,
                 cleaned: &cleaned,
             });
@@ -665,10 +709,39 @@ mod tests {
     }
 
     #[test]
+    fn a_volume_whose_status_cannot_be_read_is_left_alone() {
+        let records = [rec(
+            "v",
+            Layout::replicate(3),
+            DesiredState::Deleted,
+            &[1, 2, 3],
+        )];
+        let unreadable: BTreeSet<String> = ["v".to_owned()].into();
+        let p = plan(&Inputs {
+            records: &records,
+            status: &BTreeMap::new(),
+            unreadable: &unreadable,
+            gluster: &[],
+            cleaned: &BTreeMap::new(),
+        });
+        assert!(p.volumes.is_empty(), "{p:?}");
+        let got = host_plan(&HostInputs {
+            host: "h1",
+            mounts: &["/gluster/brick1".to_owned()],
+            records: &records,
+            status: &BTreeMap::new(),
+            unreadable: &unreadable,
+            local_volumes: &BTreeSet::new(),
+            acked: &BTreeSet::new(),
+        });
+        assert!(got.is_empty(), "{got:?}");
+    }
+
+    #[test]
     fn profile_options_are_set_when_missing() {
         let mut r = rec("v", Layout::replicate(3), DesiredState::Started, &[1, 2, 3]);
         r.profile = profile::SMALL_FILES.into();
-        let mut g = info("v", VolumeState::Started, &[1, 2, 3]);
+        let mut g = marked(info("v", VolumeState::Started, &[1, 2, 3]));
         for (k, v) in profile::options(profile::SMALL_FILES).unwrap_or(&[]) {
             g.options.insert((*k).into(), (*v).into());
         }
@@ -677,6 +750,7 @@ mod tests {
         let p = plan(&Inputs {
             records: &[r],
             status: &status,
+            unreadable: &BTreeSet::new(),
             gluster: &[g],
             cleaned: &BTreeMap::new(),
         });
@@ -690,7 +764,7 @@ mod tests {
     fn unmanaged_volumes_are_reported_not_touched() {
         let g = [
             info("handmade", VolumeState::Started, &[1]),
-            info("v", VolumeState::Started, &[1, 2, 3]),
+            marked(info("v", VolumeState::Started, &[1, 2, 3])),
         ];
         let status: BTreeMap<_, _> = [("v".to_owned(), status("v", Phase::Started, true))].into();
         let p = plan(&Inputs {
@@ -701,6 +775,7 @@ mod tests {
                 &[1, 2, 3],
             )],
             status: &status,
+            unreadable: &BTreeSet::new(),
             gluster: &g,
             cleaned: &BTreeMap::new(),
         });
@@ -789,6 +864,7 @@ mod tests {
             mounts: &mounts,
             records: &records,
             status: &status,
+            unreadable: &BTreeSet::new(),
             local_volumes: &local,
             acked: &acked,
         });

@@ -4,35 +4,46 @@
 //!   gluster's `volume info`, plans ([`crate::plan::plan`]) and carries the plan out with the
 //!   gluster CLI, recording each volume's phase. Every step is safe to repeat, and the phase
 //!   is recorded before the step that needs it ("creating" before `volume create`,
-//!   "expanding" with a rebalance pending before `add-brick`), so an agent killed half-way
-//!   leaves something the next pass — on this host or the next lock holder — completes.
+//!   "expanding" with a rebalance pending before `add-brick`): when that record cannot be
+//!   written, the step is not taken. An agent killed half-way leaves something the next
+//!   pass — on this host or the next lock holder — completes.
 //! - [`host_pass`], on every host: removes this host's brick directories of deleted volumes
 //!   once its glusterd no longer knows them, and acknowledges that in the store; the lock
 //!   holder forgets a deleted volume once every brick host acknowledged.
+//!
+//! Every write of the lock holder is fenced ([`Fence`]): it is a transaction guarded by the
+//! pool lock's revision, so a holder whose lease lapsed mid-pass cannot overwrite the next
+//! holder's work, and a pass whose lease keeper lost the lease stops before its next gluster
+//! command. Records that cannot be used are skipped and reported, never acted on.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use brickyard_gluster::{Gluster, GlusterError, parse::parse_ok};
 use brickyard_model::HostConfig;
-use brickyard_model::keys::{VOLUME_PREFIX, volume_key};
-use brickyard_store::{Entry, Expect, Op, Store, StoreError, Txn};
+use brickyard_model::keys::{
+    CLEANUP_PREFIX, UNMANAGED_VOLUMES, cleanup_key, cleanup_of, cleanup_prefix, volume_key,
+    volume_status_key,
+};
+use brickyard_model::names::check_volume_name;
+use brickyard_model::records::RecordError;
+use brickyard_store::{Expect, Held, Op, Store, StoreError, Txn};
 use thiserror::Error;
 use tracing::{info, warn};
 
-use crate::api::{now, statuses};
+use crate::api::{Stored, now, stored};
 use crate::plan::{Action, HostAction, HostInputs, Inputs, host_plan, plan};
-use crate::record::{
-    CLEANUP_PREFIX, Phase, UNMANAGED_KEY, VolumeRecord, VolumeStatus, cleanup_key, cleanup_prefix,
-    status_key,
-};
+use crate::record::{Phase, VolumeRecord, VolumeStatus};
 
 /// How long one cluster pass may keep starting work: the agent renews its liveness lease
 /// between passes, so a pass stays well inside the lease's TTL and continues next time.
 pub const PASS_BUDGET: Duration = Duration::from_secs(4);
 
-/// Why a pass could not run at all (failures of single volumes are recorded in their status
-/// instead).
+/// Why a pass could not run, or stopped (failures of single volumes are recorded in their
+/// status instead).
 #[derive(Debug, Error)]
 pub enum ReconcileError {
     /// The store failed.
@@ -41,6 +52,77 @@ pub enum ReconcileError {
     /// glusterd did not answer `volume info` / `volume list`.
     #[error("volume reconcile: cannot read gluster's volumes: {0}")]
     Gluster(#[from] GlusterError),
+    /// The pool lock moved or its lease lapsed: this agent no longer leads.
+    #[error(
+        "volume reconcile stopped: this agent lost the pool lock ({0}); the next holder continues"
+    )]
+    LostLock(&'static str),
+}
+
+impl From<crate::VolumeError> for ReconcileError {
+    fn from(e: crate::VolumeError) -> Self {
+        match e {
+            crate::VolumeError::Store(s) => Self::Store(s),
+            other => Self::Store(StoreError::Backend {
+                endpoint: String::new(),
+                op: "read",
+                key: "gluster/volumes/".into(),
+                reason: other.to_string(),
+            }),
+        }
+    }
+}
+
+/// The pool lock as this pass holds it: its writes are guarded by the lock's revision, and
+/// `lost` turns true when the lease keeper could not renew the lease.
+#[derive(Debug, Clone)]
+pub struct Fence {
+    held: Held,
+    lost: Arc<AtomicBool>,
+}
+
+impl Fence {
+    /// A fence for a pass holding `held`; `lost` is set by whoever keeps the lease alive.
+    pub fn new(held: Held, lost: Arc<AtomicBool>) -> Self {
+        Self { held, lost }
+    }
+
+    fn check(&self) -> Result<(), ReconcileError> {
+        if self.lost.load(Ordering::SeqCst) {
+            Err(ReconcileError::LostLock("its lease could not be renewed"))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Commits `ops` only while the lock is still held as at the start of the pass.
+    async fn commit(&self, store: &dyn Store, mut txn: Txn) -> Result<bool, ReconcileError> {
+        self.check()?;
+        txn.guards.push(self.held.guard());
+        Ok(store.commit(txn).await?)
+    }
+
+    /// Writes `key` fenced; an error when the lock moved.
+    async fn put(
+        &self,
+        store: &dyn Store,
+        key: String,
+        value: Vec<u8>,
+    ) -> Result<(), ReconcileError> {
+        let txn = Txn {
+            guards: Vec::new(),
+            ops: vec![Op::Put {
+                key,
+                value,
+                lease: None,
+            }],
+        };
+        if self.commit(store, txn).await? {
+            Ok(())
+        } else {
+            Err(ReconcileError::LostLock("the lock's key changed"))
+        }
+    }
 }
 
 /// What a cluster pass did.
@@ -52,29 +134,16 @@ pub struct PassReport {
     pub failed: usize,
     /// Gluster volumes no record asks for.
     pub unmanaged: Vec<String>,
+    /// Stored records and statuses that cannot be used (skipped).
+    pub invalid: Vec<RecordError>,
 }
 
-/// Records that parse, with their entries; an unreadable one is logged and left alone.
-async fn readable_records(store: &dyn Store) -> Result<Vec<(Entry, VolumeRecord)>, StoreError> {
-    let mut out = Vec::new();
-    for e in store.list(VOLUME_PREFIX).await? {
-        match serde_json::from_slice::<VolumeRecord>(&e.value) {
-            Ok(r) => out.push((e, r)),
-            Err(err) => warn!("volume record {} cannot be read, skipped: {err}", e.key),
-        }
-    }
-    Ok(out)
-}
-
-/// Hosts that acknowledged their clean-up, by volume.
+/// Hosts that acknowledged their clean-up, by volume. An error when the acknowledgements
+/// cannot be listed: a stale list must never let a record be forgotten early.
 async fn cleaned(store: &dyn Store) -> Result<BTreeMap<String, BTreeSet<String>>, StoreError> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for e in store.list(CLEANUP_PREFIX).await? {
-        if let Some((vol, host)) = e
-            .key
-            .strip_prefix(CLEANUP_PREFIX)
-            .and_then(|k| k.split_once('/'))
-        {
+        if let Some((vol, host)) = cleanup_of(&e.key) {
             out.entry(vol.to_owned())
                 .or_default()
                 .insert(host.to_owned());
@@ -83,36 +152,64 @@ async fn cleaned(store: &dyn Store) -> Result<BTreeMap<String, BTreeSet<String>>
     Ok(out)
 }
 
+/// Logs each unusable record once per pass.
+fn report_invalid(invalid: &[RecordError]) {
+    for e in invalid {
+        warn!("skipped: {e}");
+    }
+}
+
+fn split(
+    st: &Stored,
+) -> (
+    Vec<VolumeRecord>,
+    BTreeMap<String, VolumeStatus>,
+    BTreeSet<String>,
+) {
+    let records = st.records.iter().map(|(_, r)| r.clone()).collect();
+    let mut status = BTreeMap::new();
+    let mut unreadable = BTreeSet::new();
+    for (name, s) in &st.statuses {
+        match s {
+            Ok(s) => {
+                status.insert(name.clone(), s.clone());
+            }
+            Err(_) => {
+                unreadable.insert(name.clone());
+            }
+        }
+    }
+    (records, status, unreadable)
+}
+
 /// One pass of the pool lock's holder `host` over every volume.
 pub async fn cluster_pass(
     store: &dyn Store,
     gluster: &Gluster,
     host: &str,
+    fence: &Fence,
 ) -> Result<PassReport, ReconcileError> {
     let started = Instant::now();
-    let entries = readable_records(store).await?;
-    let records: Vec<VolumeRecord> = entries.iter().map(|(_, r)| r.clone()).collect();
-    let status = statuses(store).await.map_err(|e| match e {
-        crate::VolumeError::Store(s) => ReconcileError::Store(s),
-        other => ReconcileError::Store(StoreError::Corrupt {
-            path: "gluster/volume-status/".into(),
-            reason: other.to_string(),
-        }),
-    })?;
+    let st = stored(store).await?;
+    report_invalid(&st.invalid);
+    let (records, status, unreadable) = split(&st);
     let cleaned = cleaned(store).await?;
     let volumes = gluster.volume_info(None).await?;
     let p = plan(&Inputs {
         records: &records,
         status: &status,
+        unreadable: &unreadable,
         gluster: &volumes,
         cleaned: &cleaned,
     });
     let mut report = PassReport {
         unmanaged: p.unmanaged.clone(),
+        invalid: st.invalid.clone(),
         ..PassReport::default()
     };
-    record_unmanaged(store, &p.unmanaged).await;
-    let revisions: BTreeMap<&str, i64> = entries
+    record_unmanaged(store, fence, &p.unmanaged).await?;
+    let revisions: BTreeMap<&str, i64> = st
+        .records
         .iter()
         .map(|(e, r)| (r.name.as_str(), e.mod_revision))
         .collect();
@@ -120,23 +217,19 @@ pub async fn cluster_pass(
         if started.elapsed() > PASS_BUDGET {
             break;
         }
-        let mut st = status.get(name).cloned().unwrap_or_else(|| VolumeStatus {
-            name: name.clone(),
-            phase: Phase::Creating,
-            reason: String::new(),
-            create_attempted: false,
-            rebalance_pending: false,
-            bricks: 0,
-            by: host.to_owned(),
-            updated_at: now(),
-        });
+        let mut vs = status
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| VolumeStatus::new(name, Phase::Creating, host, now()));
         for action in actions {
+            fence.check()?;
             match execute(
                 store,
                 gluster,
                 host,
+                fence,
                 action,
-                &mut st,
+                &mut vs,
                 revisions.get(name.as_str()),
             )
             .await
@@ -149,22 +242,25 @@ pub async fn cluster_pass(
                 Err(Skip::Failed(reason)) => {
                     warn!(volume = %name, "{reason}");
                     report.failed += 1;
-                    st.phase = Phase::Failed;
-                    st.reason = reason;
-                    write_status(store, host, &mut st).await;
+                    vs.phase = Phase::Failed;
+                    vs.reason = reason;
+                    write_status(store, fence, host, &mut vs).await?;
                     break;
                 }
+                Err(Skip::Stop(e)) => return Err(e),
             }
         }
     }
     Ok(report)
 }
 
-async fn record_unmanaged(store: &dyn Store, names: &[String]) {
-    let Ok(value) = serde_json::to_vec(names) else {
-        return;
-    };
-    let same = matches!(store.get(UNMANAGED_KEY).await, Ok(Some(e)) if e.value == value);
+async fn record_unmanaged(
+    store: &dyn Store,
+    fence: &Fence,
+    names: &[String],
+) -> Result<(), ReconcileError> {
+    let value = serde_json::to_vec(names).expect("names always serialise");
+    let same = matches!(store.get(UNMANAGED_VOLUMES).await, Ok(Some(e)) if e.value == value);
     if !same {
         if !names.is_empty() {
             info!(
@@ -172,21 +268,25 @@ async fn record_unmanaged(store: &dyn Store, names: &[String]) {
                 names.join(", ")
             );
         }
-        if let Err(e) = store.put(UNMANAGED_KEY, &value, None).await {
-            warn!("cannot record the unmanaged volumes: {e}");
-        }
+        fence
+            .put(store, UNMANAGED_VOLUMES.to_owned(), value)
+            .await?;
     }
+    Ok(())
 }
 
-async fn write_status(store: &dyn Store, host: &str, st: &mut VolumeStatus) {
+/// Records the volume's status, fenced; an error (and no further action on the volume) when
+/// it cannot be recorded.
+async fn write_status(
+    store: &dyn Store,
+    fence: &Fence,
+    host: &str,
+    st: &mut VolumeStatus,
+) -> Result<(), ReconcileError> {
     st.by = host.to_owned();
     st.updated_at = now();
-    let Ok(value) = serde_json::to_vec(st) else {
-        return;
-    };
-    if let Err(e) = store.put(&status_key(&st.name), &value, None).await {
-        warn!(volume = %st.name, "cannot record the volume's status: {e}");
-    }
+    let value = serde_json::to_vec(st).expect("statuses always serialise");
+    fence.put(store, volume_status_key(&st.name), value).await
 }
 
 /// Why a volume's remaining actions are skipped this pass.
@@ -196,6 +296,15 @@ enum Skip {
     Quietly(String),
     /// Recorded as the volume's failure.
     Failed(String),
+    /// The whole pass stops: the lock is lost, or the store cannot record what this pass
+    /// is about to do.
+    Stop(ReconcileError),
+}
+
+impl From<ReconcileError> for Skip {
+    fn from(e: ReconcileError) -> Self {
+        Self::Stop(e)
+    }
 }
 
 fn failed(what: &str, e: &GlusterError) -> Skip {
@@ -212,6 +321,7 @@ async fn execute(
     store: &dyn Store,
     gluster: &Gluster,
     host: &str,
+    fence: &Fence,
     action: &Action,
     st: &mut VolumeStatus,
     revision: Option<&i64>,
@@ -222,7 +332,8 @@ async fn execute(
             st.phase = Phase::Creating;
             st.reason.clear();
             st.create_attempted = true;
-            write_status(store, host, st).await;
+            // Recorded before the create, or the create does not happen.
+            write_status(store, fence, host, st).await?;
         }
         Action::Create { spec } => {
             let t = Instant::now();
@@ -269,7 +380,8 @@ async fn execute(
             st.phase = Phase::Expanding;
             st.reason.clear();
             st.rebalance_pending = true;
-            write_status(store, host, st).await;
+            // Recorded before the bricks are added, or they are not added.
+            write_status(store, fence, host, st).await?;
         }
         Action::AddBricks {
             name,
@@ -302,7 +414,7 @@ async fn execute(
                 Err(e) => return Err(failed("volume rebalance start", &e)),
             }
             st.rebalance_pending = false;
-            write_status(store, host, st).await;
+            write_status(store, fence, host, st).await?;
         }
         Action::Settle {
             name: _,
@@ -314,34 +426,42 @@ async fn execute(
                 st.phase = *phase;
                 st.reason.clone_from(reason);
                 st.bricks = *bricks;
-                write_status(store, host, st).await;
+                write_status(store, fence, host, st).await?;
             }
         }
         Action::Forget { name } => {
             let Some(&rev) = revision else {
                 return Ok(());
             };
+            let acks = store.list(&cleanup_prefix(name)).await.map_err(|e| {
+                Skip::Quietly(format!("cannot list the clean-up acknowledgements: {e}"))
+            })?;
             let mut ops = vec![
                 Op::Delete {
                     key: volume_key(name),
                 },
                 Op::Delete {
-                    key: status_key(name),
+                    key: volume_status_key(name),
                 },
             ];
-            if let Ok(acks) = store.list(&cleanup_prefix(name)).await {
-                ops.extend(acks.into_iter().map(|e| Op::Delete { key: e.key }));
-            }
-            match store
-                .commit(Txn {
-                    guards: vec![(volume_key(name), Expect::ModRevision(rev))],
-                    ops,
-                })
+            ops.extend(acks.into_iter().map(|e| Op::Delete { key: e.key }));
+            let txn = Txn {
+                guards: vec![(volume_key(name), Expect::ModRevision(rev))],
+                ops,
+            };
+            if fence.commit(store, txn).await? {
+                info!(volume = %name, "deleted: gone from gluster and from every host");
+            } else if fence
+                .held
+                .still_held(store)
                 .await
+                .map_err(ReconcileError::from)?
             {
-                Ok(true) => info!(volume = %name, "deleted: gone from gluster and from every host"),
-                Ok(false) => return Err(Skip::Quietly("the record changed".into())),
-                Err(e) => return Err(Skip::Quietly(format!("cannot forget the record: {e}"))),
+                return Err(Skip::Quietly("the record changed".into()));
+            } else {
+                return Err(Skip::Stop(ReconcileError::LostLock(
+                    "the lock's key changed",
+                )));
             }
         }
     }
@@ -355,16 +475,15 @@ pub async fn host_pass(
     gluster: &Gluster,
     config: &HostConfig,
 ) -> Result<Vec<String>, ReconcileError> {
-    let records: Vec<VolumeRecord> = readable_records(store)
-        .await?
+    let st = stored(store).await?;
+    let (records, status, unreadable) = split(&st);
+    let records: Vec<VolumeRecord> = records
         .into_iter()
-        .map(|(_, r)| r)
         .filter(|r| r.state == crate::DesiredState::Deleted)
         .collect();
     if records.is_empty() {
         return Ok(Vec::new());
     }
-    let status = statuses(store).await.unwrap_or_default();
     let acked: BTreeSet<String> = cleaned(store)
         .await?
         .into_iter()
@@ -378,6 +497,7 @@ pub async fn host_pass(
         mounts: &mounts,
         records: &records,
         status: &status,
+        unreadable: &unreadable,
         local_volumes: &local,
         acked: &acked,
     });
@@ -385,12 +505,12 @@ pub async fn host_pass(
     let mut failed: BTreeSet<String> = BTreeSet::new();
     for a in actions {
         match a {
-            HostAction::RemoveDir { name, path } => match std::fs::remove_dir_all(&path) {
-                Ok(()) => {
+            HostAction::RemoveDir { name, path } => match remove_brick_dir(&name, &path, &mounts) {
+                Ok(true) => {
                     info!(volume = %name, "removed brick directory {path}");
                     removed.push(path);
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Ok(false) => {}
                 Err(e) => {
                     warn!(volume = %name, "cannot remove brick directory {path}: {e}; retrying next pass");
                     failed.insert(name);
@@ -407,4 +527,76 @@ pub async fn host_pass(
         }
     }
     Ok(removed)
+}
+
+/// Removes `path`, a brick directory of volume `name`, only when it is exactly
+/// `<one of this host's brick mounts>/<name>` for a valid volume name, a real directory (not
+/// a link) and not a mount point itself: whatever a record says, nothing else is ever
+/// removed. Returns whether something was removed.
+fn remove_brick_dir(name: &str, path: &str, mounts: &[String]) -> std::io::Result<bool> {
+    let refuse = |why: &str| {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("refused: {why}"),
+        ))
+    };
+    if check_volume_name(name).is_err() {
+        return refuse("the volume name is not valid");
+    }
+    let p = Path::new(path);
+    let under_mount = p.file_name().is_some_and(|f| f == name)
+        && p.parent()
+            .is_some_and(|parent| mounts.iter().any(|m| Path::new(m) == parent));
+    if !under_mount {
+        return refuse("it is not <brick mount>/<volume>");
+    }
+    let meta = match std::fs::symlink_metadata(p) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    if !meta.is_dir() {
+        return refuse("it is not a directory");
+    }
+    match brickyard_sys::mounts::is_mount_point(p) {
+        Ok(false) => {}
+        Ok(true) => return refuse("it is a mount point"),
+        Err(e) => return Err(std::io::Error::other(e.to_string())),
+    }
+    match std::fs::remove_dir_all(p) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_brick_directory_of_the_volume_is_ever_removed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mount = dir.path().join("brick1");
+        std::fs::create_dir_all(mount.join("gv0/data")).expect("mkdir");
+        std::fs::create_dir_all(mount.join("other")).expect("mkdir");
+        let mounts = vec![mount.display().to_string()];
+        let m = mount.display().to_string();
+        for (name, path) in [
+            ("", m.clone()),
+            ("..", format!("{m}/..")),
+            ("gv0", m.clone()),
+            ("gv0", format!("{m}/other")),
+            ("gv0", "/etc".to_owned()),
+        ] {
+            assert!(
+                remove_brick_dir(name, &path, &mounts).is_err(),
+                "{name:?} {path}"
+            );
+        }
+        assert!(mount.join("other").is_dir() && mount.join("gv0/data").is_dir());
+        assert!(remove_brick_dir("gv0", &format!("{m}/gv0"), &mounts).expect("removes"));
+        assert!(!mount.join("gv0").exists());
+        assert!(!remove_brick_dir("gv0", &format!("{m}/gv0"), &mounts).expect("gone already"));
+    }
 }

@@ -471,7 +471,6 @@ fn render(st: &LabStatus) -> String {
 /// Waits until every host's agent runs and sees all the other hosts connected, showing
 /// progress on a terminal and plain lines otherwise.
 async fn wait_for_pool(st: &brickyard_lab::LabState, limit: std::time::Duration) -> Result<()> {
-    use brickyard_agent::{AgentState, AgentStatus};
     let url: brickyard_store::StoreUrl = st.store_url.parse()?;
     let store = brickyard_store::open(&url, &brickyard_store::EtcdOptions::default()).await?;
     let n = st.hosts.len();
@@ -485,29 +484,27 @@ async fn wait_for_pool(st: &brickyard_lab::LabState, limit: std::time::Duration)
         bar.enable_steady_tick(std::time::Duration::from_millis(100));
         bar
     });
+    let hosts: Vec<String> = st.hosts.iter().map(|h| h.host_name.clone()).collect();
     let mut last = usize::MAX;
-    let mut waiting: Vec<String> = Vec::new();
+    let mut waiting: Vec<String> = hosts.clone();
+    let mut store_error = None;
     while started.elapsed() < limit {
-        let agents: Vec<AgentStatus> = brickyard_agent::health::live_agents(store.as_ref())
-            .await
-            .unwrap_or_default();
-        let ready: Vec<&str> = agents
-            .iter()
-            .filter(|a| a.state == AgentState::Running && a.connected_peers() + 1 == n)
-            .map(|a| a.host.as_str())
-            .collect();
-        waiting = st
-            .hosts
-            .iter()
-            .map(|h| h.host_name.clone())
-            .filter(|h| !ready.contains(&h.as_str()))
-            .collect();
-        if ready.len() != last {
-            last = ready.len();
-            let msg = format!("{}/{n} hosts in the pool", ready.len());
+        match brickyard_observe::live_agents(store.as_ref()).await {
+            Ok(agents) => {
+                waiting = brickyard_observe::pool_waiting(&agents, &hosts);
+                store_error = None;
+            }
+            // The lab's own store may be busy for a moment: keep waiting, and say so if it
+            // never answers.
+            Err(e) => store_error = Some(e.to_string()),
+        }
+        let ready = n - waiting.len();
+        if ready != last {
+            last = ready;
+            let msg = format!("{ready}/{n} hosts in the pool");
             match &bar {
                 Some(bar) => {
-                    bar.set_position(ready.len() as u64);
+                    bar.set_position(ready as u64);
                     bar.set_message(msg);
                 }
                 None => eprintln!("{msg}"),
@@ -529,9 +526,12 @@ async fn wait_for_pool(st: &brickyard_lab::LabState, limit: std::time::Duration)
         bar.finish_and_clear();
     }
     bail!(
-        "the pool did not form within {}s; not ready: {}. Each host's agent log is in {}/hosts/N/command.log; the lab is left up for a look (brickyard lab down removes it)",
+        "the pool did not form within {}s; not ready: {}{}. Each host's agent log is in {}/hosts/N/command.log; the lab is left up for a look (brickyard lab down removes it)",
         limit.as_secs(),
         waiting.join(", "),
+        store_error
+            .map(|e| format!(" (the store did not answer: {e})"))
+            .unwrap_or_default(),
         st.dir.display()
     )
 }

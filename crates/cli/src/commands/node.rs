@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result, bail};
-use brickyard_agent::{AgentOptions, AgentState, AgentStatus, HostnamePolicy};
+use brickyard_agent::{AgentOptions, HostnamePolicy};
 use brickyard_model::keys::status_key;
+use brickyard_model::records::agent::{AgentState, AgentStatus};
 use brickyard_store::configs;
 use clap::{Args, Subcommand};
 use serde::Serialize;
@@ -150,11 +151,10 @@ async fn status(g: &Globals, a: StatusArgs) -> Result<()> {
         .await
         .context("read host configs")?
     {
-        let host = c
-            .entry
-            .key
-            .trim_start_matches(brickyard_model::keys::CONFIG_PREFIX)
-            .to_owned();
+        let host =
+            brickyard_model::keys::name_in(brickyard_model::keys::CONFIG_PREFIX, &c.entry.key)
+                .unwrap_or(&c.entry.key)
+                .to_owned();
         rows.insert(
             host.clone(),
             NodeRow {
@@ -164,10 +164,13 @@ async fn status(g: &Globals, a: StatusArgs) -> Result<()> {
             },
         );
     }
-    for s in brickyard_agent::health::live_agents(store.as_ref())
+    let agents = brickyard_observe::agents(store.as_ref())
         .await
-        .context("read agent status")?
-    {
+        .context("read agent status")?;
+    for e in &agents.unreadable {
+        eprintln!("warning: {e}");
+    }
+    for s in agents.live.into_values() {
         rows.insert(
             s.host.clone(),
             NodeRow {
@@ -275,7 +278,7 @@ async fn health(g: &Globals, a: HealthArgs) -> Result<()> {
         .await
         .context("read this agent's status")?
         .with_context(|| format!("no live agent status for {host} in {}", store.endpoint()))?;
-    let s: AgentStatus = serde_json::from_slice(&entry.value).context("parse the agent status")?;
+    let s = AgentStatus::decode(&entry.key, &entry.value)?;
     match s.state {
         AgentState::Running => Ok(()),
         other => bail!(

@@ -1,10 +1,8 @@
 //! `brickyard status`: is the cluster healthy? Hosts and agents from the store, peers from
 //! the agents' records, volumes, bricks and heal from one live host's glusterd.
 
-use std::time::Duration;
-
 use anyhow::{Context as _, Result};
-use brickyard_agent::health::{Observed, assess, gather};
+use brickyard_observe::{Observed, assess, gather};
 use clap::Args;
 
 use crate::Reported;
@@ -22,7 +20,7 @@ pub struct StatusArgs {
 /// Gathers what the store and one live glusterd say.
 pub async fn observe(g: &Globals) -> Result<Observed> {
     let store = g.open_store().await?;
-    gather(store.as_ref(), Duration::from_secs(15))
+    gather(store.as_ref(), brickyard_observe::GLUSTER_TIMEOUT)
         .await
         .with_context(|| format!("read the cluster's state from {}", store.endpoint()))
 }
@@ -63,8 +61,20 @@ pub async fn run(g: &Globals, a: StatusArgs) -> Result<()> {
                             v.name.clone(),
                             v.kind.clone(),
                             v.status.clone(),
-                            format!("{}/{}", v.bricks_online, v.bricks),
-                            v.heal_pending.map_or_else(|| "-".into(), |n| n.to_string()),
+                            match v.bricks_online {
+                                Some(n) => format!("{n}/{}", v.bricks),
+                                None if v.status == "Started" => {
+                                    format!("?/{} (could not ask)", v.bricks)
+                                }
+                                None => format!("-/{}", v.bricks),
+                            },
+                            match v.heal_pending {
+                                Some(n) => n.to_string(),
+                                None if v.unknown.iter().any(|u| u.starts_with("heal:")) => {
+                                    "?".into()
+                                }
+                                None => "-".into(),
+                            },
                         ]
                     })
                     .collect();
@@ -77,6 +87,9 @@ pub async fn run(g: &Globals, a: StatusArgs) -> Result<()> {
                 );
             }
             println!();
+            for n in &health.notes {
+                println!("not known yet: {n}");
+            }
             if health.healthy {
                 println!("healthy");
             } else {

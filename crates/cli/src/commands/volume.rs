@@ -8,10 +8,10 @@ use std::io::IsTerminal as _;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result};
-use brickyard_gluster::VolumeInfo;
+use brickyard_observe::GLUSTER_TIMEOUT;
 use brickyard_store::Store;
 use brickyard_volumes::{
-    DesiredState, Layout, LayoutKind, Phase, VolumeError, VolumeSpec, VolumeView,
+    DesiredState, Layout, LayoutRequest, Phase, VolumeError, VolumeSpec, VolumeView,
 };
 use clap::{Args, Subcommand};
 use serde::Serialize;
@@ -29,7 +29,7 @@ pub enum VolumeCommand {
     /// made outside brickyard (unmanaged, left alone).
     List(ListArgs),
     /// One volume: its record, its status, gluster's view, and where they differ.
-    Info(NameArgs),
+    Info(InfoArgs),
     /// Ask for a volume to be started.
     Start(NameArgs),
     /// Ask for a volume to be stopped.
@@ -39,6 +39,34 @@ pub enum VolumeCommand {
     Delete(DeleteArgs),
     /// Add one replica/disperse set (one brick for plain distribute) and rebalance.
     Expand(NameArgs),
+    /// Remove a volume's record, status and clean-up acknowledgements from the store
+    /// without touching gluster or any brick: the way out for a record that cannot be used
+    /// (`volume list` names them). A valid record needs --force, and gluster keeps the
+    /// volume, which brickyard then reports as not its own.
+    Forget(ForgetArgs),
+}
+
+/// Arguments of `volume info`.
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// The volume.
+    name: String,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t)]
+    output: OutputFormat,
+}
+
+/// Arguments of `volume forget`.
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// The volume (the last part of its key, `gluster/volumes/NAME`).
+    name: String,
+    /// Forget a valid record too: brickyard stops managing the volume, gluster keeps it.
+    #[arg(long)]
+    force: bool,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t)]
+    output: OutputFormat,
 }
 
 /// How long to wait for the agents, and whether to.
@@ -138,6 +166,18 @@ pub async fn run(g: &Globals, cmd: VolumeCommand) -> Result<()> {
                 .with_context(|| format!("delete volume {}", a.name))?;
             finish(store, &a.name, Goal::Gone, &a.wait, a.output).await
         }
+        VolumeCommand::Forget(a) => {
+            let gone = brickyard_volumes::forget(store, &a.name, a.force)
+                .await
+                .with_context(|| format!("forget volume {}", a.name))?;
+            match a.output {
+                OutputFormat::Json => print_json(&gone),
+                OutputFormat::Table => {
+                    println!("forgot volume {}: removed {}", a.name, gone.keys.join(", "));
+                    Ok(())
+                }
+            }
+        }
         VolumeCommand::Expand(a) => {
             let rec = brickyard_volumes::expand(store, &a.name)
                 .await
@@ -158,28 +198,23 @@ pub async fn run(g: &Globals, cmd: VolumeCommand) -> Result<()> {
     }
 }
 
-/// The layout the flags ask for.
-fn layout(a: &CreateArgs) -> Layout {
-    let sets = a.distribute.unwrap_or(1);
-    match (a.replica, a.disperse) {
-        (_, Some(d)) => Layout::disperse(d, a.redundancy.unwrap_or(1)).with_sets(sets),
-        (Some(2), None) if a.arbiter => Layout::arbiter().with_sets(sets),
-        (Some(r), None) => Layout {
-            kind: LayoutKind::Replicate {
-                replica: r,
-                arbiter: a.arbiter,
-            },
-            sets,
-        },
-        (None, None) if a.distribute.is_some() => Layout::distribute(sets),
-        (None, None) => Layout::replicate(3),
+/// The layout the flags ask for, read as the REST API reads its fields.
+fn layout(a: &CreateArgs) -> Result<Layout> {
+    LayoutRequest {
+        replica: a.replica,
+        arbiter: a.arbiter,
+        disperse: a.disperse,
+        redundancy: a.redundancy,
+        distribute: a.distribute,
     }
+    .layout()
+    .map_err(|r| anyhow::anyhow!("volume {}: --{}: {}", a.name, r.field, r.reason))
 }
 
 async fn create(store: &dyn Store, a: CreateArgs) -> Result<()> {
     let spec = VolumeSpec {
         name: a.name.clone(),
-        layout: layout(&a),
+        layout: layout(&a)?,
         profile: a.profile.clone(),
         state: DesiredState::Started,
     };
@@ -350,16 +385,19 @@ async fn wait_for(store: &dyn Store, name: &str, goal: Goal, limit: Duration) ->
 struct ListOut {
     volumes: Vec<VolumeView>,
     unmanaged: Vec<String>,
+    invalid: Vec<brickyard_model::records::RecordError>,
 }
 
 async fn list(store: &dyn Store, a: ListArgs) -> Result<()> {
+    let listing = brickyard_volumes::list(store)
+        .await
+        .context("list volumes")?;
     let out = ListOut {
-        volumes: brickyard_volumes::list(store)
-            .await
-            .context("list volumes")?,
+        volumes: listing.volumes,
         unmanaged: brickyard_volumes::unmanaged(store)
             .await
             .context("read unmanaged volumes")?,
+        invalid: listing.invalid,
     };
     match a.output {
         OutputFormat::Json => print_json(&out)?,
@@ -392,47 +430,16 @@ async fn list(store: &dyn Store, a: ListArgs) -> Result<()> {
             }
         }
     }
+    for e in &out.invalid {
+        eprintln!("skipped: {e}");
+    }
     Ok(())
 }
 
-/// gluster's view of one volume from a live host, or why no glusterd could be asked.
-async fn gluster_view(store: &dyn Store, name: &str) -> Result<Option<VolumeInfo>, String> {
-    let agents = brickyard_agent::health::live_agents(store)
-        .await
-        .map_err(|e| e.to_string())?;
-    brickyard_agent::health::ask_live_glusterd(&agents, Duration::from_secs(10))
-        .await
-        .map(|(_, all)| all.into_iter().find(|v| v.name == name))
-}
-
-#[derive(Serialize)]
-struct InfoOut {
-    #[serde(flatten)]
-    view: VolumeView,
-    gluster: Option<VolumeInfo>,
-    gluster_error: Option<String>,
-    differences: Vec<String>,
-}
-
-async fn info(store: &dyn Store, a: NameArgs) -> Result<()> {
-    let view = brickyard_volumes::get(store, &a.name)
+async fn info(store: &dyn Store, a: InfoArgs) -> Result<()> {
+    let out = brickyard_observe::volume_detail(store, &a.name, GLUSTER_TIMEOUT)
         .await
         .with_context(|| format!("volume info {}", a.name))?;
-    let (gluster, gluster_error) = match gluster_view(store, &a.name).await {
-        Ok(v) => (v, None),
-        Err(e) => (None, Some(e)),
-    };
-    let differences = if gluster_error.is_some() {
-        Vec::new()
-    } else {
-        brickyard_volumes::plan::differences(&view.record, view.status.as_ref(), gluster.as_ref())
-    };
-    let out = InfoOut {
-        view,
-        gluster,
-        gluster_error,
-        differences,
-    };
     match a.output {
         OutputFormat::Json => print_json(&out)?,
         OutputFormat::Table => {

@@ -1,0 +1,268 @@
+//! What the node agents publish: each one's liveness ([`AgentStatus`] at
+//! `gluster/status/<HostName>`, attached to its lease, so it goes away when the agent dies),
+//! and what the pool lock's holder observes of the volumes ([`ObservedVolumes`]).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Extra, Named, RecordError, check_schema, decode_named, parse, schema_v1};
+use crate::keys::{OBSERVED_VOLUMES, STATUS_PREFIX};
+use crate::names::{check_hostname, check_volume_name};
+
+/// The agent's phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AgentState {
+    /// Preparing the host: config, address, directories, brick mounts.
+    Bootstrapping,
+    /// glusterd is being started (or restarted after it died).
+    StartingGlusterd,
+    /// glusterd is running and answering.
+    Running,
+    /// Running, but something needs attention; see `problems`.
+    Degraded,
+    /// Shutting down on a signal.
+    Stopping,
+}
+
+/// One peer as this host's glusterd sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerView {
+    /// The peer's address as glusterd knows it.
+    pub hostname: String,
+    /// The peer's glusterd UUID as recorded in this host's glusterd.
+    pub uuid: String,
+    /// Whether glusterd is connected to it now.
+    pub connected: bool,
+    /// glusterd's state string, e.g. "Peer in Cluster".
+    pub state: String,
+}
+
+/// How the agent's volume reconciliation has gone since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconcileStats {
+    /// Passes run.
+    pub passes: u64,
+    /// Failed passes and failed volume actions.
+    pub errors: u64,
+    /// How long the last pass took, in milliseconds.
+    pub last_duration_ms: u64,
+}
+
+/// The size and free space of one brick filesystem, as its host's agent last saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrickSpace {
+    /// The brick mount, `/gluster/brickN`.
+    pub mount_point: String,
+    /// The filesystem's size in bytes.
+    pub size_bytes: u64,
+    /// Bytes free for new data.
+    pub free_bytes: u64,
+}
+
+/// The liveness record of one host's agent, at `gluster/status/<HostName>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentStatus {
+    /// The record schema ([`super::SCHEMA`]).
+    #[serde(default = "schema_v1")]
+    pub schema: u32,
+    /// `HostName` of the host.
+    pub host: String,
+    /// `GlusterNodeName` of the host.
+    pub node_name: String,
+    /// glusterd's address.
+    pub ip: IpAddr,
+    /// glusterd's UUID, once known.
+    pub uuid: Option<String>,
+    /// The agent's phase.
+    pub state: AgentState,
+    /// glusterd's process id, while it runs.
+    pub glusterd_pid: Option<u32>,
+    /// How many times the agent restarted glusterd after it died.
+    pub glusterd_restarts: u32,
+    /// The peers this host's glusterd knows.
+    pub peers: Vec<PeerView>,
+    /// Things a person should look at, one line each.
+    pub problems: Vec<String>,
+    /// The agent's version.
+    pub version: String,
+    /// When the agent started (seconds since the epoch).
+    pub started_at: u64,
+    /// When this record was written (seconds since the epoch).
+    pub updated_at: u64,
+    /// The agent's volume reconciliation so far.
+    #[serde(default)]
+    pub reconcile: ReconcileStats,
+    /// This host's mounted brick filesystems: their size and free space, for placement
+    /// and for checking what a volume can hold.
+    #[serde(default)]
+    pub bricks: Vec<BrickSpace>,
+    /// Fields of a newer writer, kept as they are.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl AgentStatus {
+    /// How many of this host's peers glusterd sees connected and in the cluster.
+    pub fn connected_peers(&self) -> usize {
+        self.peers
+            .iter()
+            .filter(|p| p.connected && p.state == "Peer in Cluster")
+            .count()
+    }
+
+    /// Reads and checks the liveness record stored at `key`.
+    pub fn decode(key: &str, bytes: &[u8]) -> Result<Self, RecordError> {
+        let fix =
+            "the host's agent rewrites it every few seconds; if it does not, see that agent's log";
+        let st: Self = decode_named(STATUS_PREFIX, key, bytes, fix)?;
+        check_hostname("node name", &st.node_name)
+            .map_err(|e| RecordError::new(key, e.to_string(), fix))?;
+        if st.ip.is_unspecified() || st.ip.is_multicast() {
+            return Err(RecordError::new(
+                key,
+                format!("its address {} is not a host's", st.ip),
+                fix,
+            ));
+        }
+        for b in &st.bricks {
+            if !b.mount_point.starts_with("/gluster/brick") || b.free_bytes > b.size_bytes {
+                return Err(RecordError::new(
+                    key,
+                    format!(
+                        "brick mount {:?} ({} of {} bytes free) is not one an agent reports",
+                        b.mount_point, b.free_bytes, b.size_bytes
+                    ),
+                    fix,
+                ));
+            }
+        }
+        Ok(st)
+    }
+}
+
+impl Named for AgentStatus {
+    const WHAT: &'static str = "host";
+    fn name(&self) -> &str {
+        &self.host
+    }
+    fn schema(&self) -> u32 {
+        self.schema
+    }
+    fn check_name(name: &str) -> Result<(), crate::names::NameError> {
+        check_hostname("host name", name)
+    }
+}
+
+/// What the pool lock's holder records at [`OBSERVED_VOLUMES`]: entries pending heal per
+/// started replicated or dispersed volume. `volume heal ... info` only works from inside a
+/// host (its helper ignores `--remote-host`), so `brickyard status` on another machine reads
+/// it from here.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedVolumes {
+    /// The record schema ([`super::SCHEMA`]).
+    #[serde(default = "schema_v1")]
+    pub schema: u32,
+    /// The host that observed.
+    pub host: String,
+    /// When (seconds since the epoch).
+    pub at: u64,
+    /// Entries pending heal by volume; bricks that could not be asked count nothing.
+    pub heal_pending: BTreeMap<String, u64>,
+    /// Bricks heal info could not reach, by volume.
+    pub heal_unreachable: BTreeMap<String, usize>,
+    /// Volumes whose heal info could not be asked at all, with why.
+    #[serde(default)]
+    pub heal_unknown: BTreeMap<String, String>,
+    /// Fields of a newer writer, kept as they are.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl ObservedVolumes {
+    /// Reads and checks the observation stored at [`OBSERVED_VOLUMES`].
+    pub fn decode(bytes: &[u8]) -> Result<Self, RecordError> {
+        let fix = "the pool lock's holder rewrites it every few seconds";
+        let obs: Self = parse(OBSERVED_VOLUMES, bytes, fix)?;
+        check_schema(OBSERVED_VOLUMES, obs.schema, fix)?;
+        check_hostname("observer", &obs.host)
+            .map_err(|e| RecordError::new(OBSERVED_VOLUMES, e.to_string(), fix))?;
+        let names = obs
+            .heal_pending
+            .keys()
+            .chain(obs.heal_unreachable.keys())
+            .chain(obs.heal_unknown.keys());
+        for name in names {
+            check_volume_name(name)
+                .map_err(|e| RecordError::new(OBSERVED_VOLUMES, e.to_string(), fix))?;
+        }
+        Ok(obs)
+    }
+}
+
+/// Reads the list of unmanaged volumes at [`crate::keys::UNMANAGED_VOLUMES`].
+pub fn decode_unmanaged(bytes: &[u8]) -> Result<Vec<String>, RecordError> {
+    let key = crate::keys::UNMANAGED_VOLUMES;
+    let fix = "the pool lock's holder rewrites it on its next pass";
+    let names: Vec<String> = parse(key, bytes, fix)?;
+    for n in &names {
+        check_volume_name(n).map_err(|e| RecordError::new(key, e.to_string(), fix))?;
+    }
+    Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::status_key;
+
+    fn status() -> AgentStatus {
+        AgentStatus {
+            schema: 1,
+            host: "h1".into(),
+            node_name: "gluster-1".into(),
+            ip: "10.0.0.1".parse().expect("ip"),
+            uuid: None,
+            state: AgentState::Running,
+            glusterd_pid: Some(7),
+            glusterd_restarts: 0,
+            peers: Vec::new(),
+            problems: Vec::new(),
+            version: "0".into(),
+            started_at: 1,
+            updated_at: 2,
+            reconcile: ReconcileStats::default(),
+            bricks: vec![BrickSpace {
+                mount_point: "/gluster/brick1".into(),
+                size_bytes: 10,
+                free_bytes: 5,
+            }],
+            extra: Extra::new(),
+        }
+    }
+
+    #[test]
+    fn a_liveness_record_must_be_about_its_key() {
+        let json = serde_json::to_vec(&status()).expect("serialise");
+        assert_eq!(AgentStatus::decode(&status_key("h1"), &json), Ok(status()));
+        let err = AgentStatus::decode(&status_key("h2"), &json).expect_err("other host");
+        assert!(err.to_string().contains("differs"), "{err}");
+        let mut s = status();
+        s.bricks[0].free_bytes = 11;
+        let json = serde_json::to_vec(&s).expect("serialise");
+        assert!(AgentStatus::decode(&status_key("h1"), &json).is_err());
+        assert!(decode_unmanaged(br#"["ok","../x"]"#).is_err());
+        assert_eq!(decode_unmanaged(br#"["ok"]"#).expect("list"), vec!["ok"]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decoding_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let _ = AgentStatus::decode("gluster/status/h1", &bytes);
+            let _ = ObservedVolumes::decode(&bytes);
+            let _ = decode_unmanaged(&bytes);
+        }
+    }
+}

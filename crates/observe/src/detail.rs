@@ -1,0 +1,54 @@
+//! One volume in detail: what was asked for, what the agents report, what gluster shows, and
+//! where they differ. `brickyard volume info --output json` and `GET /v1/volumes/NAME` give
+//! exactly this.
+
+use std::time::Duration;
+
+use brickyard_gluster::VolumeInfo;
+use brickyard_store::Store;
+use brickyard_volumes::{VolumeError, VolumeView};
+use serde::Serialize;
+
+use crate::agents::{ask_live_glusterd, live_agents};
+
+/// One volume in detail.
+#[derive(Debug, Clone, Serialize)]
+pub struct VolumeDetail {
+    /// The record and the agents' status.
+    #[serde(flatten)]
+    pub view: VolumeView,
+    /// gluster's `volume info` for the volume, when a glusterd answered and has it.
+    pub gluster: Option<VolumeInfo>,
+    /// Why no glusterd could be asked, when none could.
+    pub gluster_error: Option<String>,
+    /// Where desired and observed state differ, one line each; empty when they agree or
+    /// when gluster could not be asked.
+    pub differences: Vec<String>,
+}
+
+/// Volume `name` in detail; `gluster_timeout` bounds each call to one host's glusterd.
+pub async fn volume_detail(
+    store: &dyn Store,
+    name: &str,
+    gluster_timeout: Duration,
+) -> Result<VolumeDetail, VolumeError> {
+    let view = brickyard_volumes::get(store, name).await?;
+    let agents = live_agents(store).await?;
+    let (gluster, gluster_error) = match ask_live_glusterd(&agents, gluster_timeout).await {
+        Ok((_, all)) => (all.into_iter().find(|v| v.name == name), None),
+        Err(e) => (None, Some(e)),
+    };
+    // Without gluster's answer, comparing would report "gluster has no volume", which is
+    // not known; say nothing and let gluster_error explain.
+    let differences = if gluster_error.is_some() {
+        Vec::new()
+    } else {
+        brickyard_volumes::plan::differences(&view.record, view.status.as_ref(), gluster.as_ref())
+    };
+    Ok(VolumeDetail {
+        view,
+        gluster,
+        gluster_error,
+        differences,
+    })
+}
