@@ -14,7 +14,7 @@ CARGO ?= cargo
 # cgroup layouts) and debootstrap build and run the node agent's image.
 APT_PACKAGES := glusterfs-server glusterfs-client etcd-server etcd-client xfsprogs \
 	iproute2 util-linux lvm2 protobuf-compiler libprotobuf-dev pkg-config procps psmisc python3-pip \
-	podman runc debootstrap
+	podman runc debootstrap faketime
 # Kubernetes' own schemas, for checking the generated manifests; an OpenAPI validator for
 # the REST API's document.
 PIP_PACKAGES := kubernetes-validate==1.37.0 openapi-spec-validator==0.7.2

@@ -160,6 +160,11 @@ struct Live {
     held: Option<Held>,
     last_progress: Option<(usize, usize)>,
     reported: Vec<String>,
+    /// Keys of stored records that could not be used at the last pass (logged once each).
+    invalid_seen: Vec<String>,
+    /// What is wrong with the host's config in the store, when the agent runs on an older
+    /// one (an invalid new config, or a change that needs a restart).
+    config_problems: Vec<String>,
     glusterd_answering: bool,
     formed_logged: bool,
     pool_complete: bool,
@@ -194,6 +199,8 @@ impl Live {
             held: None,
             last_progress: None,
             reported: Vec::new(),
+            config_problems: Vec::new(),
+            invalid_seen: Vec::new(),
             glusterd_answering: false,
             formed_logged: false,
             pool_complete: false,
@@ -308,7 +315,7 @@ async fn run_inner(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), AgentError> {
     let started = Instant::now();
-    let config = bootstrap(&opts, &store, &shutdown).await?;
+    let mut config = bootstrap(&opts, &store, &shutdown).await?;
     supervise::stop_leftover(&opts.glusterd.pid_file).await;
     info!("starting glusterd");
     let (events_tx, mut events) = mpsc::channel(16);
@@ -322,6 +329,17 @@ async fn run_inner(
     // A change to the desired volumes starts a pass at once instead of at the next tick,
     // so a create does not wait for the agent's pace. Without a watch the pace still
     // converges, only more slowly.
+    // The host's own config: what can change live is applied at once, the rest is reported.
+    let mut config_watch = match store
+        .watch(&brickyard_model::keys::config_key(&opts.host))
+        .await
+    {
+        Ok(w) => Some(w),
+        Err(e) => {
+            warn!("cannot watch this host's config; changes apply at the next start: {e}");
+            None
+        }
+    };
     let mut volumes_watch = match store.watch(brickyard_model::keys::VOLUME_PREFIX).await {
         Ok(w) => Some(w),
         Err(e) => {
@@ -335,6 +353,19 @@ async fn run_inner(
                 Some(ev) => on_glusterd_event(&mut live, ev),
                 None => break,
             },
+            ev = async { config_watch.as_mut()?.next().await }, if config_watch.is_some() => {
+                match ev {
+                    Some(Ok(_)) => {
+                        reload_config(&opts, &store, &mut config, &mut live).await;
+                        next_tick = tokio::time::Instant::now();
+                    }
+                    Some(Err(e)) => {
+                        warn!("watch on this host's config ended; changes apply at the next start: {e}");
+                        config_watch = None;
+                    }
+                    None => config_watch = None,
+                }
+            }
             ev = async { volumes_watch.as_mut()?.next().await }, if volumes_watch.is_some() => {
                 match ev {
                     Some(Ok(_)) => next_tick = tokio::time::Instant::now(),
@@ -509,7 +540,16 @@ async fn tick(opts: &AgentOptions, store: &Arc<dyn Store>, config: &HostConfig, 
     live.status.bricks = brick_space(config);
     let started = Instant::now();
     let held = live.held.clone();
-    let (errors, lost) = reconcile_volumes(opts, store, config, held, live.lease).await;
+    let (errors, lost, invalid) = reconcile_volumes(opts, store, config, held, live.lease).await;
+    // Each unusable record is logged when it appears, not on every pass.
+    let keys: Vec<String> = invalid.iter().map(|e| e.key.clone()).collect();
+    for e in invalid
+        .iter()
+        .filter(|e| !live.invalid_seen.contains(&e.key))
+    {
+        warn!("skipped: {e}");
+    }
+    live.invalid_seen = keys;
     if lost {
         live.held = None;
     }
@@ -523,14 +563,15 @@ async fn tick(opts: &AgentOptions, store: &Arc<dyn Store>, config: &HostConfig, 
 
 /// Drives gluster to the desired volumes (the pool lock's holder only) and removes this
 /// host's brick directories of deleted volumes (every host); see `brickyard_volumes`.
-/// Returns how many passes or volume actions failed, and whether the pool lock was lost.
+/// Returns how many passes or volume actions failed, whether the pool lock was lost, and
+/// the stored records the pass could not use.
 async fn reconcile_volumes(
     opts: &AgentOptions,
     store: &Arc<dyn Store>,
     config: &HostConfig,
     held: Option<Held>,
     lease: Option<LeaseId>,
-) -> (u64, bool) {
+) -> (u64, bool, Vec<brickyard_model::records::RecordError>) {
     use brickyard_volumes::reconcile::{self, Fence, ReconcileError};
     // A gluster command can take longer than the lease's TTL (a rebalance start took 10 s):
     // keep the lease, and with it the pool lock, alive while the pass runs. When a renewal
@@ -558,10 +599,14 @@ async fn reconcile_volumes(
     });
     let mut errors = 0;
     let mut lost_lock = false;
+    let mut invalid = Vec::new();
     if let Some(held) = held {
         let fence = Fence::new(held, Arc::clone(&lost));
         match reconcile::cluster_pass(store.as_ref(), &opts.gluster, &opts.host, &fence).await {
-            Ok(report) => errors += report.failed as u64,
+            Ok(report) => {
+                errors += report.failed as u64;
+                invalid = report.invalid;
+            }
             Err(e @ ReconcileError::LostLock(_)) => {
                 warn!("{e}");
                 errors += 1;
@@ -580,7 +625,73 @@ async fn reconcile_volumes(
     if let Some(k) = keeper {
         k.abort();
     }
-    (errors, lost_lock || lost.load(Ordering::SeqCst))
+    (errors, lost_lock || lost.load(Ordering::SeqCst), invalid)
+}
+
+/// Fields of the host's config the agent applies while it runs; the others (address, node
+/// name, brick devices) take effect when it starts again.
+const LIVE_FIELDS: &[&str] = &["PeerList", "Zone", "ZapDevice"];
+
+/// Reads the host's config again after it changed in the store: applies what can change
+/// live, keeps running on the last good config when the new one is invalid or gone, and
+/// says so in the log and in the liveness record.
+async fn reload_config(
+    opts: &AgentOptions,
+    store: &Arc<dyn Store>,
+    config: &mut HostConfig,
+    live: &mut Live,
+) {
+    let stored = match brickyard_store::configs::get(store.as_ref(), &opts.host).await {
+        Ok(s) => s,
+        Err(e) => {
+            warn!("cannot read this host's changed config; running on the last one: {e}");
+            return;
+        }
+    };
+    live.config_problems.clear();
+    let new = match stored {
+        None => {
+            let line = "this host's config was removed from the store; the agent runs on the last one it read".to_owned();
+            warn!("{line}");
+            live.config_problems.push(line);
+            return;
+        }
+        Some(s) => match s.parsed {
+            Ok(c) => c,
+            Err(report) => {
+                let line = format!(
+                    "this host's config in the store is invalid ({}); the agent runs on the last good one",
+                    report
+                        .errors()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                );
+                error!("{line}");
+                live.config_problems.push(line);
+                return;
+            }
+        },
+    };
+    let changes = config.changes_to(&new);
+    let mut needs_restart = Vec::new();
+    for c in &changes {
+        if LIVE_FIELDS.contains(&c.field) {
+            info!("config change applied: {c}");
+        } else {
+            warn!("config change needs an agent restart to apply: {c}");
+            needs_restart.push(c.to_string());
+        }
+    }
+    config.peers = new.peers;
+    config.zone = new.zone;
+    config.zap_device = new.zap_device;
+    if !needs_restart.is_empty() {
+        live.config_problems.push(format!(
+            "this host's config changed in ways that apply when the agent starts again: {}",
+            needs_restart.join("; ")
+        ));
+    }
 }
 
 /// Logs progress when it changes, and problems once each; sets the state.
@@ -636,6 +747,7 @@ fn report(
         );
         live.formed_logged = true;
     }
+    problems.extend(live.config_problems.iter().cloned());
     live.status.state = if problems.is_empty() {
         AgentState::Running
     } else {

@@ -50,12 +50,21 @@ pub async fn fetch_config(
     let mut wait = backoff.next_delay();
     loop {
         match configs::get(store.as_ref(), host).await {
-            Ok(Some(stored)) => {
-                return stored.parsed.map_err(|report| AgentError::BadConfig {
-                    host: host.to_owned(),
-                    problems: report.errors().map(ToString::to_string).collect(),
-                });
-            }
+            Ok(Some(stored)) => match stored.parsed {
+                Ok(config) => return Ok(config),
+                // An invalid config is waited out like a missing one: exiting would only
+                // have a supervisor start the agent again and again.
+                Err(report) => tracing::error!(
+                    host,
+                    retry_in = wait.as_secs(),
+                    "this host's config in the store is invalid; fix it and load it again: {}",
+                    report
+                        .errors()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            },
             Ok(None) => tracing::warn!(
                 host,
                 store = %store.endpoint(),

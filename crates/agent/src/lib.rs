@@ -23,14 +23,6 @@ pub enum AgentError {
     /// The store failed in a way retrying will not fix.
     #[error(transparent)]
     Store(#[from] brickyard_store::StoreError),
-    /// The host's config in the store is invalid.
-    #[error("the config of {host} in the store is invalid: {}", problems.join("; "))]
-    BadConfig {
-        /// The host.
-        host: String,
-        /// What is wrong, one line each.
-        problems: Vec<String>,
-    },
     /// The config's address is not on this host.
     #[error(
         "IPAddress {ip} is not on any interface of this host; run `brickyard host prepare` first (or add it: ip addr add {ip} dev IFACE)"

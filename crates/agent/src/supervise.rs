@@ -44,6 +44,9 @@ pub struct GlusterdCommand {
     pub args: Vec<String>,
     /// The pid file glusterd writes.
     pub pid_file: PathBuf,
+    /// Where glusterd records the pid files of the brick processes and daemons it starts
+    /// (`/run/gluster`): on shutdown, those and only those are stopped.
+    pub run_dir: PathBuf,
 }
 
 impl Default for GlusterdCommand {
@@ -58,13 +61,18 @@ impl Default for GlusterdCommand {
                 "INFO".into(),
             ],
             pid_file: "/run/glusterd.pid".into(),
+            run_dir: "/run/gluster".into(),
         }
     }
 }
 
 fn spawn(cmd: &GlusterdCommand) -> std::io::Result<Child> {
     let mut c = Command::new(&cmd.program);
+    // glusterd, its bricks and gluster's hook scripts inherit its environment: give it the
+    // plain one every command gets, never ours (which may hold the store's password).
     c.args(&cmd.args)
+        .env_clear()
+        .envs(brickyard_exec::base_env())
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -126,36 +134,43 @@ pub fn reap_orphans(keep: Option<u32>) {
 }
 
 /// Processes glusterd started that run on after it: brick processes (glusterfsd) and
-/// gluster's own daemons (self-heal, quota, ...) — in this mount namespace only, so that a
-/// host never stops another host's processes on a shared machine (the lab).
-pub fn gluster_daemons() -> Vec<i32> {
+/// gluster's own daemons (self-heal, quota, ...), found by the pid files glusterd writes for
+/// them under `run_dir` — never by name, so that a host never stops another host's
+/// processes on a shared machine (the lab), nor a test the machine's own bricks. A pid file
+/// counts only when its process is a gluster process in this mount namespace (a stale file
+/// may name a pid reused by someone else).
+pub fn gluster_daemons(run_dir: &Path) -> Vec<i32> {
     let mine = procs::pid_ns(std::process::id() as i32, "mnt");
-    let mut out = Vec::new();
-    for pid in procs::all_pids().unwrap_or_default() {
-        let Some(comm) = procs::comm(pid) else {
-            continue;
-        };
-        if comm != "glusterfsd" && comm != "glusterfs" {
-            continue;
-        }
-        if mine.is_none() || procs::pid_ns(pid, "mnt") != mine {
-            continue;
-        }
-        // A FUSE client is also `glusterfs`; gluster's own daemons load a volfile from
-        // glusterd by id (`--volfile-id gluster/glustershd`, `shd/VOL`...), clients mount
-        // a path. Keep clients running: they belong to whoever mounted them.
-        let args = procs::cmdline(pid).unwrap_or_default();
-        let is_daemon = comm == "glusterfsd"
-            || args.iter().any(|a| {
-                a.starts_with("/var/run/gluster/")
-                    || a.starts_with("gluster/")
-                    || a.starts_with("shd/")
-            });
-        if is_daemon {
-            out.push(pid);
+    let mut files = Vec::new();
+    collect_pid_files(run_dir, 4, &mut files);
+    let mut out: Vec<i32> = files
+        .iter()
+        .filter_map(|f| procs::read_pid(f))
+        .filter(|&pid| {
+            matches!(
+                procs::comm(pid).as_deref(),
+                Some("glusterfsd" | "glusterfs")
+            ) && mine.is_some()
+                && procs::pid_ns(pid, "mnt") == mine
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+fn collect_pid_files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        match e.file_type() {
+            Ok(t) if t.is_dir() && depth > 0 => collect_pid_files(&path, depth - 1, out),
+            Ok(t) if t.is_file() && path.extension().is_some_and(|x| x == "pid") => out.push(path),
+            _ => {}
         }
     }
-    out
 }
 
 /// Runs glusterd until `shutdown` turns true, restarting it when it dies. Events go to
@@ -223,7 +238,7 @@ pub async fn supervise(
             }
         }
     }
-    let daemons = gluster_daemons();
+    let daemons = gluster_daemons(&cmd.run_dir);
     for pid in &daemons {
         terminate(*pid, Duration::from_secs(10)).await;
     }
@@ -240,10 +255,12 @@ mod tests {
 
     #[tokio::test]
     async fn restarts_a_dying_process_and_stops_on_shutdown() {
+        let run_dir = tempfile::tempdir().expect("temp dir");
         let cmd = GlusterdCommand {
             program: "sh".into(),
             args: vec!["-c".into(), "exit 3".into()],
             pid_file: "/nonexistent".into(),
+            run_dir: run_dir.path().to_owned(),
         };
         let (stop_tx, stop_rx) = watch::channel(false);
         let (tx, mut rx) = mpsc::channel(16);
@@ -271,5 +288,22 @@ mod tests {
             }
         }
         task.await.expect("supervisor ends");
+    }
+
+    #[test]
+    fn only_processes_gluster_recorded_are_its_daemons() {
+        // A process named like a brick but not recorded in the run directory is left
+        // alone, and so is a recorded pid that is not a gluster process.
+        let run_dir = tempfile::tempdir().expect("temp dir");
+        let mut sleeper = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("start sleep");
+        let vols = run_dir.path().join("vols/gv0");
+        std::fs::create_dir_all(&vols).expect("mkdir");
+        std::fs::write(vols.join("h-brick.pid"), format!("{}\n", sleeper.id())).expect("write");
+        assert!(gluster_daemons(run_dir.path()).is_empty());
+        let _ = sleeper.kill();
+        let _ = sleeper.wait();
     }
 }

@@ -13,10 +13,10 @@
 //!
 //! Everything except `GET /healthz` needs `Authorization: Bearer TOKEN`.
 
-use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use brickyard_observe::{ClusterHealth, Observed};
 use brickyard_store::Store;
 
 mod auth;
@@ -25,6 +25,7 @@ mod hosts;
 mod metrics;
 mod openapi;
 mod routes;
+mod server;
 mod volumes;
 
 pub use auth::{Auth, Token, TokenError};
@@ -33,6 +34,7 @@ pub use error::{ApiError, ErrorBody};
 pub use hosts::{HostAgent, HostView, HostsView};
 pub use openapi::document as openapi_document;
 pub use routes::{Route, router, routes};
+pub use server::{TlsError, Transport, serve, tls_config};
 pub use volumes::{CreateVolume, VolumesView};
 
 /// The address `brickyard serve` listens on unless told otherwise: loopback only, so that
@@ -47,6 +49,9 @@ pub struct ApiConfig {
     /// How long one host's glusterd may take to answer a read (status and metrics ask
     /// the live hosts in turn until one answers).
     pub gluster_timeout: Duration,
+    /// How long one observation of the cluster serves `/v1/status` and `/metrics`: however
+    /// many clients ask, the store and glusterd are asked at most once per this interval.
+    pub observe_every: Duration,
 }
 
 impl ApiConfig {
@@ -57,7 +62,42 @@ impl ApiConfig {
             // Short enough that a scrape (Prometheus' default timeout is 10 s) still gets
             // an answer when the first host asked is down.
             gluster_timeout: Duration::from_secs(4),
+            observe_every: Duration::from_secs(2),
         }
+    }
+}
+
+/// The last observation of the cluster and its judgement, shared by `/v1/status` and
+/// `/metrics`. Callers that come while one is being made wait for it rather than making
+/// their own.
+#[derive(Debug, Default)]
+pub(crate) struct ObservationCache {
+    last: tokio::sync::Mutex<Option<(Instant, Observation)>>,
+}
+
+/// One observation of the cluster and its judgement.
+pub(crate) type Observation = Arc<(Observed, ClusterHealth)>;
+
+impl ObservationCache {
+    /// The current observation: the cached one when it is younger than `max_age`, else a
+    /// new one. A failed observation is not cached.
+    pub(crate) async fn get(
+        &self,
+        store: &dyn Store,
+        gluster_timeout: Duration,
+        max_age: Duration,
+    ) -> Result<Observation, brickyard_store::StoreError> {
+        let mut last = self.last.lock().await;
+        if let Some((at, o)) = last.as_ref()
+            && at.elapsed() < max_age
+        {
+            return Ok(Arc::clone(o));
+        }
+        let observed = brickyard_observe::gather(store, gluster_timeout).await?;
+        let health = brickyard_observe::assess(&observed);
+        let fresh = Arc::new((observed, health));
+        *last = Some((Instant::now(), Arc::clone(&fresh)));
+        Ok(fresh)
     }
 }
 
@@ -68,6 +108,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// The API's configuration.
     pub config: Arc<ApiConfig>,
+    pub(crate) observations: Arc<ObservationCache>,
 }
 
 impl AppState {
@@ -76,20 +117,20 @@ impl AppState {
         Self {
             store,
             config: Arc::new(config),
+            observations: Arc::default(),
         }
     }
-}
 
-/// Serves the API on `listener` until `shutdown` completes, then finishes the requests in
-/// flight and returns.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    /// The current observation of the cluster (see [`ApiConfig::observe_every`]).
+    pub(crate) async fn observation(&self) -> Result<Observation, brickyard_store::StoreError> {
+        self.observations
+            .get(
+                self.store.as_ref(),
+                self.config.gluster_timeout,
+                self.config.observe_every,
+            )
+            .await
+    }
 }
 
 #[cfg(test)]

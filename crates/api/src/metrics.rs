@@ -1,15 +1,18 @@
 //! `GET /metrics`: the cluster's state in Prometheus' text format.
 //!
-//! The figures are computed at scrape time from the same observation as `GET /v1/status`;
-//! nothing is cached, so a scrape never shows a state older than the store's.
+//! The figures come from the same observation as `GET /v1/status`, made at most once per
+//! [`crate::ApiConfig::observe_every`] however many scrapers ask. What could not be asked is
+//! a missing sample (and `brickyard_gluster_answered 0`), never a zero. Figures that only
+//! grow over an agent's life are counters (`_total`).
 
 use axum::extract::State;
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use brickyard_observe::{ClusterHealth, Observed, assess, gather};
+use brickyard_observe::{ClusterHealth, Observed};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -88,18 +91,14 @@ pub(crate) fn render(o: &Observed, health: &ClusterHealth) -> Result<String, std
         connected,
     );
     r.register("host_peers_known", "Peers the host's glusterd knows", known);
-    let passes = Family::<HostLabel, Gauge>::default();
-    let errors = Family::<HostLabel, Gauge>::default();
+    let passes = Family::<HostLabel, Counter>::default();
+    let errors = Family::<HostLabel, Counter>::default();
     let duration = Family::<HostLabel, Gauge>::default();
     for (host, a) in &o.agents {
         let l = HostLabel { host: host.clone() };
         let stats = a.reconcile;
-        passes
-            .get_or_create(&l)
-            .set(i64::try_from(stats.passes).unwrap_or(i64::MAX));
-        errors
-            .get_or_create(&l)
-            .set(i64::try_from(stats.errors).unwrap_or(i64::MAX));
+        passes.get_or_create(&l).inc_by(stats.passes);
+        errors.get_or_create(&l).inc_by(stats.errors);
         duration
             .get_or_create(&l)
             .set(i64::try_from(stats.last_duration_ms).unwrap_or(i64::MAX));
@@ -179,10 +178,9 @@ pub(crate) async fn metrics(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let o = gather(state.store.as_ref(), state.config.gluster_timeout).await?;
-    let health = assess(&o);
+    let o = state.observation().await?;
     let text =
-        render(&o, &health).map_err(|e| ApiError::Internal(format!("encode metrics: {e}")))?;
+        render(&o.0, &o.1).map_err(|e| ApiError::Internal(format!("encode metrics: {e}")))?;
     // Prometheus asks for OpenMetrics; other scrapers get the classic text format, which
     // for gauges differs only by the closing `# EOF`.
     let wants_openmetrics = headers

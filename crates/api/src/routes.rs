@@ -10,7 +10,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use brickyard_model::keys::OBSERVED_VOLUMES;
-use brickyard_observe::{ClusterHealth, assess, gather};
+use brickyard_observe::ClusterHealth;
 
 use crate::error::ApiError;
 use crate::{AppState, auth, hosts, metrics, openapi, volumes};
@@ -151,6 +151,6 @@ async fn healthz(State(state): State<AppState>) -> Result<impl IntoResponse, Api
 /// `GET /v1/status`: `brickyard status` as JSON. A degraded cluster is still a successful
 /// answer (200 with `healthy: false`): the request worked, the cluster is what is unwell.
 async fn status(State(state): State<AppState>) -> Result<axum::Json<ClusterHealth>, ApiError> {
-    let o = gather(state.store.as_ref(), state.config.gluster_timeout).await?;
-    Ok(axum::Json(assess(&o)))
+    let o = state.observation().await?;
+    Ok(axum::Json(o.1.clone()))
 }

@@ -45,7 +45,7 @@ async fn fixture_of(example: &str, hosts: &[&str]) -> Fixture {
             config,
         });
     }
-    configs::load(store.as_ref(), &incoming)
+    configs::load(store.as_ref(), &incoming, false)
         .await
         .expect("load the example");
     Fixture { _dir: dir, store }
@@ -920,10 +920,28 @@ async fn metrics_show_each_agents_reconcile_passes_errors_and_duration() {
     let (status, _, body) = call(&app, Method::GET, "/metrics", Some(TOKEN)).await;
     assert_eq!(status, StatusCode::OK);
     for line in [
-        "brickyard_host_reconcile_passes{host=\"atomic-1\"} 7",
-        "brickyard_host_reconcile_errors{host=\"atomic-1\"} 1",
+        "brickyard_host_reconcile_passes_total{host=\"atomic-1\"} 7",
+        "brickyard_host_reconcile_errors_total{host=\"atomic-1\"} 1",
         "brickyard_host_reconcile_last_duration_milliseconds{host=\"atomic-1\"} 120",
     ] {
         assert!(body.lines().any(|l| l == line), "{line:?} missing:\n{body}");
     }
+}
+
+#[tokio::test]
+async fn status_and_metrics_share_one_observation_per_interval() {
+    let f = fixture().await;
+    let state = AppState::new(f.store.clone(), ApiConfig::new(token()));
+    let (a, b) = tokio::join!(state.observation(), state.observation());
+    let (a, b) = (a.expect("observe"), b.expect("observe"));
+    assert!(
+        Arc::ptr_eq(&a, &b),
+        "two callers at once share one observation"
+    );
+    let mut config = ApiConfig::new(token());
+    config.observe_every = std::time::Duration::ZERO;
+    let state = AppState::new(f.store.clone(), config);
+    let a = state.observation().await.expect("observe");
+    let b = state.observation().await.expect("observe");
+    assert!(!Arc::ptr_eq(&a, &b), "an expired observation is made again");
 }

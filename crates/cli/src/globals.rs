@@ -74,16 +74,37 @@ impl Globals {
 
     fn etcd_options(&self) -> Result<EtcdOptions> {
         let password = match &self.etcd_password_file {
-            Some(path) => Some(
+            Some(path) => Some({
+                brickyard_sys::fs::check_private(path).context("the etcd password file")?;
                 std::fs::read_to_string(path)
                     .with_context(|| format!("read the etcd password from {}", path.display()))?
                     .trim_end_matches(['\n', '\r'])
-                    .to_owned(),
-            ),
+                    .to_owned()
+            }),
             None => std::env::var("BRICKYARD_ETCD_PASSWORD").ok(),
         };
         if password.is_some() && self.etcd_user.is_none() {
             anyhow::bail!("an etcd password was given without a user: add --etcd-user NAME");
+        }
+        match (&self.etcd_cert, &self.etcd_key) {
+            (Some(_), None) => anyhow::bail!(
+                "--etcd-cert was given without --etcd-key: mutual TLS needs both (or neither)"
+            ),
+            (None, Some(_)) => anyhow::bail!(
+                "--etcd-key was given without --etcd-cert: mutual TLS needs both (or neither)"
+            ),
+            (Some(_), Some(_)) if self.etcd_ca.is_none() => anyhow::bail!(
+                "--etcd-cert and --etcd-key need --etcd-ca, the CA of the etcd servers, to turn TLS on"
+            ),
+            _ => {}
+        }
+        if let Some(key) = &self.etcd_key {
+            brickyard_sys::fs::check_private(key).context("the etcd client key")?;
+        }
+        if self.etcd_user.is_some() && self.etcd_ca.is_none() {
+            tracing::warn!(
+                "the etcd user's password goes to etcd over plain HTTP: give --etcd-ca to use TLS"
+            );
         }
         Ok(EtcdOptions {
             endpoints: Vec::new(),

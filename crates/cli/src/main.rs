@@ -98,11 +98,19 @@ fn main() -> ExitCode {
         Err(e) if e.downcast_ref::<Reported>().is_some() => ExitCode::FAILURE,
         Err(e) => {
             let mut causes = e.chain();
+            let mut last = String::new();
             if let Some(first) = causes.next() {
-                eprintln!("error: {first}");
+                last = first.to_string();
+                eprintln!("error: {last}");
             }
             for cause in causes {
-                eprintln!("  caused by: {cause}");
+                // Many errors end their message with their cause's; say each thing once.
+                let text = cause.to_string();
+                if last.ends_with(&text) {
+                    continue;
+                }
+                eprintln!("  caused by: {text}");
+                last = text;
             }
             ExitCode::FAILURE
         }

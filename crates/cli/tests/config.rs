@@ -222,6 +222,12 @@ fn cases() -> Vec<Case> {
             "not a valid zone",
         ),
         c(
+            "the same disk twice",
+            one(with("ExtraBrickDevices", json!(["/dev/sdc", "/dev/sdb"]))),
+            "ExtraBrickDevices[1]",
+            "is the same device as BrickDevice",
+        ),
+        c(
             "ExtraBrickDevices a string",
             one(with("ExtraBrickDevices", json!("/dev/sdc"))),
             "ExtraBrickDevices",

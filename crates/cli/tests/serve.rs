@@ -4,8 +4,8 @@
 //! The OpenAPI document is checked with `openapi-spec-validator` from PyPI (installed by
 //! `make deps`); the test fails, never skips, when it is missing.
 
-use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -39,77 +39,84 @@ impl Answer {
     }
 }
 
-/// One GET over a fresh connection, read to the end.
-fn http(port: u16, path: &str, bearer: Option<&str>) -> Answer {
-    request(port, "GET", path, bearer, None)
+/// An HTTP(S) client for the API that returns every answer, error statuses included; for
+/// HTTPS it trusts only `ca` (PEM).
+fn client(ca: Option<&str>) -> ureq::Agent {
+    let mut config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)));
+    if let Some(pem) = ca {
+        let cert = ureq::tls::Certificate::from_pem(pem.as_bytes()).expect("a PEM certificate");
+        config = config.tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(vec![
+                    cert.to_owned(),
+                ])))
+                .build(),
+        );
+    }
+    config.build().into()
 }
 
-/// One HTTP/1.1 request over a fresh connection, with an optional JSON body, read to the
-/// end.
+/// One request, with an optional JSON body.
 fn request(
-    port: u16,
+    agent: &ureq::Agent,
+    base: &str,
     method: &str,
     path: &str,
     bearer: Option<&str>,
     json: Option<&str>,
 ) -> Answer {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to brickyard serve");
-    s.set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("read timeout");
-    let auth = bearer.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
-    let (content, body) = match json {
-        Some(b) => (
-            format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
-                b.len()
-            ),
-            b,
-        ),
-        None => (String::new(), ""),
-    };
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}{content}Connection: close\r\n\r\n{body}"
-    )
-    .expect("send the request");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("read the answer");
-    let text = String::from_utf8(raw).expect("UTF-8 answer");
-    let (head, body) = text.split_once("\r\n\r\n").expect("a header block");
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in:\n{head}"));
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+    let mut req = ureq::http::Request::builder()
+        .method(method)
+        .uri(format!("{base}{path}"));
+    if let Some(t) = bearer {
+        req = req.header("Authorization", format!("Bearer {t}"));
+    }
+    if json.is_some() {
+        req = req.header("Content-Type", "application/json");
+    }
+    let req = req
+        .body(json.unwrap_or_default().to_owned())
+        .expect("a request");
+    let mut resp = agent
+        .run(req)
+        .unwrap_or_else(|e| panic!("{method} {base}{path}: {e}"));
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                v.to_str().unwrap_or_default().to_owned(),
+            )
+        })
         .collect();
-    assert!(
-        !headers
-            .iter()
-            .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked")),
-        "this small client expects a Content-Length answer:\n{head}"
-    );
     Answer {
-        status,
+        status: resp.status().as_u16(),
         headers,
-        body: body.to_owned(),
+        body: resp.body_mut().read_to_string().expect("a UTF-8 answer"),
     }
 }
 
 /// A running `brickyard serve`; stopped (SIGTERM, then SIGKILL) on drop.
 struct Server {
     child: Child,
-    port: u16,
+    base: String,
+    agent: ureq::Agent,
     log: tempfile::NamedTempFile,
 }
 
 impl Server {
     /// Starts the server and waits until /healthz answers 200.
     fn start(store: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_with_ca(store, args, env, None)
+    }
+
+    /// Starts the server; with `ca`, over HTTPS trusting that CA.
+    fn start_with_ca(store: &str, args: &[&str], env: &[(&str, &str)], ca: Option<&str>) -> Self {
         let port = free_port();
+        let scheme = if ca.is_some() { "https" } else { "http" };
         let log = tempfile::NamedTempFile::new().expect("log file");
         let listen = format!("127.0.0.1:{port}");
         let mut cmd = Command::new(BIN);
@@ -123,7 +130,8 @@ impl Server {
             .stderr(log.reopen().expect("reopen the log"));
         let mut me = Self {
             child: cmd.spawn().expect("spawn brickyard serve"),
-            port,
+            base: format!("{scheme}://127.0.0.1:{port}"),
+            agent: client(ca),
             log,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -132,7 +140,7 @@ impl Server {
                 panic!("brickyard serve exited with {status}:\n{}", me.log());
             }
             if TcpStream::connect(("127.0.0.1", port)).is_ok()
-                && http(port, "/healthz", None).status == 200
+                && me.get("/healthz", None).status == 200
             {
                 return me;
             }
@@ -149,11 +157,11 @@ impl Server {
     }
 
     fn get(&self, path: &str, bearer: Option<&str>) -> Answer {
-        http(self.port, path, bearer)
+        request(&self.agent, &self.base, "GET", path, bearer, None)
     }
 
     fn send(&self, method: &str, path: &str, bearer: Option<&str>, json: Option<&str>) -> Answer {
-        request(self.port, method, path, bearer, json)
+        request(&self.agent, &self.base, method, path, bearer, json)
     }
 
     /// Sends SIGTERM and waits (bounded) for the exit.
@@ -181,6 +189,12 @@ impl Drop for Server {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Writes a file only its owner may read, as a secret must be.
+fn write_secret(path: &Path, text: &str) {
+    std::fs::write(path, text).expect("write a secret");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod 600");
 }
 
 /// Runs the binary expecting it to exit by itself within 20 s (a server that started by
@@ -436,7 +450,7 @@ fn exercise(store: &str) {
     load_two_hosts(store);
     let token_dir = tempfile::tempdir().expect("temp dir");
     let token_file = token_dir.path().join("token");
-    std::fs::write(&token_file, format!("{TOKEN}\n")).expect("write the token");
+    write_secret(&token_file, &format!("{TOKEN}\n"));
     let server = Server::start(
         store,
         &["--token-file", &token_file.display().to_string()],
@@ -602,7 +616,10 @@ fn refuses_to_start_without_a_token() {
     let url = store.url();
     let dir = tempfile::tempdir().expect("temp dir");
     let empty = dir.path().join("empty");
-    std::fs::write(&empty, "\n").expect("write");
+    write_secret(&empty, "\n");
+    let shared = dir.path().join("shared");
+    std::fs::write(&shared, format!("{TOKEN}\n")).expect("write");
+    let shared = shared.display().to_string();
     let empty = empty.display().to_string();
     let listen = format!("127.0.0.1:{}", free_port());
     let base = [
@@ -612,9 +629,21 @@ fn refuses_to_start_without_a_token() {
         "--listen",
         listen.as_str(),
     ];
-    let cases: [Refusal; 4] = [
+    let cases: [Refusal; 6] = [
         (&[], &[], "refusing to serve without authentication"),
         (&["--token-file", &empty], &[], "the API token is empty"),
+        // A token anyone on the machine can read is no secret.
+        (
+            &["--token-file", &shared],
+            &[],
+            "lets others read it; run `chmod 600",
+        ),
+        // Mutual TLS to etcd needs both halves.
+        (
+            &["--etcd-key", &empty],
+            &[("BRICKYARD_API_TOKEN", TOKEN)],
+            "--etcd-key was given without --etcd-cert",
+        ),
         (
             &[],
             &[("BRICKYARD_API_TOKEN", " ")],
@@ -655,6 +684,107 @@ fn the_token_may_come_from_the_environment_and_auth_may_be_turned_off() {
         "{}",
         server.log()
     );
+    let (exit, log) = server.stop();
+    assert!(exit.success(), "{log}");
+}
+
+#[test]
+fn serves_https_and_bounds_its_connections() {
+    let store = TempStore::new();
+    load_two_hosts(&store.url());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])
+        .expect("a self-signed certificate");
+    let cert_pem = cert.cert.pem();
+    let cert_path = dir.path().join("tls.crt");
+    let key_path = dir.path().join("tls.key");
+    std::fs::write(&cert_path, &cert_pem).expect("write the certificate");
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).expect("write the key");
+    let (cert_s, key_s) = (
+        cert_path.display().to_string(),
+        key_path.display().to_string(),
+    );
+    let token = dir.path().join("token");
+    write_secret(&token, TOKEN);
+    let token_s = token.display().to_string();
+
+    // A key others may read is refused before anything listens.
+    let listen = format!("127.0.0.1:{}", free_port());
+    let (status, stderr) = run_expecting_exit(
+        &[
+            "--store",
+            &store.url(),
+            "serve",
+            "--listen",
+            &listen,
+            "--token-file",
+            &token_s,
+            "--tls-cert",
+            &cert_s,
+            "--tls-key",
+            &key_s,
+        ],
+        &[],
+    );
+    assert!(
+        !status.success() && stderr.contains("the TLS key"),
+        "{stderr}"
+    );
+    std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+
+    let args = [
+        "--token-file",
+        token_s.as_str(),
+        "--tls-cert",
+        cert_s.as_str(),
+        "--tls-key",
+        key_s.as_str(),
+        "--max-connections",
+        "2",
+        "--header-timeout",
+        "1",
+    ];
+    let server = Server::start_with_ca(&store.url(), &args, &[], Some(&cert_pem));
+    let hosts = server.get("/v1/hosts", Some(TOKEN));
+    assert_eq!(hosts.status, 200, "{}", hosts.body);
+    assert!(server.log().contains("https://"), "{}", server.log());
+    // Plain HTTP to the HTTPS port gets no answer.
+    let plain = server.base.replace("https://", "http://");
+    let refused = client(None).get(&format!("{plain}/healthz")).call();
+    assert!(refused.is_err(), "{refused:?}");
+
+    // Two idle connections hold both slots; the next request waits until one ends.
+    let port = server.base.rsplit(':').next().expect("a port").to_owned();
+    let addr = format!("127.0.0.1:{port}");
+    let idle1 = TcpStream::connect(&addr).expect("connect");
+    let idle2 = TcpStream::connect(&addr).expect("connect");
+    std::thread::sleep(Duration::from_millis(300));
+    let waiting = {
+        // A new client: the server's own keeps a connection open (keep-alive), which a
+        // request of it would reuse.
+        let agent = client(Some(&cert_pem));
+        let base = server.base.clone();
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let a = request(&agent, &base, "GET", "/healthz", None, None);
+            (a.status, started.elapsed())
+        })
+    };
+    // The server closes connections that send nothing within the header timeout (1 s),
+    // which frees the slots: the waiting request is answered then.
+    let (code, waited) = waiting.join().expect("the waiting request");
+    assert_eq!(code, 200);
+    assert!(
+        waited >= Duration::from_millis(500),
+        "answered after {waited:?}"
+    );
+    for mut idle in [idle1, idle2] {
+        idle.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("read timeout");
+        let mut buf = [0u8; 16];
+        let n = std::io::Read::read(&mut idle, &mut buf).unwrap_or(0);
+        assert_eq!(n, 0, "the server closed the idle connection");
+    }
     let (exit, log) = server.stop();
     assert!(exit.success(), "{log}");
 }

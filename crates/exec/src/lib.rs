@@ -205,6 +205,19 @@ fn summary(stderr: &str, stdout: &str) -> String {
 /// dropped so that commands behave the same wherever brickyard runs.
 const ENV_ALLOW: &[&str] = &["PATH", "HOME", "TERM", "TMPDIR"];
 
+/// The environment every command brickyard starts gets, and nothing else: this process's
+/// `PATH`, `HOME`, `TERM` and `TMPDIR` when set, and `LC_ALL=C`. Secrets in our own
+/// environment (`BRICKYARD_ETCD_PASSWORD`, `BRICKYARD_API_TOKEN`) never reach a child.
+/// For the few long-running children started outside [`output`] (glusterd under the
+/// agent, a lab host's processes): clear their environment and give them this.
+pub fn base_env() -> Vec<(String, String)> {
+    ENV_ALLOW
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
+        .chain(std::iter::once(("LC_ALL".to_owned(), "C".to_owned())))
+        .collect()
+}
+
 /// Runs a command and returns its output whatever its exit status; fails only when it could
 /// not be started or timed out.
 pub async fn output(cmd: &Cmd) -> Result<Output, ExecError> {
@@ -219,12 +232,7 @@ pub async fn output(cmd: &Cmd) -> Result<Output, ExecError> {
     let mut c = tokio::process::Command::new(program);
     c.args(&cmd.argv[1..])
         .env_clear()
-        .envs(
-            ENV_ALLOW
-                .iter()
-                .filter_map(|k| std::env::var(k).ok().map(|v| (*k, v))),
-        )
-        .env("LC_ALL", "C")
+        .envs(base_env())
         .envs(&cmd.env)
         .stdin(if cmd.stdin.is_some() {
             Stdio::piped()

@@ -98,6 +98,10 @@ pub struct BlockDevice {
     pub pv: Option<PhysicalVolume>,
     /// The logical volumes of the PV's volume group.
     pub lvs: Vec<LogicalVolume>,
+    /// What uses the device besides a mount of it: mounted or swapped partitions, holders
+    /// (device-mapper, RAID) of it or its partitions. Each entry says what, in words.
+    #[serde(default)]
+    pub users: Vec<String>,
 }
 
 /// An LVM physical volume.

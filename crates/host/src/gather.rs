@@ -159,29 +159,67 @@ async fn device_state(device: &str) -> Result<DeviceState, GatherError> {
         .map_err(read_err(path))?
         .display()
         .to_string();
-    let size = parse::lsblk_size(
+    let lsblk = parse::lsblk(
         &stdout(&[
             "lsblk",
             "-J",
             "-b",
             "-o",
             "NAME,PATH,TYPE,SIZE,MOUNTPOINT",
-            device,
+            &canonical,
         ])
         .await?,
     )?;
-    let signatures = parse::wipefs(&stdout(&["wipefs", "-n", "-J", device]).await?)?;
+    let signatures = parse::wipefs(&stdout(&["wipefs", "-n", "-J", &canonical]).await?)?;
+    let users = device_users(&lsblk)?;
     let mut bd = BlockDevice {
         canonical,
-        size,
+        size: lsblk.size,
         signatures,
         pv: None,
         lvs: Vec::new(),
+        users,
     };
     if bd.signatures.iter().any(|s| s.kind == "LVM2_member") {
-        lvm_facts(device, &mut bd).await?;
+        let canonical = bd.canonical.clone();
+        lvm_facts(&canonical, &mut bd).await?;
     }
     Ok(DeviceState::Present(bd))
+}
+
+/// What uses a device or its partitions: mounts and swap of its partitions, and holders
+/// (device-mapper, RAID) of any of them, from lsblk, `/sys/class/block/NAME/holders` and
+/// `/proc/swaps`. A mount of the device itself is left to the plan, which knows whether it
+/// is the brick's own.
+fn device_users(lsblk: &parse::Lsblk) -> Result<Vec<String>, GatherError> {
+    let swaps_path = Path::new("/proc/swaps");
+    let swaps = match std::fs::read_to_string(swaps_path) {
+        Ok(text) => parse::swaps(&text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(read_err(swaps_path)(e)),
+    };
+    let mut users = Vec::new();
+    for (i, d) in lsblk.devices.iter().enumerate() {
+        match &d.mountpoint {
+            Some(m) if m == "[SWAP]" => users.push(format!("{} is in use as swap", d.path)),
+            Some(m) if i > 0 => users.push(format!("{} is mounted on {m}", d.path)),
+            _ => {}
+        }
+        if swaps.contains(&d.path) && d.mountpoint.as_deref() != Some("[SWAP]") {
+            users.push(format!("{} is in use as swap", d.path));
+        }
+        let holders = Path::new("/sys/class/block").join(&d.name).join("holders");
+        if let Ok(entries) = std::fs::read_dir(&holders) {
+            for h in entries.flatten() {
+                users.push(format!(
+                    "{} is held by {} (device-mapper or RAID)",
+                    d.path,
+                    h.file_name().to_string_lossy()
+                ));
+            }
+        }
+    }
+    Ok(users)
 }
 
 /// The volume group and logical volumes of a PV. LVM's metadata reads work without

@@ -24,27 +24,95 @@ fn json<'a, T: Deserialize<'a>>(tool: &'static str, bytes: &'a [u8]) -> Result<T
     })
 }
 
-/// Parses `lsblk -J -b -o NAME,PATH,TYPE,SIZE,MOUNTPOINT DEV`: the size in bytes of the
-/// first device listed. Older lsblk versions print sizes as strings; both are accepted.
-pub fn lsblk_size(bytes: &[u8]) -> Result<u64, ParseError> {
-    let doc: Value = json("lsblk -J", bytes)?;
-    let size = doc
-        .get("blockdevices")
-        .and_then(|d| d.get(0))
-        .and_then(|d| d.get("size"))
-        .ok_or_else(|| ParseError {
-            tool: "lsblk -J",
-            problem: "no device with a size listed".into(),
-        })?;
-    match size {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => s.parse().ok(),
+/// A device as `lsblk` lists it: the device itself or one of its partitions (or other
+/// children).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LsblkDevice {
+    /// The kernel name, e.g. `sdb1` (its directory under `/sys/class/block`).
+    pub name: String,
+    /// Its path, e.g. `/dev/sdb1`.
+    pub path: String,
+    /// Where it is mounted, or `[SWAP]`, when it is in use so.
+    pub mountpoint: Option<String>,
+}
+
+/// What `lsblk -J -b -o NAME,PATH,TYPE,SIZE,MOUNTPOINT DEV` says of one device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lsblk {
+    /// The device's size in bytes.
+    pub size: u64,
+    /// The device itself, then every child (partitions, and what sits on them), depth first.
+    pub devices: Vec<LsblkDevice>,
+}
+
+#[derive(Deserialize)]
+struct LsblkDoc {
+    #[serde(default)]
+    blockdevices: Vec<LsblkNode>,
+}
+
+#[derive(Deserialize)]
+struct LsblkNode {
+    name: String,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    size: Option<Value>,
+    #[serde(default)]
+    mountpoint: Option<String>,
+    #[serde(default)]
+    children: Vec<LsblkNode>,
+}
+
+fn flatten(node: &LsblkNode, out: &mut Vec<LsblkDevice>) {
+    out.push(LsblkDevice {
+        name: node.name.clone(),
+        path: node
+            .path
+            .clone()
+            .unwrap_or_else(|| format!("/dev/{}", node.name)),
+        mountpoint: node.mountpoint.clone().filter(|m| !m.is_empty()),
+    });
+    for c in &node.children {
+        flatten(c, out);
+    }
+}
+
+/// Parses `lsblk -J -b -o NAME,PATH,TYPE,SIZE,MOUNTPOINT DEV`: the first device listed, its
+/// size in bytes and its children. Older lsblk versions print sizes as strings; both are
+/// accepted.
+pub fn lsblk(bytes: &[u8]) -> Result<Lsblk, ParseError> {
+    let doc: LsblkDoc = json("lsblk -J", bytes)?;
+    let first = doc.blockdevices.first().ok_or_else(|| ParseError {
+        tool: "lsblk -J",
+        problem: "no device with a size listed".into(),
+    })?;
+    let size = match &first.size {
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(s)) => s.parse().ok(),
         _ => None,
     }
     .ok_or_else(|| ParseError {
         tool: "lsblk -J",
-        problem: format!("size {size} is not a byte count"),
-    })
+        problem: format!("size {:?} is not a byte count", first.size),
+    })?;
+    let mut devices = Vec::new();
+    flatten(first, &mut devices);
+    Ok(Lsblk { size, devices })
+}
+
+/// The size in bytes of the first device `lsblk -J` lists.
+pub fn lsblk_size(bytes: &[u8]) -> Result<u64, ParseError> {
+    lsblk(bytes).map(|l| l.size)
+}
+
+/// The block devices in use as swap, from the text of `/proc/swaps`.
+pub fn swaps(text: &str) -> Vec<String> {
+    text.lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .map(brickyard_sys::mounts::unescape)
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -151,6 +219,31 @@ mod tests {
             1024
         );
         assert!(lsblk_size(br#"{"blockdevices":[]}"#).is_err());
+    }
+
+    #[test]
+    fn lsblk_children_and_their_mounts() {
+        let l = lsblk(&fixture("lsblk-loop-partitions.json")).expect("parses");
+        assert_eq!(l.size, 943_718_400);
+        let paths: Vec<&str> = l.devices.iter().map(|d| d.path.as_str()).collect();
+        assert_eq!(paths, ["/dev/loop0", "/dev/loop0p1", "/dev/loop0p2"]);
+        assert_eq!(l.devices[1].mountpoint.as_deref(), Some("/tmp/ptm"));
+        assert_eq!(l.devices[0].mountpoint, None);
+        assert_eq!(
+            swaps("Filename\tType\tSize\tUsed\tPriority\n/dev/sdb2 partition 1 0 -2\n"),
+            ["/dev/sdb2"]
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsers_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let _ = lsblk(&bytes);
+            let _ = wipefs(&bytes);
+            let _ = pvs_vg(&bytes);
+            let _ = lvs(&bytes);
+            let _ = swaps(&String::from_utf8_lossy(&bytes));
+        }
     }
 
     #[test]

@@ -204,6 +204,34 @@ pub enum Problem {
         /// Where it is mounted.
         target: String,
     },
+    /// The device, or one of its partitions, is in use (mounted, swap, held by device-mapper
+    /// or RAID).
+    #[error(
+        "{brick}: {device} is in use: {}; brickyard never touches a device in use: stop using it first",
+        .users.join("; ")
+    )]
+    DeviceHeld {
+        /// `brick1`, ...
+        brick: String,
+        /// The device.
+        device: String,
+        /// What uses it, one entry each.
+        users: Vec<String>,
+    },
+    /// The same device is configured for two bricks.
+    #[error(
+        "{brick}: {device} is the same device as {other}'s ({canonical}); list each disk once in BrickDevice and ExtraBrickDevices"
+    )]
+    DeviceTwice {
+        /// `brick2`, ...
+        brick: String,
+        /// The device as configured.
+        device: String,
+        /// The brick already using it.
+        other: String,
+        /// The device both paths lead to.
+        canonical: String,
+    },
     /// Something else is mounted on the brick's mount point.
     #[error("{brick}: {target} already has {mounted} mounted on it; unmount it first")]
     MountPointBusy {
@@ -603,6 +631,7 @@ impl Planner<'_> {
         let mut stale_note = Vec::new();
         let mut mounts: Vec<Step> = Vec::new();
         let fstab_entries = fstab::entries(self.facts.fstab.as_deref().unwrap_or_default());
+        let mut seen: Vec<(String, String)> = Vec::new();
         for (i, (device, mount_point)) in self.desired.bricks().into_iter().enumerate() {
             let brick = format!("brick{}", i + 1);
             let Some(target) = self.host_path(&mount_point) else {
@@ -624,6 +653,22 @@ impl Planner<'_> {
                 }
                 DeviceState::Present(bd) => bd,
             };
+            // Two paths (a name and a /dev/disk/by-id link) may lead to one disk.
+            let canonical = if bd.canonical.is_empty() {
+                device.clone()
+            } else {
+                bd.canonical.clone()
+            };
+            if let Some((other, _)) = seen.iter().find(|(_, c)| *c == canonical) {
+                self.problems.push(Problem::DeviceTwice {
+                    brick,
+                    device,
+                    other: other.clone(),
+                    canonical,
+                });
+                continue;
+            }
+            seen.push((brick.clone(), canonical));
             let Some(fs) = self.brick_fs(i, &brick, &device, bd) else {
                 continue;
             };
@@ -711,6 +756,14 @@ impl Planner<'_> {
         if !bd.canonical.is_empty() && bd.canonical != device {
             sources.push(bd.canonical.clone());
         }
+        // Every command names the device the configured path led to when it was looked at,
+        // never the path itself: a link that changes between look and act must not point
+        // them at another disk.
+        let device: &str = if bd.canonical.is_empty() {
+            device
+        } else {
+            &bd.canonical
+        };
         let sigs = &bd.signatures;
         let only = |kind: &str| sigs.len() == 1 && sigs[0].kind == kind;
 
@@ -754,6 +807,15 @@ impl Planner<'_> {
                 "{brick}: {device} carries the LVM brick layout (volume group {vg}); continuing it"
             ));
             return self.lvm_steps(i, brick, device, bd, pv.vg.is_empty(), sources);
+        }
+
+        if !bd.users.is_empty() {
+            self.problems.push(Problem::DeviceHeld {
+                brick: brick.to_owned(),
+                device: device.to_owned(),
+                users: bd.users.clone(),
+            });
+            return None;
         }
 
         if !sigs.is_empty() {

@@ -51,6 +51,7 @@ fn disk(signatures: Vec<Signature>) -> DeviceState {
         signatures,
         pv: None,
         lvs: Vec::new(),
+        users: Vec::new(),
     })
 }
 
@@ -156,6 +157,7 @@ fn seed_lvm(brick_sigs: Option<Vec<Signature>>, with_lv: bool) -> DeviceState {
             vg: "gluster".into(),
         }),
         lvs,
+        users: Vec::new(),
     })
 }
 
@@ -398,6 +400,63 @@ fn a_foreign_filesystem_that_is_mounted_is_never_wiped() {
         &facts,
         &opts(),
         &["brick1: /dev/sdb is mounted on /data; brickyard never wipes a mounted device"],
+    );
+}
+
+#[test]
+fn a_device_whose_partitions_are_used_is_never_touched_even_with_zap() {
+    let mut facts = fresh();
+    let DeviceState::Present(mut bd) = disk(vec![sig("dos", None, None)]) else {
+        unreachable!("disk() is present")
+    };
+    bd.users = vec![
+        "/dev/sdb1 is mounted on /data".into(),
+        "/dev/sdb2 is in use as swap".into(),
+        "/dev/sdb3 is held by dm-0 (device-mapper or RAID)".into(),
+    ];
+    facts.devices[0].state = DeviceState::Present(bd);
+    expect_refusal(
+        &config(true, &[]),
+        &facts,
+        &opts(),
+        &[
+            "brick1: /dev/sdb is in use: /dev/sdb1 is mounted on /data; /dev/sdb2 is in use as swap; /dev/sdb3 is held by dm-0 (device-mapper or RAID); brickyard never touches a device in use",
+        ],
+    );
+}
+
+#[test]
+fn commands_name_the_device_a_link_led_to_and_a_disk_listed_twice_is_refused() {
+    // The config names a link; every command names the device it led to when looked at.
+    let mut facts = fresh();
+    facts.devices[0].path = "/dev/disk/by-id/ata-X".into();
+    let mut cfg = config(true, &[]);
+    cfg.brick_device = "/dev/disk/by-id/ata-X".into();
+    let plan = plan(&cfg, &facts, &opts()).expect("a plan");
+    let mkfs: Vec<String> = plan
+        .steps
+        .iter()
+        .filter_map(|s| s.cmd().map(|c| c.to_string()))
+        .filter(|c| c.starts_with("mkfs.xfs"))
+        .collect();
+    assert!(mkfs[0].ends_with(" /dev/sdb"), "{mkfs:?}");
+    // The same disk under two names.
+    let mut facts = fresh();
+    let second = DeviceFacts {
+        path: "/dev/disk/by-id/ata-X".into(),
+        state: disk(vec![]),
+    };
+    facts.devices.push(second);
+    facts
+        .dirs
+        .push((format!("{ROOT}/gluster/brick2"), DirState::Missing));
+    expect_refusal(
+        &config(true, &["/dev/disk/by-id/ata-X"]),
+        &facts,
+        &opts(),
+        &[
+            "brick2: /dev/disk/by-id/ata-X is the same device as brick1's (/dev/sdb); list each disk once",
+        ],
     );
 }
 
@@ -659,9 +718,13 @@ fn every_problem_is_reported_at_once() {
 #[test]
 fn extra_bricks_get_their_own_names() {
     let mut facts = prepared_xfs();
+    let DeviceState::Present(mut sdc) = disk(vec![]) else {
+        unreachable!("disk() is present")
+    };
+    sdc.canonical = "/dev/sdc".into();
     facts.devices.push(DeviceFacts {
         path: "/dev/sdc".into(),
-        state: disk(vec![]),
+        state: DeviceState::Present(sdc),
     });
     facts
         .dirs

@@ -785,7 +785,7 @@ impl Lab {
         let store = brickyard_store::open(&url, &EtcdOptions::default())
             .await
             .map_err(|source| self.store_err(source))?;
-        match configs::load(store.as_ref(), configs).await {
+        match configs::load(store.as_ref(), configs, false).await {
             Ok(_) => Ok(()),
             Err(LoadError::Store(source)) => Err(self.store_err(source)),
             Err(LoadError::Invalid(report)) => Err(LabError::Load {

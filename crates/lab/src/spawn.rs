@@ -13,8 +13,6 @@ use std::process::{Command, Stdio};
 
 use crate::LabError;
 
-const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
 /// Starts `argv` in the background with `env` on top of a minimal environment, appending its
 /// output to `log`; returns its pid.
 pub fn detached(argv: &[String], log: &Path, env: &[(&str, &str)]) -> Result<i32, LabError> {
@@ -35,11 +33,7 @@ pub fn detached(argv: &[String], log: &Path, env: &[(&str, &str)]) -> Result<i32
     let mut cmd = Command::new(program);
     cmd.args(args)
         .env_clear()
-        .env(
-            "PATH",
-            std::env::var("PATH").unwrap_or_else(|_| PATH.to_owned()),
-        )
-        .env("LC_ALL", "C")
+        .envs(brickyard_exec::base_env())
         .envs(env.iter().copied())
         .current_dir("/")
         .stdin(Stdio::null())

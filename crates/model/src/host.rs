@@ -96,7 +96,81 @@ pub struct HostConfig {
     pub raw: Vec<u8>,
 }
 
+/// One field that differs between two configs of a host.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldChange {
+    /// The field, as in the JSON file.
+    pub field: &'static str,
+    /// Its old value, as text.
+    pub from: String,
+    /// Its new value, as text.
+    pub to: String,
+}
+
+impl FieldChange {
+    /// Whether the change alters who the host is to its peers (its address or node name),
+    /// which a running glusterd cannot follow.
+    pub fn is_identity(&self) -> bool {
+        matches!(self.field, "IPAddress" | "GlusterNodeName")
+    }
+}
+
+impl std::fmt::Display for FieldChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} -> {}", self.field, self.from, self.to)
+    }
+}
+
 impl HostConfig {
+    /// The fields of this config that `new` changes (the host name is the same: it is the
+    /// key).
+    pub fn changes_to(&self, new: &HostConfig) -> Vec<FieldChange> {
+        let list = |v: &[String]| format!("[{}]", v.join(", "));
+        let peers = |c: &HostConfig| {
+            let mut p: Vec<String> = c.peers.iter().map(ToString::to_string).collect();
+            p.sort();
+            list(&p)
+        };
+        let fields = [
+            (
+                "GlusterNodeName",
+                self.gluster_node_name.clone(),
+                new.gluster_node_name.clone(),
+            ),
+            (
+                "IPAddress",
+                self.ip_address.to_string(),
+                new.ip_address.to_string(),
+            ),
+            (
+                "BrickDevice",
+                self.brick_device.clone(),
+                new.brick_device.clone(),
+            ),
+            (
+                "ExtraBrickDevices",
+                list(&self.extra_brick_devices),
+                list(&new.extra_brick_devices),
+            ),
+            (
+                "ZapDevice",
+                self.zap_device.enabled().to_string(),
+                new.zap_device.enabled().to_string(),
+            ),
+            ("PeerList", peers(self), peers(new)),
+            (
+                "Zone",
+                self.zone.clone().unwrap_or_default(),
+                new.zone.clone().unwrap_or_default(),
+            ),
+        ];
+        fields
+            .into_iter()
+            .filter(|(_, a, b)| a != b)
+            .map(|(field, from, to)| FieldChange { field, from, to })
+            .collect()
+    }
+
     /// The address glusterd binds to, without the prefix.
     pub fn ip(&self) -> IpAddr {
         self.ip_address.addr()
@@ -238,6 +312,7 @@ pub fn parse_host_config(source: &str, bytes: &[u8]) -> (Option<HostConfig>, Rep
     let ip_address = p.ip_address();
     let brick_device = p.device("BrickDevice", p.obj.get("BrickDevice"), true);
     let extra_brick_devices = p.extra_devices();
+    p.devices_once(brick_device.as_deref(), &extra_brick_devices);
     let zap_device = p.zap();
     let peers = p.peers(ip_address.map(|n| n.addr()));
     let zone = p.zone();
@@ -473,6 +548,28 @@ impl Parser<'_> {
         }
     }
 
+    /// Every brick device once: two bricks on one disk would format it twice.
+    fn devices_once(&mut self, brick: Option<&str>, extra: &[String]) {
+        let mut seen: Vec<(&str, String)> = brick
+            .map(|b| (b, "BrickDevice".to_owned()))
+            .into_iter()
+            .collect();
+        for (i, d) in extra.iter().enumerate() {
+            let field = format!("ExtraBrickDevices[{i}]");
+            if let Some((_, first)) = seen.iter().find(|(s, _)| *s == d) {
+                let first = first.clone();
+                self.error(
+                    &field,
+                    &quote(d),
+                    format!("is the same device as {first}"),
+                    "list each disk once; a brick device serves one brick",
+                );
+            } else {
+                seen.push((d, field));
+            }
+        }
+    }
+
     fn zap(&mut self) -> Option<ZapDevice> {
         let field = "ZapDevice";
         match self.obj.get(field) {
@@ -660,5 +757,66 @@ fn json_problem(e: &serde_json::Error) -> String {
     match msg.rfind(" at line ") {
         Some(i) => msg[..i].to_owned(),
         None => msg,
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// Any JSON value, a few levels deep.
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            ".{0,24}".prop_map(Value::String),
+            "(/dev/[a-z]{1,4}|10\\.1\\.1\\.[0-9]{1,3}(/[0-9]{1,2})?|true|false)"
+                .prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map("[A-Za-z]{1,6}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_give_a_config_or_findings_never_a_panic(
+            bytes in prop::collection::vec(any::<u8>(), 0..400)
+        ) {
+            let (config, report) = parse_host_config("f.json", &bytes);
+            prop_assert!(config.is_some() != report.has_errors());
+        }
+
+        #[test]
+        fn any_values_of_the_known_fields_are_checked(
+            fields in prop::collection::btree_map(
+                prop::sample::select(KNOWN_FIELDS.to_vec()),
+                any_json(),
+                0..KNOWN_FIELDS.len(),
+            )
+        ) {
+            let doc = Value::Object(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
+            let bytes = serde_json::to_vec(&doc).expect("serialise");
+            let (config, report) = parse_host_config("f.json", &bytes);
+            match config {
+                None => prop_assert!(report.has_errors()),
+                Some(c) => {
+                    // What passed is what the rules allow.
+                    prop_assert!(crate::names::check_hostname("h", &c.host_name).is_ok());
+                    for (device, _) in c.bricks() {
+                        prop_assert!(crate::names::check_abs_path(&device).is_ok());
+                    }
+                    prop_assert!(!c.peers.contains(&c.ip()));
+                }
+            }
+        }
     }
 }

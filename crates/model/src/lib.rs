@@ -11,5 +11,5 @@ pub mod names;
 pub mod records;
 
 pub use cluster::{Sourced, validate_cluster};
-pub use host::{HostConfig, HostSpec, ZapDevice, parse_host_config};
+pub use host::{FieldChange, HostConfig, HostSpec, ZapDevice, parse_host_config};
 pub use issue::{Issue, Report, Severity};

@@ -1,7 +1,9 @@
 //! Host configs in the store: `gluster/config/<HostName>`, the value the JSON as loaded.
 
-use brickyard_model::keys::{CONFIG_PREFIX, config_key};
-use brickyard_model::{HostConfig, Report, Sourced, parse_host_config, validate_cluster};
+use brickyard_model::keys::{CONFIG_PREFIX, config_key, status_key};
+use brickyard_model::{
+    FieldChange, HostConfig, Report, Sourced, parse_host_config, validate_cluster,
+};
 use thiserror::Error;
 
 use crate::{Entry, Expect, Op, Store, StoreError, Txn};
@@ -15,6 +17,13 @@ pub enum LoadError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The load would change who a host is (its address or node name) while its agent
+    /// runs: its glusterd and its peers cannot follow that.
+    #[error(
+        "{}; nothing was written: stop the agents of these hosts first, or load with --force (their glusterd keeps the old identity until it is restarted, and their peers may not find it)",
+        .0.iter().map(|(h, c)| format!("host {h} has a live agent and would change {}", c.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))).collect::<Vec<_>>().join("; ")
+    )]
+    IdentityOfLiveHost(Vec<(String, Vec<FieldChange>)>),
     /// Other writers kept changing the configs while this load validated against them.
     #[error(
         "the configs in the store kept changing during the load; nothing was written, run it again"
@@ -33,6 +42,9 @@ pub struct LoadOutcome {
     pub updated: Vec<String>,
     /// Hosts whose config was already exactly this.
     pub unchanged: Vec<String>,
+    /// What changes for each updated host (only fields brickyard reads; a change of the
+    /// bytes alone, e.g. of an unknown field or the formatting, lists nothing).
+    pub changes: Vec<(String, Vec<FieldChange>)>,
 }
 
 /// A config read back from the store.
@@ -74,8 +86,14 @@ pub async fn get(store: &dyn Store, host: &str) -> Result<Option<StoredConfig>, 
 }
 
 /// Validates `incoming` against each other and the configs already stored, and writes them
-/// all in one transaction, or nothing when any error is found.
-pub async fn load(store: &dyn Store, incoming: &[Sourced]) -> Result<LoadOutcome, LoadError> {
+/// all in one transaction, or nothing when any error is found. A load that would change the
+/// identity (IPAddress, GlusterNodeName) of a host whose agent is live is refused unless
+/// `force`.
+pub async fn load(
+    store: &dyn Store,
+    incoming: &[Sourced],
+    force: bool,
+) -> Result<LoadOutcome, LoadError> {
     for _attempt in 0..5 {
         let existing = list(store).await?;
         let existing_ok: Vec<Sourced> = existing
@@ -116,13 +134,36 @@ pub async fn load(store: &dyn Store, incoming: &[Sourced]) -> Result<LoadOutcome
                     outcome.unchanged.push(s.config.host_name.clone());
                     continue;
                 }
-                Some(_) => outcome.updated.push(s.config.host_name.clone()),
+                Some(old) => {
+                    outcome.updated.push(s.config.host_name.clone());
+                    if let Ok(old) = &old.parsed {
+                        outcome
+                            .changes
+                            .push((s.config.host_name.clone(), old.changes_to(&s.config)));
+                    }
+                }
             }
             txn.ops.push(Op::Put {
                 key,
                 value: s.config.raw.clone(),
                 lease: None,
             });
+        }
+        if !force {
+            let mut refused = Vec::new();
+            for (host, changes) in &outcome.changes {
+                let identity: Vec<FieldChange> = changes
+                    .iter()
+                    .filter(|c| c.is_identity())
+                    .cloned()
+                    .collect();
+                if !identity.is_empty() && store.get(&status_key(host)).await?.is_some() {
+                    refused.push((host.clone(), identity));
+                }
+            }
+            if !refused.is_empty() {
+                return Err(LoadError::IdentityOfLiveHost(refused));
+            }
         }
         if txn.ops.is_empty() || store.commit(txn).await? {
             return Ok(outcome);

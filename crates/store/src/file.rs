@@ -3,8 +3,11 @@
 //! Layout of `DIR`:
 //! - `kv/<key with '/' written as '~'>`: one record per key (JSON: revisions, lease, value);
 //! - `revision`: the store's current revision;
-//! - `leases.json`: live leases and their expiry times (wall clock, shared by processes);
-//! - `journal.json`: a transaction being applied; replayed by the next writer after a crash;
+//! - `leases.json`: live leases and their expiry times, on the machine's boot clock
+//!   (`CLOCK_BOOTTIME`, shared by every process and immune to wall-clock steps), with the
+//!   boot they belong to: after a reboot every lease has lapsed;
+//! - `journal.json`: a transaction being applied; replayed by the next reader or writer
+//!   after a crash, so nobody sees it half applied;
 //! - `.lock`: `flock`ed shared by readers and exclusively by writers.
 //!
 //! Every file is replaced atomically (write a temporary file, fsync, rename, fsync the
@@ -14,9 +17,10 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::ErrorKind;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -32,8 +36,10 @@ use crate::{
 
 /// How often a watch looks for changes.
 const WATCH_POLL: Duration = Duration::from_millis(100);
-/// The permissions of the store's files.
-const FILE_MODE: u32 = 0o644;
+/// The permissions of the store's files: the owner's only.
+const FILE_MODE: u32 = 0o600;
+/// The permissions of the store's directories.
+const DIR_MODE: u32 = 0o700;
 /// How long an operation waits for another process's lock before giving up.
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 
@@ -59,13 +65,24 @@ struct Record {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Leases {
+    /// The boot the expiry times belong to; leases of another boot have lapsed.
+    #[serde(default)]
+    boot: String,
     leases: BTreeMap<i64, LeaseRecord>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct LeaseRecord {
     ttl_ms: u64,
-    expires_unix_ms: u64,
+    /// Milliseconds since boot at which the lease lapses. A record of an older brickyard
+    /// (wall-clock expiry) has none and counts as lapsed.
+    #[serde(default)]
+    expires_boot_ms: u64,
+}
+
+/// The clock leases are measured on.
+fn now_ms() -> u64 {
+    brickyard_sys::clock::boot_ms()
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -84,8 +101,11 @@ impl FileStore {
                 reason: "the file store needs an absolute directory, e.g. file:///var/lib/brickyard/store".into(),
             });
         }
-        let kv = dir.join("kv");
-        fs::create_dir_all(&kv).map_err(|e| io("create directory", &kv, e))?;
+        // Only root may read the desired state or take the lock: a local user who could
+        // hold `.lock` would stall every agent until their leases lapse.
+        for d in [dir.to_owned(), dir.join("kv")] {
+            brickyard_sys::fs::create_dir(&d, DIR_MODE).map_err(fs_err)?;
+        }
         Ok(Self {
             dir: dir.to_owned(),
         })
@@ -118,6 +138,7 @@ impl FileStore {
             .truncate(false)
             .write(true)
             .read(true)
+            .mode(FILE_MODE)
             .open(&path)
             .map_err(|e| io("open lock file", &path, e))?;
         let op = if exclusive {
@@ -180,13 +201,22 @@ impl FileStore {
         }
     }
 
+    /// The live leases of this boot (those of an earlier boot have lapsed with it).
     fn read_leases(&self) -> Result<Leases, StoreError> {
         let path = self.dir.join("leases.json");
-        match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| corrupt(&path, e)),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(Leases::default()),
-            Err(e) => Err(io("read", &path, e)),
+        let boot = brickyard_sys::clock::boot_id();
+        let mut leases: Leases = match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| corrupt(&path, e))?,
+            Err(e) if e.kind() == ErrorKind::NotFound => Leases::default(),
+            Err(e) => return Err(io("read", &path, e)),
+        };
+        if leases.boot != boot {
+            for l in leases.leases.values_mut() {
+                l.expires_boot_ms = 0;
+            }
+            leases.boot = boot;
         }
+        Ok(leases)
     }
 
     fn write_leases(&self, leases: &Leases) -> Result<(), StoreError> {
@@ -219,9 +249,20 @@ impl FileStore {
         Ok(out)
     }
 
+    /// Takes the shared lock for a read, first finishing (under the exclusive lock) a
+    /// transaction a crashed writer left in the journal, so a reader never sees it half
+    /// applied.
+    fn read_lock(&self) -> Result<Flock<File>, StoreError> {
+        if self.dir.join("journal.json").exists() {
+            let _exclusive = self.lock(true)?;
+            self.recover()?;
+        }
+        self.lock(false)
+    }
+
     fn get_sync(&self, key: &str) -> Result<Option<Entry>, StoreError> {
         check_key(key)?;
-        let _lock = self.lock(false)?;
+        let _lock = self.read_lock()?;
         let leases = self.read_leases()?;
         match self.read_record(key)? {
             Some(rec) if alive(&rec, &leases, now_ms()) => {
@@ -233,7 +274,7 @@ impl FileStore {
 
     fn list_sync(&self, prefix: &str) -> Result<Vec<Entry>, StoreError> {
         check_prefix(prefix)?;
-        let _lock = self.lock(false)?;
+        let _lock = self.read_lock()?;
         Ok(self.scan(prefix)?.into_values().collect())
     }
 
@@ -311,7 +352,7 @@ impl FileStore {
         let expired: Vec<i64> = leases
             .leases
             .iter()
-            .filter(|(_, l)| l.expires_unix_ms <= now)
+            .filter(|(_, l)| l.expires_boot_ms <= now)
             .map(|(id, _)| *id)
             .collect();
         if expired.is_empty() {
@@ -446,7 +487,7 @@ impl FileStore {
             id as i64,
             LeaseRecord {
                 ttl_ms,
-                expires_unix_ms: now_ms() + ttl_ms,
+                expires_boot_ms: now_ms() + ttl_ms,
             },
         );
         self.write_leases(&leases)?;
@@ -460,7 +501,7 @@ impl FileStore {
         let Some(rec) = leases.leases.get_mut(&lease.0) else {
             return Err(StoreError::LeaseGone(lease));
         };
-        rec.expires_unix_ms = now_ms() + rec.ttl_ms;
+        rec.expires_boot_ms = now_ms() + rec.ttl_ms;
         self.write_leases(&leases)
     }
 
@@ -514,7 +555,7 @@ impl Store for FileStore {
         let p = prefix.clone();
         let mut last = self
             .blocking(move |s| {
-                let _lock = s.lock(false)?;
+                let _lock = s.read_lock()?;
                 s.scan(&p)
             })
             .await?;
@@ -526,7 +567,7 @@ impl Store for FileStore {
                 let p = prefix.clone();
                 let now = store
                     .blocking(move |s| {
-                        let _lock = s.lock(false)?;
+                        let _lock = s.read_lock()?;
                         s.scan(&p)
                     })
                     .await;
@@ -568,7 +609,7 @@ fn alive(rec: &Record, leases: &Leases, now: u64) -> bool {
         Some(id) => leases
             .leases
             .get(&id)
-            .is_some_and(|l| l.expires_unix_ms > now),
+            .is_some_and(|l| l.expires_boot_ms > now),
     }
 }
 
@@ -587,13 +628,6 @@ fn to_entry(key: &str, rec: Record, path: &Path) -> Result<Entry, StoreError> {
         mod_revision: rec.mod_revision,
         lease: rec.lease.map(LeaseId),
     })
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 fn io(op: &'static str, path: &Path, source: std::io::Error) -> StoreError {

@@ -479,7 +479,8 @@ async fn file_store_is_safe_for_many_writers() {
     assert!(!dir.path().join("journal.json").exists());
 }
 
-/// A transaction interrupted after its journal was written is completed by the next writer.
+/// A transaction interrupted after its journal was written is completed by the next reader
+/// or writer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_store_completes_an_interrupted_transaction() {
     let dir = TempStore::new();
@@ -494,6 +495,9 @@ async fn file_store_completes_an_interrupted_transaction() {
         ]
     });
     std::fs::write(dir.path().join("journal.json"), journal.to_string()).expect("write journal");
+    // A reader completes it too: it never sees the transaction half applied.
+    assert_eq!(s.get("b").await.expect("get").expect("b").value, b"also");
+    assert!(!dir.path().join("journal.json").exists());
     s.put("c", b"next", None).await.expect("put after a crash");
     assert_eq!(s.get("a").await.expect("get").expect("a").value, b"new");
     assert_eq!(s.get("b").await.expect("get").expect("b").value, b"also");

@@ -6,12 +6,14 @@
 //! - [`procs`]: processes and their namespaces, from `/proc`; stopping processes by pid.
 //! - [`ip`]: typed readers of `ip -j` output.
 //! - [`backoff`]: the restart pace of everything brickyard supervises.
+//! - [`clock`]: time since boot, for leases that must not jump with the wall clock.
 //!
 //! Architecture invariant: parsers take bytes or text and never fail by panicking; a reader
 //! that cannot read says so (an error), never "nothing". The only commands run are `ip`'s,
 //! through the one command runner. Nothing here knows gluster, the store or the cluster.
 
 pub mod backoff;
+pub mod clock;
 pub mod fs;
 pub mod ip;
 pub mod mounts;

@@ -152,13 +152,6 @@ async fn cleaned(store: &dyn Store) -> Result<BTreeMap<String, BTreeSet<String>>
     Ok(out)
 }
 
-/// Logs each unusable record once per pass.
-fn report_invalid(invalid: &[RecordError]) {
-    for e in invalid {
-        warn!("skipped: {e}");
-    }
-}
-
 fn split(
     st: &Stored,
 ) -> (
@@ -191,7 +184,6 @@ pub async fn cluster_pass(
 ) -> Result<PassReport, ReconcileError> {
     let started = Instant::now();
     let st = stored(store).await?;
-    report_invalid(&st.invalid);
     let (records, status, unreadable) = split(&st);
     let cleaned = cleaned(store).await?;
     let volumes = gluster.volume_info(None).await?;

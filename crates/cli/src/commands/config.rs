@@ -51,6 +51,10 @@ pub struct LoadArgs {
     /// Config files, or directories whose *.json files are read.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
+    /// Load even when it changes the IPAddress or GlusterNodeName of a host whose agent
+    /// runs (its glusterd keeps the old identity until it is restarted).
+    #[arg(long)]
+    force: bool,
 }
 
 /// A host name argument.
@@ -230,9 +234,14 @@ async fn load(g: &Globals, a: LoadArgs) -> Result<()> {
     }
     print_report(&report);
     let store = g.open_store().await?;
-    match configs::load(store.as_ref(), &configs).await {
+    match configs::load(store.as_ref(), &configs, a.force).await {
         Ok(outcome) => {
             print_report(&outcome.report);
+            for (host, changes) in &outcome.changes {
+                for c in changes {
+                    println!("{host}: {c}");
+                }
+            }
             let mut parts = Vec::new();
             for (what, hosts) in [
                 ("created", &outcome.created),
