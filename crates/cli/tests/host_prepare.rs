@@ -489,3 +489,80 @@ fn interface_option_missing_device_and_missing_default_route() {
         "{r}"
     );
 }
+
+/// Writes a DOS partition table with one partition (from 1 MiB to the end) into `disk`.
+fn write_one_partition(disk: &Path) {
+    use std::io::{Seek as _, SeekFrom, Write as _};
+    let sectors = u32::try_from(DISK_BYTES / 512).expect("small disk");
+    let mut entry = [0u8; 16];
+    entry[4] = 0x83; // Linux
+    entry[8..12].copy_from_slice(&2048u32.to_le_bytes());
+    entry[12..16].copy_from_slice(&(sectors - 2048).to_le_bytes());
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(disk)
+        .expect("open the disk file");
+    f.seek(SeekFrom::Start(446)).expect("seek");
+    f.write_all(&entry).expect("write the partition entry");
+    f.seek(SeekFrom::Start(510)).expect("seek");
+    f.write_all(&[0x55, 0xAA]).expect("write the signature");
+}
+
+#[test]
+fn a_device_whose_partition_is_mounted_is_never_touched_even_with_zap() {
+    let mut f = Fixture::new(true);
+    // A disk with a partition table, its partition holding a mounted filesystem.
+    quietly(&["losetup", "-d", &f.dev]);
+    write_one_partition(&f.disk);
+    f.dev = f.attach();
+    let part = format!("{}p1", f.dev);
+    if !Path::new(&part).exists() {
+        // Without udev the kernel may not have read the new table yet.
+        sh(&["partx", "-u", &f.dev]);
+    }
+    for _ in 0..50 {
+        if Path::new(&part).exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    sh(&["mkfs.xfs", "-q", "-f", &part]);
+    let data = f.dir.path().join("data");
+    std::fs::create_dir(&data).expect("mkdir");
+    let data_s = data.display().to_string();
+    sh(&["mount", &part, &data_s]);
+    std::fs::write(data.join("precious"), "data").expect("write");
+    // The partition table and what lies before the partition: a wipe or a new filesystem
+    // would change them. (XFS itself writes on every mount, even a read-only one.)
+    let head = || {
+        let bytes = std::fs::read(&f.disk).expect("read the disk file");
+        bytes[..1 << 20].to_vec()
+    };
+    let before = head();
+
+    f.load(true, &f.dev.clone());
+    let refused = f.prepare(&[]).fails();
+    assert!(
+        refused.stderr.contains(&format!(
+            "{} is in use: {part} is mounted on {}",
+            f.dev,
+            data.display()
+        )),
+        "{refused}"
+    );
+    assert!(
+        refused.stderr.contains("never touches a device in use"),
+        "{refused}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(data.join("precious")).expect("read"),
+        "data"
+    );
+    sh(&["umount", &data_s]);
+    assert!(head() == before, "the partition table was written to");
+    assert!(
+        sh(&["wipefs", "-n", "-J", &part]).contains("\"xfs\""),
+        "the partition's filesystem is gone"
+    );
+    quietly(&["partx", "-d", &f.dev]);
+}
