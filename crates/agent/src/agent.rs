@@ -3,174 +3,46 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use brickyard_gluster::Gluster;
 use brickyard_model::HostConfig;
-use brickyard_model::keys::{OBSERVED_VOLUMES, POOL_LOCK, status_key};
-use brickyard_model::records::agent::{
-    AgentState, AgentStatus, BrickSpace, ObservedVolumes, PeerView,
-};
-use brickyard_store::{Held, LeaseId, Lock, Op, Store, StoreError, Txn};
+use brickyard_model::keys::POOL_LOCK;
+use brickyard_model::records::agent::{AgentState, AgentStatus};
+use brickyard_store::{Held, LeaseId, Lock, Store, StoreError};
 use tokio::sync::{mpsc, watch};
 use tracing::{Instrument as _, error, info, info_span, warn};
 
-use crate::bootstrap::{self, Paths};
+use crate::AgentError;
+use crate::bootstrap::{self};
+use crate::config::reload_config;
+use crate::liveness::{brick_space, now, peer_view, publish};
+use crate::observe::{OBSERVE_EVERY, observe_volumes};
+use crate::options::{AgentOptions, GLUSTERD_PORT};
 use crate::pool::{self, PoolPlan, PoolView};
-use crate::supervise::{self, GlusterdCommand, GlusterdEvent};
-use crate::{AgentError, uts};
-
-/// glusterd's management port, which peers must answer on before they are probed.
-pub const GLUSTERD_PORT: u16 = 24007;
-
-/// Whether the agent may set the host name to `GlusterNodeName`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HostnamePolicy {
-    /// Only in a UTS namespace of our own (a container, a lab host): never on the machine.
-    Auto,
-    /// Never.
-    Never,
-}
-
-/// What the agent runs with.
-#[derive(Debug, Clone)]
-pub struct AgentOptions {
-    /// This host's `HostName`.
-    pub host: String,
-    /// Where the host's gluster state lives.
-    pub paths: Paths,
-    /// How glusterd is started.
-    pub glusterd: GlusterdCommand,
-    /// How the gluster CLI reaches glusterd.
-    pub gluster: Gluster,
-    /// Host name policy.
-    pub hostname: HostnamePolicy,
-    /// TTL of the liveness lease; the record vanishes this long after the agent dies.
-    pub lease_ttl: Duration,
-    /// How often the pool is reconciled and liveness renewed.
-    pub tick: Duration,
-}
-
-impl AgentOptions {
-    /// Options with the defaults for `host`.
-    pub fn new(host: &str) -> Self {
-        Self {
-            host: host.to_owned(),
-            paths: Paths::default(),
-            glusterd: GlusterdCommand::default(),
-            gluster: Gluster::new(),
-            hostname: HostnamePolicy::Auto,
-            lease_ttl: Duration::from_secs(10),
-            tick: Duration::from_secs(2),
-        }
-    }
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// Prepares the host for glusterd: config, address, directories, bind address, host name,
-/// brick mounts. Returns the config.
-async fn bootstrap(
-    opts: &AgentOptions,
-    store: &Arc<dyn Store>,
-    shutdown: &watch::Receiver<bool>,
-) -> Result<HostConfig, AgentError> {
-    info!(store = %store.endpoint(), "reading this host's config from the store");
-    let config = bootstrap::fetch_config(store, &opts.host, shutdown).await?;
-    info!("-> gluster node IP .... {}", config.ip_address);
-    info!("-> gluster node name .. {}", config.gluster_node_name);
-    let peers: Vec<String> = config.peers.iter().map(ToString::to_string).collect();
-    info!("-> peer list .......... {}", peers.join(" "));
-
-    info!("checking {} is on this host", config.ip());
-    let addrs = bootstrap::local_addresses().await?;
-    if !addrs.contains(&config.ip()) {
-        return Err(AgentError::AddressMissing {
-            ip: config.ip_address.to_string(),
-        });
-    }
-
-    let seed = opts.paths.seed_from.as_deref();
-    for (dir, sub) in [
-        (&opts.paths.etc_glusterfs, "etc/glusterfs"),
-        (&opts.paths.var_lib_glusterd, "var/lib/glusterd"),
-    ] {
-        let from = seed.map(|s| s.join(sub));
-        if bootstrap::seed_dir(dir, from.as_deref())? {
-            info!(
-                "seeded {} from {}",
-                dir.display(),
-                from.as_deref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default()
-            );
-        }
-    }
-    bootstrap::seed_dir(&opts.paths.var_log_glusterfs, None)?;
-
-    if bootstrap::configure_bind(&opts.paths.etc_glusterfs, config.ip())? {
-        info!("glusterd now binds only to {}", config.ip());
-    } else {
-        info!("glusterd already binds only to {}", config.ip());
-    }
-
-    match (opts.hostname, uts::in_own_uts_namespace()) {
-        (HostnamePolicy::Auto, Some(true)) => {
-            let current = nix::unistd::gethostname()
-                .map(|h| h.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            if current != config.gluster_node_name {
-                nix::unistd::sethostname(&config.gluster_node_name).map_err(|e| {
-                    AgentError::Hostname {
-                        name: config.gluster_node_name.clone(),
-                        reason: e.to_string(),
-                    }
-                })?;
-                info!(
-                    "host name set to {} (own UTS namespace)",
-                    config.gluster_node_name
-                );
-            }
-        }
-        (HostnamePolicy::Auto, _) => {
-            info!("host name left alone: this is the machine's own UTS namespace");
-        }
-        (HostnamePolicy::Never, _) => {}
-    }
-
-    for mp in bootstrap::ensure_bricks_mounted(&config).await? {
-        info!("mounted brick {mp}");
-    }
-    info!("{} brick(s) mounted", config.bricks().len());
-    Ok(config)
-}
+use crate::supervise::{self, GlusterdEvent};
 
 /// Everything the loop tracks between ticks.
-struct Live {
-    status: AgentStatus,
-    lease: Option<LeaseId>,
-    lock: Lock,
+pub(crate) struct Live {
+    pub(crate) status: AgentStatus,
+    pub(crate) lease: Option<LeaseId>,
+    pub(crate) lock: Lock,
     /// The pool lock, while this agent's lease holds it.
-    held: Option<Held>,
-    last_progress: Option<(usize, usize)>,
-    reported: Vec<String>,
+    pub(crate) held: Option<Held>,
+    pub(crate) last_progress: Option<(usize, usize)>,
+    pub(crate) reported: Vec<String>,
     /// Keys of stored records that could not be used at the last pass (logged once each).
-    invalid_seen: Vec<String>,
+    pub(crate) invalid_seen: Vec<String>,
     /// What is wrong with the host's config in the store, when the agent runs on an older
     /// one (an invalid new config, or a change that needs a restart).
-    config_problems: Vec<String>,
-    glusterd_answering: bool,
-    formed_logged: bool,
-    pool_complete: bool,
-    started: Instant,
-    last_observed: Option<Instant>,
-    observing: Option<tokio::task::JoinHandle<()>>,
+    pub(crate) config_problems: Vec<String>,
+    pub(crate) glusterd_answering: bool,
+    pub(crate) formed_logged: bool,
+    pub(crate) pool_complete: bool,
+    pub(crate) started: Instant,
+    pub(crate) last_observed: Option<Instant>,
+    pub(crate) observing: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Live {
@@ -214,91 +86,6 @@ impl Live {
 /// The pace of the loop while glusterd starts or the pool is incomplete.
 const FAST_TICK: Duration = Duration::from_millis(500);
 
-/// How often the pool lock's holder records what it observes of the volumes.
-const OBSERVE_EVERY: Duration = Duration::from_secs(10);
-
-/// How many `volume heal ... info` calls an observation runs at once.
-const HEAL_INFO_PARALLEL: usize = 4;
-
-/// Starts an observation of the volumes in the background, unless one still runs: heal info
-/// costs about 0.3 s per volume, so with many volumes a round takes seconds and must never
-/// hold up the agent's pass (which renews its lease and drives the volumes).
-fn observe_volumes(opts: &AgentOptions, store: &Arc<dyn Store>, live: &mut Live) {
-    if live.observing.as_ref().is_some_and(|t| !t.is_finished()) {
-        return;
-    }
-    let Some(held) = live.held.clone() else {
-        return;
-    };
-    live.last_observed = Some(Instant::now());
-    let (gluster, store, host) = (opts.gluster.clone(), Arc::clone(store), opts.host.clone());
-    let task = async move {
-        let volumes = match gluster.volume_info(None).await {
-            Ok(v) => v,
-            Err(e) => {
-                warn!("cannot observe the volumes: {e}");
-                return;
-            }
-        };
-        let mut obs = ObservedVolumes {
-            schema: brickyard_model::records::SCHEMA,
-            host,
-            at: now(),
-            ..ObservedVolumes::default()
-        };
-        let mut names: Vec<String> = volumes
-            .iter()
-            .filter(|v| {
-                v.state == brickyard_gluster::VolumeState::Started
-                    && (v.replica_count > 1 || v.disperse_count > 0)
-            })
-            .map(|v| v.name.clone())
-            .collect();
-        let mut running = tokio::task::JoinSet::new();
-        loop {
-            while running.len() < HEAL_INFO_PARALLEL
-                && let Some(name) = names.pop()
-            {
-                let g = gluster.clone();
-                running.spawn(async move {
-                    let bricks = g.heal_info(&name).await;
-                    (name, bricks)
-                });
-            }
-            let Some(Ok((name, bricks))) = running.join_next().await else {
-                break;
-            };
-            match bricks {
-                Ok(bricks) => {
-                    obs.heal_pending
-                        .insert(name.clone(), bricks.iter().filter_map(|b| b.pending).sum());
-                    obs.heal_unreachable
-                        .insert(name, bricks.iter().filter(|b| !b.connected()).count());
-                }
-                Err(e) => {
-                    obs.heal_unknown.insert(name, e.to_string());
-                }
-            }
-        }
-        let value = serde_json::to_vec(&obs).expect("observations always serialise");
-        // Fenced like every write of the lock's holder, and attached to its lease.
-        let txn = Txn {
-            guards: vec![held.guard()],
-            ops: vec![Op::Put {
-                key: OBSERVED_VOLUMES.to_owned(),
-                value,
-                lease: Some(held.lease()),
-            }],
-        };
-        match store.commit(txn).await {
-            Ok(true) => {}
-            Ok(false) => info!("the pool lock moved: observation not recorded"),
-            Err(e) => warn!("cannot record observed volumes: {e}"),
-        }
-    };
-    live.observing = Some(tokio::spawn(task.instrument(tracing::Span::current())));
-}
-
 /// Runs the agent until SIGTERM/SIGINT (or `shutdown` turning true).
 pub async fn run(
     opts: AgentOptions,
@@ -315,7 +102,7 @@ async fn run_inner(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), AgentError> {
     let started = Instant::now();
-    let mut config = bootstrap(&opts, &store, &shutdown).await?;
+    let mut config = bootstrap::prepare(&opts, &store, &shutdown).await?;
     supervise::stop_leftover(&opts.glusterd.pid_file).await;
     info!("starting glusterd");
     let (events_tx, mut events) = mpsc::channel(16);
@@ -628,72 +415,6 @@ async fn reconcile_volumes(
     (errors, lost_lock || lost.load(Ordering::SeqCst), invalid)
 }
 
-/// Fields of the host's config the agent applies while it runs; the others (address, node
-/// name, brick devices) take effect when it starts again.
-const LIVE_FIELDS: &[&str] = &["PeerList", "Zone", "ZapDevice"];
-
-/// Reads the host's config again after it changed in the store: applies what can change
-/// live, keeps running on the last good config when the new one is invalid or gone, and
-/// says so in the log and in the liveness record.
-async fn reload_config(
-    opts: &AgentOptions,
-    store: &Arc<dyn Store>,
-    config: &mut HostConfig,
-    live: &mut Live,
-) {
-    let stored = match brickyard_store::configs::get(store.as_ref(), &opts.host).await {
-        Ok(s) => s,
-        Err(e) => {
-            warn!("cannot read this host's changed config; running on the last one: {e}");
-            return;
-        }
-    };
-    live.config_problems.clear();
-    let new = match stored {
-        None => {
-            let line = "this host's config was removed from the store; the agent runs on the last one it read".to_owned();
-            warn!("{line}");
-            live.config_problems.push(line);
-            return;
-        }
-        Some(s) => match s.parsed {
-            Ok(c) => c,
-            Err(report) => {
-                let line = format!(
-                    "this host's config in the store is invalid ({}); the agent runs on the last good one",
-                    report
-                        .errors()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                );
-                error!("{line}");
-                live.config_problems.push(line);
-                return;
-            }
-        },
-    };
-    let changes = config.changes_to(&new);
-    let mut needs_restart = Vec::new();
-    for c in &changes {
-        if LIVE_FIELDS.contains(&c.field) {
-            info!("config change applied: {c}");
-        } else {
-            warn!("config change needs an agent restart to apply: {c}");
-            needs_restart.push(c.to_string());
-        }
-    }
-    config.peers = new.peers;
-    config.zone = new.zone;
-    config.zap_device = new.zap_device;
-    if !needs_restart.is_empty() {
-        live.config_problems.push(format!(
-            "this host's config changed in ways that apply when the agent starts again: {}",
-            needs_restart.join("; ")
-        ));
-    }
-}
-
 /// Logs progress when it changes, and problems once each; sets the state.
 fn report(
     config: &HostConfig,
@@ -787,39 +508,6 @@ async fn has_lock(store: &Arc<dyn Store>, live: &mut Live) -> Option<Held> {
     }
 }
 
-/// Renews the lease (or gets a new one) and writes the status record.
-async fn publish(opts: &AgentOptions, store: &Arc<dyn Store>, live: &mut Live) {
-    live.status.updated_at = now();
-    if let Some(lease) = live.lease {
-        match store.keep_alive(lease).await {
-            Ok(()) => {}
-            Err(StoreError::LeaseGone(_)) => {
-                warn!("liveness lease expired; taking a new one");
-                live.lease = None;
-            }
-            Err(e) => {
-                warn!("cannot renew liveness in the store: {e}");
-                return;
-            }
-        }
-    }
-    if live.lease.is_none() {
-        match store.grant_lease(opts.lease_ttl).await {
-            Ok(l) => live.lease = Some(l),
-            Err(e) => {
-                warn!("cannot publish liveness in the store: {e}");
-                return;
-            }
-        }
-    }
-    let Ok(value) = serde_json::to_vec(&live.status) else {
-        return;
-    };
-    if let Err(e) = store.put(&status_key(&opts.host), &value, live.lease).await {
-        warn!("cannot publish liveness in the store: {e}");
-    }
-}
-
 /// One pass without supervising, for debugging: bootstrap, start glusterd as a daemon if it
 /// is not running, wait until it answers, take one look at the pool (probing if this agent
 /// may lead), publish the status, and return it. glusterd keeps running afterwards.
@@ -830,7 +518,7 @@ pub async fn bootstrap_once(
     let span = info_span!("node", host = %opts.host);
     async move {
         let (_tx, shutdown) = watch::channel(false);
-        let config = bootstrap(&opts, &store, &shutdown).await?;
+        let config = bootstrap::prepare(&opts, &store, &shutdown).await?;
         if opts.gluster.peer_status().await.is_err() {
             info!("starting glusterd (as a daemon: this pass does not supervise it)");
             let mut argv = vec![opts.glusterd.program.display().to_string()];
@@ -866,32 +554,4 @@ pub async fn bootstrap_once(
     }
     .instrument(span)
     .await
-}
-
-/// glusterd's view of a peer, as the liveness record carries it.
-fn peer_view(p: &brickyard_gluster::Peer) -> PeerView {
-    PeerView {
-        hostname: p.hostname.clone(),
-        uuid: p.uuid.clone(),
-        connected: p.connected,
-        state: p.state_str.clone().unwrap_or_default(),
-    }
-}
-
-/// The size and free space of this host's mounted brick filesystems.
-fn brick_space(config: &HostConfig) -> Vec<BrickSpace> {
-    config
-        .bricks()
-        .into_iter()
-        .filter(|(_, mp)| matches!(bootstrap::is_mounted(std::path::Path::new(mp)), Ok(true)))
-        .filter_map(|(_, mount_point)| {
-            let st = nix::sys::statvfs::statvfs(mount_point.as_str()).ok()?;
-            let unit = st.fragment_size();
-            Some(BrickSpace {
-                size_bytes: st.blocks().saturating_mul(unit),
-                free_bytes: st.blocks_available().saturating_mul(unit),
-                mount_point,
-            })
-        })
-        .collect()
 }

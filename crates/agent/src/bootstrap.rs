@@ -11,7 +11,11 @@ use brickyard_model::HostConfig;
 use brickyard_store::{Store, StoreError, configs};
 use brickyard_sys::fs::Select;
 
-use crate::AgentError;
+use tokio::sync::watch;
+use tracing::info;
+
+use crate::options::{AgentOptions, HostnamePolicy};
+use crate::{AgentError, uts};
 
 /// Where the host's gluster state lives (the container's or lab host's view).
 #[derive(Debug, Clone)]
@@ -194,6 +198,83 @@ pub fn read_uuid(var_lib: &Path) -> Option<String> {
     brickyard_gluster::parse_glusterd_info(&text)
         .ok()
         .map(|i| i.uuid)
+}
+
+/// Prepares the host for glusterd: config, address, directories, bind address, host name,
+/// brick mounts. Returns the config.
+pub(crate) async fn prepare(
+    opts: &AgentOptions,
+    store: &Arc<dyn Store>,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<HostConfig, AgentError> {
+    info!(store = %store.endpoint(), "reading this host's config from the store");
+    let config = fetch_config(store, &opts.host, shutdown).await?;
+    info!("-> gluster node IP .... {}", config.ip_address);
+    info!("-> gluster node name .. {}", config.gluster_node_name);
+    let peers: Vec<String> = config.peers.iter().map(ToString::to_string).collect();
+    info!("-> peer list .......... {}", peers.join(" "));
+
+    info!("checking {} is on this host", config.ip());
+    let addrs = local_addresses().await?;
+    if !addrs.contains(&config.ip()) {
+        return Err(AgentError::AddressMissing {
+            ip: config.ip_address.to_string(),
+        });
+    }
+
+    let seed = opts.paths.seed_from.as_deref();
+    for (dir, sub) in [
+        (&opts.paths.etc_glusterfs, "etc/glusterfs"),
+        (&opts.paths.var_lib_glusterd, "var/lib/glusterd"),
+    ] {
+        let from = seed.map(|s| s.join(sub));
+        if seed_dir(dir, from.as_deref())? {
+            info!(
+                "seeded {} from {}",
+                dir.display(),
+                from.as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            );
+        }
+    }
+    seed_dir(&opts.paths.var_log_glusterfs, None)?;
+
+    if configure_bind(&opts.paths.etc_glusterfs, config.ip())? {
+        info!("glusterd now binds only to {}", config.ip());
+    } else {
+        info!("glusterd already binds only to {}", config.ip());
+    }
+
+    match (opts.hostname, uts::in_own_uts_namespace()) {
+        (HostnamePolicy::Auto, Some(true)) => {
+            let current = nix::unistd::gethostname()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if current != config.gluster_node_name {
+                nix::unistd::sethostname(&config.gluster_node_name).map_err(|e| {
+                    AgentError::Hostname {
+                        name: config.gluster_node_name.clone(),
+                        reason: e.to_string(),
+                    }
+                })?;
+                info!(
+                    "host name set to {} (own UTS namespace)",
+                    config.gluster_node_name
+                );
+            }
+        }
+        (HostnamePolicy::Auto, _) => {
+            info!("host name left alone: this is the machine's own UTS namespace");
+        }
+        (HostnamePolicy::Never, _) => {}
+    }
+
+    for mp in ensure_bricks_mounted(&config).await? {
+        info!("mounted brick {mp}");
+    }
+    info!("{} brick(s) mounted", config.bricks().len());
+    Ok(config)
 }
 
 #[cfg(test)]

@@ -11,11 +11,16 @@ use thiserror::Error;
 
 mod agent;
 pub mod bootstrap;
+mod config;
+mod liveness;
+mod observe;
+mod options;
 pub mod pool;
 pub mod supervise;
 pub mod uts;
 
-pub use agent::{AgentOptions, GLUSTERD_PORT, HostnamePolicy, bootstrap_once, run};
+pub use agent::{bootstrap_once, run};
+pub use options::{AgentOptions, GLUSTERD_PORT, HostnamePolicy};
 
 /// Why the agent stopped.
 #[derive(Debug, Error)]

@@ -305,6 +305,73 @@ pub async fn run(cmd: &Cmd) -> Result<Output, ExecError> {
     }
 }
 
+/// Starts `cmd` in the background, detached: it keeps running after this process exits
+/// (a lab host's holder and supervisor, the lab's etcd). It gets [`base_env`] and the
+/// command's own variables, `/` as its working directory, no standard input, its output
+/// appended to `log`, and a process group of its own (so a Ctrl-C meant for the caller does
+/// not reach it). Returns its pid. The command's timeout does not apply: it is meant to run
+/// until it is stopped.
+pub fn spawn_detached(cmd: &Cmd, log: &std::path::Path) -> Result<u32, ExecError> {
+    use std::os::unix::process::CommandExt as _;
+    let shown = cmd.to_string();
+    let spawn_err = |source: std::io::Error| ExecError::Spawn {
+        cmd: shown.clone(),
+        source,
+        hint: format!("its output would go to {}", log.display()),
+    };
+    let Some(program) = cmd.argv.first() else {
+        return Err(spawn_err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "empty argv",
+        )));
+    };
+    let open = || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+    };
+    let mut child = std::process::Command::new(program)
+        .args(&cmd.argv[1..])
+        .env_clear()
+        .envs(base_env())
+        .envs(&cmd.env)
+        .current_dir(cmd.cwd.as_deref().unwrap_or(std::path::Path::new("/")))
+        .stdin(Stdio::null())
+        .stdout(open().map_err(spawn_err)?)
+        .stderr(open().map_err(spawn_err)?)
+        .process_group(0)
+        .spawn()
+        .map_err(spawn_err)?;
+    let pid = child.id();
+    // Reap it if it exits while we are still running, so it does not linger as a zombie.
+    std::thread::spawn(move || child.wait());
+    Ok(pid)
+}
+
+/// Runs `cmd` in the foreground with this process's standard input, output, error and
+/// environment, for a person at a terminal (`lab exec`); returns its exit code, or 128 +
+/// the signal that killed it, as a shell reports it.
+pub fn interactive(cmd: &Cmd) -> Result<i32, ExecError> {
+    use std::os::unix::process::ExitStatusExt as _;
+    let Some(program) = cmd.argv.first() else {
+        return Ok(0);
+    };
+    let status = std::process::Command::new(program)
+        .args(&cmd.argv[1..])
+        .envs(&cmd.env)
+        .status()
+        .map_err(|source| ExecError::Spawn {
+            cmd: cmd.to_string(),
+            source,
+            hint: String::new(),
+        })?;
+    Ok(status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

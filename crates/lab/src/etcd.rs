@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use brickyard_store::{EtcdOptions, StoreUrl};
 
 use crate::LabError;
-use crate::spawn;
 
 /// The client port on the bridge address.
 pub const CLIENT_PORT: u16 = 2379;
@@ -71,7 +70,7 @@ pub async fn start(lab: &str, lab_dir: &Path, addr: Ipv4Addr) -> Result<u16, Lab
     .map(|s| (*s).to_owned())
     .collect();
     let log = d.join("etcd.log");
-    let pid = spawn::detached(&argv, &log, &[])?;
+    let pid = crate::spawn(&brickyard_exec::Cmd::new(argv), &log)?;
     let pf = pid_file(lab_dir);
     brickyard_sys::procs::write_pid(&pf, pid).map_err(LabError::fs)?;
 

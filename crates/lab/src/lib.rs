@@ -26,23 +26,31 @@ use thiserror::Error;
 
 pub mod container;
 mod disk;
+mod down;
+mod enter;
 mod etcd;
+mod fuse;
 pub mod holder;
+mod hosts;
 mod lab;
 pub mod names;
 mod net;
+mod options;
 
-mod spawn;
 mod state;
+mod status;
 pub mod supervise;
+mod up;
 
 pub use container::Runtime;
-pub use lab::{
-    DownReport, HostStatus, Lab, LabOptions, LabStatus, Progress, StoreKind, agent_command,
-    parse_size, parse_subnet,
-};
+pub use down::DownReport;
+pub use lab::Lab;
 pub use names::LabName;
+pub use options::{DEFAULT_DISK_SIZE, DEFAULT_HOSTS, LabOptions, parse_size, parse_subnet};
+pub use state::StoreKind;
 pub use state::{HostState, LabState, default_dir};
+pub use status::{HostStatus, LabStatus};
+pub use up::Progress;
 
 /// Why a lab operation failed.
 #[derive(Debug, Error)]
@@ -196,6 +204,14 @@ pub enum LabError {
         /// What is left and why.
         problems: Vec<String>,
     },
+}
+
+/// Starts a process the lab leaves running (a holder, a supervisor, etcd) through the one
+/// command runner, and returns its pid.
+fn spawn(cmd: &brickyard_exec::Cmd, log: &std::path::Path) -> Result<i32, LabError> {
+    brickyard_exec::spawn_detached(cmd, log)
+        .map(|pid| i32::try_from(pid).unwrap_or(i32::MAX))
+        .map_err(|e| LabError::cmd(format!("start {}", cmd.program()), e))
 }
 
 impl LabError {

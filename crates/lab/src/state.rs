@@ -12,8 +12,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::LabError;
 use crate::container::Runtime;
-use crate::lab::StoreKind;
 use crate::names::LabName;
+
+/// Which store a lab runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// The embedded file store in the lab directory.
+    #[default]
+    File,
+    /// A real etcd started for the lab.
+    Etcd,
+}
 
 /// Where labs live by default: `/var/lib/brickyard/lab/<name>`.
 pub const LAB_ROOT: &str = "/var/lib/brickyard/lab";

@@ -129,6 +129,32 @@ pub enum RuntimeArg {
     Image,
 }
 
+/// What each lab host runs by default: `host prepare` for gluster on `eth0`, then the node
+/// agent, both against the lab's store (the lab fills in `{store}` and `{host}`). The lab
+/// itself does not know what a host runs.
+fn agent_command(exe: &std::path::Path) -> Vec<Vec<String>> {
+    let exe = exe.display().to_string();
+    let s = |v: &[&str]| v.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>();
+    vec![
+        s(&[
+            &exe,
+            "--store",
+            "{store}",
+            "host",
+            "prepare",
+            "--host",
+            "{host}",
+            "--interface",
+            "eth0",
+        ]),
+        // The host is named explicitly: the agent renames the host to its
+        // GlusterNodeName, so a restart must not go by the host name.
+        s(&[
+            &exe, "--store", "{store}", "node", "run", "--host", "{host}",
+        ]),
+    ]
+}
+
 /// Where brickyard lives inside its image (see Containerfile).
 const IMAGE_EXE: &str = "/usr/local/bin/brickyard";
 
@@ -304,7 +330,7 @@ async fn up(g: &Globals, a: UpArgs) -> Result<()> {
             RuntimeArg::Process => opts.exe.clone(),
             RuntimeArg::Image => PathBuf::from(IMAGE_EXE),
         };
-        opts.host_command = Some(brickyard_lab::agent_command(&exe));
+        opts.host_command = Some(agent_command(&exe));
     }
     if a.runtime == RuntimeArg::Image {
         opts.runtime = Runtime::Image {

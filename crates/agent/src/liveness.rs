@@ -1,0 +1,82 @@
+//! The agent's liveness record: renewing its lease, publishing what it sees of glusterd,
+//! its peers and its brick filesystems.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use brickyard_model::HostConfig;
+use brickyard_model::keys::status_key;
+use brickyard_model::records::agent::{BrickSpace, PeerView};
+use brickyard_store::{Store, StoreError};
+use tracing::warn;
+
+use crate::agent::Live;
+use crate::bootstrap::{self};
+use crate::options::AgentOptions;
+
+pub(crate) fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Renews the lease (or gets a new one) and writes the status record.
+pub(crate) async fn publish(opts: &AgentOptions, store: &Arc<dyn Store>, live: &mut Live) {
+    live.status.updated_at = now();
+    if let Some(lease) = live.lease {
+        match store.keep_alive(lease).await {
+            Ok(()) => {}
+            Err(StoreError::LeaseGone(_)) => {
+                warn!("liveness lease expired; taking a new one");
+                live.lease = None;
+            }
+            Err(e) => {
+                warn!("cannot renew liveness in the store: {e}");
+                return;
+            }
+        }
+    }
+    if live.lease.is_none() {
+        match store.grant_lease(opts.lease_ttl).await {
+            Ok(l) => live.lease = Some(l),
+            Err(e) => {
+                warn!("cannot publish liveness in the store: {e}");
+                return;
+            }
+        }
+    }
+    let Ok(value) = serde_json::to_vec(&live.status) else {
+        return;
+    };
+    if let Err(e) = store.put(&status_key(&opts.host), &value, live.lease).await {
+        warn!("cannot publish liveness in the store: {e}");
+    }
+}
+
+/// glusterd's view of a peer, as the liveness record carries it.
+pub(crate) fn peer_view(p: &brickyard_gluster::Peer) -> PeerView {
+    PeerView {
+        hostname: p.hostname.clone(),
+        uuid: p.uuid.clone(),
+        connected: p.connected,
+        state: p.state_str.clone().unwrap_or_default(),
+    }
+}
+
+/// The size and free space of this host's mounted brick filesystems.
+pub(crate) fn brick_space(config: &HostConfig) -> Vec<BrickSpace> {
+    config
+        .bricks()
+        .into_iter()
+        .filter(|(_, mp)| matches!(bootstrap::is_mounted(std::path::Path::new(mp)), Ok(true)))
+        .filter_map(|(_, mount_point)| {
+            let st = nix::sys::statvfs::statvfs(mount_point.as_str()).ok()?;
+            let unit = st.fragment_size();
+            Some(BrickSpace {
+                size_bytes: st.blocks().saturating_mul(unit),
+                free_bytes: st.blocks_available().saturating_mul(unit),
+                mount_point,
+            })
+        })
+        .collect()
+}

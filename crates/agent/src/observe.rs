@@ -1,0 +1,99 @@
+//! What the pool lock's holder observes of the volumes in the background: entries pending
+//! heal, recorded (fenced, under its lease) for `brickyard status` on any machine.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use brickyard_model::keys::OBSERVED_VOLUMES;
+use brickyard_model::records::agent::ObservedVolumes;
+use brickyard_store::{Op, Store, Txn};
+use tracing::{Instrument as _, info, warn};
+
+use crate::agent::Live;
+use crate::liveness::now;
+use crate::options::AgentOptions;
+
+/// How often the pool lock's holder records what it observes of the volumes.
+pub(crate) const OBSERVE_EVERY: Duration = Duration::from_secs(10);
+
+/// How many `volume heal ... info` calls an observation runs at once.
+pub(crate) const HEAL_INFO_PARALLEL: usize = 4;
+
+/// Starts an observation of the volumes in the background, unless one still runs: heal info
+/// costs about 0.3 s per volume, so with many volumes a round takes seconds and must never
+/// hold up the agent's pass (which renews its lease and drives the volumes).
+pub(crate) fn observe_volumes(opts: &AgentOptions, store: &Arc<dyn Store>, live: &mut Live) {
+    if live.observing.as_ref().is_some_and(|t| !t.is_finished()) {
+        return;
+    }
+    let Some(held) = live.held.clone() else {
+        return;
+    };
+    live.last_observed = Some(Instant::now());
+    let (gluster, store, host) = (opts.gluster.clone(), Arc::clone(store), opts.host.clone());
+    let task = async move {
+        let volumes = match gluster.volume_info(None).await {
+            Ok(v) => v,
+            Err(e) => {
+                warn!("cannot observe the volumes: {e}");
+                return;
+            }
+        };
+        let mut obs = ObservedVolumes {
+            schema: brickyard_model::records::SCHEMA,
+            host,
+            at: now(),
+            ..ObservedVolumes::default()
+        };
+        let mut names: Vec<String> = volumes
+            .iter()
+            .filter(|v| {
+                v.state == brickyard_gluster::VolumeState::Started
+                    && (v.replica_count > 1 || v.disperse_count > 0)
+            })
+            .map(|v| v.name.clone())
+            .collect();
+        let mut running = tokio::task::JoinSet::new();
+        loop {
+            while running.len() < HEAL_INFO_PARALLEL
+                && let Some(name) = names.pop()
+            {
+                let g = gluster.clone();
+                running.spawn(async move {
+                    let bricks = g.heal_info(&name).await;
+                    (name, bricks)
+                });
+            }
+            let Some(Ok((name, bricks))) = running.join_next().await else {
+                break;
+            };
+            match bricks {
+                Ok(bricks) => {
+                    obs.heal_pending
+                        .insert(name.clone(), bricks.iter().filter_map(|b| b.pending).sum());
+                    obs.heal_unreachable
+                        .insert(name, bricks.iter().filter(|b| !b.connected()).count());
+                }
+                Err(e) => {
+                    obs.heal_unknown.insert(name, e.to_string());
+                }
+            }
+        }
+        let value = serde_json::to_vec(&obs).expect("observations always serialise");
+        // Fenced like every write of the lock's holder, and attached to its lease.
+        let txn = Txn {
+            guards: vec![held.guard()],
+            ops: vec![Op::Put {
+                key: OBSERVED_VOLUMES.to_owned(),
+                value,
+                lease: Some(held.lease()),
+            }],
+        };
+        match store.commit(txn).await {
+            Ok(true) => {}
+            Ok(false) => info!("the pool lock moved: observation not recorded"),
+            Err(e) => warn!("cannot record observed volumes: {e}"),
+        }
+    };
+    live.observing = Some(tokio::spawn(task.instrument(tracing::Span::current())));
+}

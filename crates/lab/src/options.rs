@@ -1,0 +1,135 @@
+//! What `lab up` is asked for: the options, their defaults and the parsers of their values.
+
+use std::path::PathBuf;
+
+use ipnet::Ipv4Net;
+
+use crate::LabError;
+use crate::container::Runtime;
+use crate::names::LabName;
+use crate::state::StoreKind;
+
+/// The default number of hosts.
+pub const DEFAULT_HOSTS: usize = 3;
+/// The default disk size per host: 1 GiB, sparse.
+pub const DEFAULT_DISK_SIZE: u64 = 1 << 30;
+/// The smallest disk XFS accepts (300 MB), rounded up.
+pub(crate) const MIN_DISK_SIZE: u64 = 300 << 20;
+
+/// How to make a lab.
+#[derive(Debug, Clone)]
+pub struct LabOptions {
+    /// The lab's name.
+    pub name: LabName,
+    /// How many hosts, 1 to 99.
+    pub hosts: usize,
+    /// Which store.
+    pub store: StoreKind,
+    /// Each host's disk size in bytes.
+    pub disk_size: u64,
+    /// The lab directory; `/var/lib/brickyard/lab/<name>` when `None`.
+    pub dir: Option<PathBuf>,
+    /// The subnet; a free `10.250.K.0/24` when `None`.
+    pub subnet: Option<Ipv4Net>,
+    /// What each host runs, supervised: steps run one after the other (like `&&`), started
+    /// over when one fails or the last exits. In each argument `{store}` is replaced by the
+    /// store URL, `{host}` by the host's `HostName` and `{ip}` by its address. `None`: hosts
+    /// run nothing until told to.
+    pub host_command: Option<Vec<Vec<String>>>,
+    /// Where the host command runs: as processes in the host (the default) or in containers
+    /// of an image, one per host.
+    pub runtime: Runtime,
+    /// The brickyard binary, run as each host's holder and supervisor.
+    pub exe: PathBuf,
+}
+
+impl LabOptions {
+    /// The defaults: 3 hosts, the file store, 1 GiB disks, this very binary.
+    pub fn new(name: LabName) -> Self {
+        Self {
+            name,
+            hosts: DEFAULT_HOSTS,
+            store: StoreKind::File,
+            disk_size: DEFAULT_DISK_SIZE,
+            dir: None,
+            subnet: None,
+            host_command: None,
+            runtime: Runtime::Process,
+            exe: current_exe(),
+        }
+    }
+}
+
+/// This program's path; when it was replaced on disk while running, the new file at the
+/// same path.
+fn current_exe() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("brickyard"));
+    match exe.to_str().and_then(|s| s.strip_suffix(" (deleted)")) {
+        Some(s) => PathBuf::from(s),
+        None => exe,
+    }
+}
+
+/// Parses a size such as `1G`, `512M`, `1.5G` or `1073741824` (binary units, an optional
+/// trailing `B` or `iB`).
+pub fn parse_size(value: &str) -> Result<u64, LabError> {
+    let bad = |problem: &str| LabError::BadOption {
+        option: "--disk-size",
+        value: value.to_owned(),
+        problem: problem.to_owned(),
+        fix: "give bytes or a number with K, M, G or T, e.g. 1G (at least 300M, the XFS minimum)"
+            .to_owned(),
+    };
+    let s = value.trim();
+    let s = s
+        .strip_suffix("iB")
+        .or_else(|| s.strip_suffix('B'))
+        .unwrap_or(s);
+    let (num, shift) = match s.chars().last() {
+        Some('K' | 'k') => (&s[..s.len() - 1], 10),
+        Some('M' | 'm') => (&s[..s.len() - 1], 20),
+        Some('G' | 'g') => (&s[..s.len() - 1], 30),
+        Some('T' | 't') => (&s[..s.len() - 1], 40),
+        _ => (s, 0),
+    };
+    let n: f64 = num.parse().map_err(|_| bad("is not a size"))?;
+    if !n.is_finite() || n <= 0.0 {
+        return Err(bad("is not a positive size"));
+    }
+    let bytes = n * (1u64 << shift) as f64;
+    if bytes > (1u64 << 50) as f64 {
+        return Err(bad("is larger than a lab disk can sensibly be"));
+    }
+    let bytes = bytes as u64;
+    if bytes < MIN_DISK_SIZE {
+        return Err(bad("is smaller than 300M, the smallest XFS file system"));
+    }
+    Ok(bytes)
+}
+
+/// Parses a `--subnet` value such as `10.250.9.0/24`.
+pub fn parse_subnet(value: &str) -> Result<Ipv4Net, LabError> {
+    value.trim().parse().map_err(|_| LabError::BadOption {
+        option: "--subnet",
+        value: value.to_owned(),
+        problem: "is not an IPv4 network".into(),
+        fix: "write it as ADDRESS/PREFIX, e.g. 10.250.9.0/24".into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sizes() {
+        assert_eq!(parse_size("1G").expect("1G"), 1 << 30);
+        assert_eq!(parse_size("512M").expect("512M"), 512 << 20);
+        assert_eq!(parse_size("1.5GiB").expect("1.5GiB"), 3 << 29);
+        assert_eq!(parse_size("314572800").expect("bytes"), 300 << 20);
+        for bad in ["", "G", "-1G", "100M", "1X", "1e300"] {
+            let err = parse_size(bad).expect_err(bad).to_string();
+            assert!(err.contains("--disk-size"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! `lab up`: network, hosts, disks, store, configs, and the hosts' commands; on failure,
+//! everything made is removed again.
+
+use brickyard_model::{HostConfig, HostSpec, Sourced, ZapDevice};
+use brickyard_store::configs::{self, LoadError};
+use brickyard_store::{EtcdOptions, StoreUrl};
+use ipnet::{IpNet, Ipv4Net};
+
+use crate::container::{self, Runtime};
+use crate::lab::{Lab, absolute, mkdir, require_root};
+use crate::names::MAX_HOSTS;
+use crate::options::LabOptions;
+use crate::state::{self, HostState, LabState, StoreKind};
+use crate::{LabError, disk, etcd, net};
+
+/// One step of `lab up`, for a progress display.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    /// Steps done so far, this one included.
+    pub step: usize,
+    /// All steps.
+    pub total: usize,
+    /// What was just done.
+    pub message: String,
+}
+
+impl Lab {
+    /// Makes a lab: network, hosts, disks, store, configs, and starts the host command if
+    /// there is one. On failure, removes whatever it made.
+    pub async fn up(
+        opts: &LabOptions,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<Self, LabError> {
+        require_root()?;
+        let name = &opts.name;
+        if opts.hosts == 0 || opts.hosts > MAX_HOSTS {
+            return Err(LabError::BadOption {
+                option: "--hosts",
+                value: opts.hosts.to_string(),
+                problem: format!("is not between 1 and {MAX_HOSTS}"),
+                fix: "give a host count from 1 to 99".into(),
+            });
+        }
+        let dir = match &opts.dir {
+            Some(d) => absolute(d)?,
+            None => state::default_dir(name),
+        };
+        if let Runtime::Image { image } = &opts.runtime
+            && !container::image_exists(image).await?
+        {
+            return Err(LabError::BadOption {
+                option: "--image",
+                value: image.clone(),
+                problem: "is not in podman's local images".into(),
+                fix: "build it with `make image` (or name an image `podman images` lists)".into(),
+            });
+        }
+        let lock = state::lock_labs()?;
+        // A lab of this name must not exist in any form, or two would share names.
+        if LabState::path(&dir).exists() {
+            return Err(LabError::Exists {
+                name: name.to_string(),
+                what: format!("state file {}", LabState::path(&dir).display()),
+            });
+        }
+        let existing = Self::leftover_net(name).await?;
+        if let Some(first) = existing.first() {
+            return Err(LabError::Exists {
+                name: name.to_string(),
+                what: format!("{first} is present"),
+            });
+        }
+        let taken = net::taken_networks().await?;
+        let subnet = match opts.subnet {
+            Some(s) => {
+                net::check_subnet(s, opts.hosts, &taken)?;
+                s
+            }
+            None => net::choose_subnet(name, &taken).ok_or_else(|| LabError::BadOption {
+                option: "--subnet",
+                value: "10.250.0.0/16".into(),
+                problem: "has no free /24 left on this machine".into(),
+                fix: "give a free private subnet with --subnet".into(),
+            })?,
+        };
+        let machine_ip = net::machine_ip(subnet);
+        let (store_url, _) = match opts.store {
+            StoreKind::File => (format!("file://{}", dir.join("store").display()), ()),
+            StoreKind::Etcd => (format!("etcd://{machine_ip}:{}", etcd::CLIENT_PORT), ()),
+        };
+        let hosts = (1..=opts.hosts)
+            .map(|i| HostState {
+                index: i,
+                host_name: name.host_name(i),
+                gluster_node_name: name.gluster_node_name(i),
+                netns: name.netns(i),
+                ip: net::host_ip(subnet, i),
+                dir: dir.join("hosts").join(i.to_string()),
+                loop_device: None,
+            })
+            .collect();
+        let mut lab = Self {
+            state: LabState {
+                name: name.clone(),
+                dir: dir.clone(),
+                subnet,
+                machine_ip,
+                store: opts.store,
+                store_url,
+                etcd_loopback_port: None,
+                exe: opts.exe.clone(),
+                host_command: opts.host_command.clone(),
+                runtime: opts.runtime.clone(),
+                hosts,
+                mounts: Vec::new(),
+            },
+        };
+        mkdir(&dir)?;
+        lab.state.write()?;
+        state::write_pointer(name, &dir)?;
+        match lab.build(opts, progress, lock).await {
+            Ok(()) => Ok(lab),
+            Err(e) => {
+                // Leave nothing half-made behind; the error that stopped `up` is the one
+                // to report.
+                if let Err(down) = Self::down(name, Some(&dir)).await {
+                    tracing::warn!(lab = %name, error = %down, "cleaning up after a failed lab up");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn build(
+        &mut self,
+        opts: &LabOptions,
+        progress: &(dyn Fn(Progress) + Sync),
+        lock: nix::fcntl::Flock<std::fs::File>,
+    ) -> Result<(), LabError> {
+        let n = self.state.hosts.len();
+        let total = n + 3 + usize::from(self.state.host_command.is_some());
+        let mut step = 0;
+        let mut report = |message: String| {
+            step += 1;
+            progress(Progress {
+                step,
+                total,
+                message,
+            });
+        };
+        let bridge = self.state.name.bridge();
+        net::create_bridge(&bridge, self.state.machine_ip, self.state.subnet).await?;
+        // The subnet is now routed, so the next `lab up` sees it as taken.
+        drop(lock);
+        report(format!(
+            "bridge {bridge} with the machine at {}",
+            self.state.machine_ip
+        ));
+
+        for i in 0..n {
+            let host = self.state.hosts[i].clone();
+            mkdir(&host.dir)?;
+            disk::create_file(&host.disk_file(), opts.disk_size)?;
+            let dev = disk::attach(&host.disk_file()).await?;
+            self.state.hosts[i].loop_device = Some(dev.clone());
+            self.state.write()?;
+            net::create_host_net(&bridge, &host.netns, host.ip, self.state.subnet).await?;
+            let pid = self.start_holder(&host).await?;
+            report(format!(
+                "host {} at {} (namespace {}, disk {dev}, holder {pid})",
+                host.host_name, host.ip, host.netns
+            ));
+        }
+
+        if self.state.store == StoreKind::Etcd {
+            let port = etcd::start(
+                self.state.name.as_str(),
+                &self.state.dir,
+                self.state.machine_ip,
+            )
+            .await?;
+            self.state.etcd_loopback_port = Some(port);
+            self.state.write()?;
+        }
+        report(format!("store {}", self.state.store_url));
+
+        let configs = self.write_configs()?;
+        self.load_configs(&configs).await?;
+        report(format!(
+            "{} host configs in {} loaded into the store",
+            configs.len(),
+            self.state.dir.join("configs").display()
+        ));
+
+        if self.state.host_command.is_some() {
+            for host in &self.state.hosts {
+                self.start_command(host).await?;
+            }
+            report("host commands started".into());
+        }
+        Ok(())
+    }
+
+    fn write_configs(&self) -> Result<Vec<Sourced>, LabError> {
+        let dir = self.state.dir.join("configs");
+        mkdir(&dir)?;
+        let prefix = self.state.subnet.prefix_len();
+        let mut out = Vec::new();
+        for host in &self.state.hosts {
+            let config = HostConfig::build(HostSpec {
+                host_name: host.host_name.clone(),
+                gluster_node_name: host.gluster_node_name.clone(),
+                ip_address: IpNet::V4(
+                    Ipv4Net::new(host.ip, prefix).expect("the subnet's prefix length is valid"),
+                ),
+                brick_device: host.loop_device.clone().unwrap_or_default(),
+                extra_brick_devices: Vec::new(),
+                zap_device: ZapDevice::Text(true),
+                peers: self
+                    .state
+                    .hosts
+                    .iter()
+                    .filter(|h| h.index != host.index)
+                    .map(|h| h.ip.into())
+                    .collect(),
+                zone: None,
+            });
+            let path = dir.join(format!("{}.json", host.host_name));
+            std::fs::write(&path, &config.raw).map_err(|e| LabError::io("write", &path, e))?;
+            out.push(Sourced {
+                source: path.display().to_string(),
+                config,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn load_configs(&self, configs: &[Sourced]) -> Result<(), LabError> {
+        let url: StoreUrl = self
+            .state
+            .store_url
+            .parse()
+            .map_err(|source| self.store_err(source))?;
+        let store = brickyard_store::open(&url, &EtcdOptions::default())
+            .await
+            .map_err(|source| self.store_err(source))?;
+        match configs::load(store.as_ref(), configs, false).await {
+            Ok(_) => Ok(()),
+            Err(LoadError::Store(source)) => Err(self.store_err(source)),
+            Err(LoadError::Invalid(report)) => Err(LabError::Load {
+                detail: report
+                    .issues
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            }),
+            Err(e) => Err(LabError::Load {
+                detail: e.to_string(),
+            }),
+        }
+    }
+}
