@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::error::{ParseError, ReplyError};
-use crate::xml::{Element, parse_cli_output};
+use crate::xml::{Element, Query, cli_output};
 
 /// A peer's state in glusterd's friend state machine (`<state>` in `peer status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -90,7 +90,7 @@ impl Peer {
     }
 }
 
-fn peers(root: &Element) -> Result<Vec<Peer>, ParseError> {
+fn peers(root: Element<'_>) -> Result<Vec<Peer>, ParseError> {
     let status = root.req("peerStatus")?;
     status
         .all("peer")
@@ -116,12 +116,12 @@ fn peers(root: &Element) -> Result<Vec<Peer>, ParseError> {
 /// Parses `gluster --xml pool list`: every member, the answering node included (as
 /// "localhost", `local: true`).
 pub fn parse_pool_list(xml: &[u8]) -> Result<Vec<Peer>, ReplyError> {
-    Ok(peers(&parse_cli_output(xml)?)?)
+    cli_output(xml, peers)
 }
 
 /// Parses `gluster --xml peer status`: the other members, not the answering node.
 pub fn parse_peer_status(xml: &[u8]) -> Result<Vec<Peer>, ReplyError> {
-    Ok(peers(&parse_cli_output(xml)?)?)
+    cli_output(xml, peers)
 }
 
 /// What a successful `peer probe` did.
@@ -146,36 +146,39 @@ pub enum ProbeOutcome {
 /// 107 "Probe returned with Transport endpoint is not connected") come back as
 /// [`ReplyError::Op`].
 pub fn parse_peer_probe(xml: &[u8]) -> Result<ProbeOutcome, ReplyError> {
-    let root = parse_cli_output(xml)?;
-    let errno: i32 = root.opt_num("opErrno").unwrap_or(0);
-    let message = root.text_of("output").unwrap_or_default().to_owned();
-    Ok(match errno {
-        0 => ProbeOutcome::Added,
-        1 => ProbeOutcome::Localhost(message),
-        2 => ProbeOutcome::AlreadyInPool(message),
-        errno => ProbeOutcome::Other { errno, message },
+    cli_output(xml, |root| {
+        let errno: i32 = root.opt_num("opErrno").unwrap_or(0);
+        let message = root.text_of("output").unwrap_or_default().to_owned();
+        Ok(match errno {
+            0 => ProbeOutcome::Added,
+            1 => ProbeOutcome::Localhost(message),
+            2 => ProbeOutcome::AlreadyInPool(message),
+            errno => ProbeOutcome::Other { errno, message },
+        })
     })
 }
 
 /// Parses an answer that carries nothing but success (`peer detach`, `volume set`).
 pub fn parse_ok(xml: &[u8]) -> Result<(), ReplyError> {
-    parse_cli_output(xml).map(|_| ())
+    cli_output(xml, |_| Ok(()))
 }
 
 /// Parses `gluster --xml system:: uuid get`: the answering glusterd's own UUID.
 pub fn parse_uuid_get(xml: &[u8]) -> Result<String, ReplyError> {
-    let root = parse_cli_output(xml)?;
-    Ok(root.req("uuidGenerate")?.req_text("uuid")?.to_owned())
+    cli_output(xml, |root| {
+        Ok(root.req("uuidGenerate")?.req_text("uuid")?.to_owned())
+    })
 }
 
 /// Parses `gluster --xml volume list`.
 pub fn parse_volume_list(xml: &[u8]) -> Result<Vec<String>, ReplyError> {
-    let root = parse_cli_output(xml)?;
-    Ok(root
-        .req("volList")?
-        .all("volume")
-        .map(|v| v.trimmed().to_owned())
-        .collect())
+    cli_output(xml, |root| {
+        Ok(root
+            .req("volList")?
+            .all("volume")
+            .map(|v| v.trimmed().to_owned())
+            .collect())
+    })
 }
 
 /// A volume's lifecycle state (`<status>` in `volume info`).
@@ -243,11 +246,11 @@ pub struct VolumeInfo {
     pub options: BTreeMap<String, String>,
 }
 
-fn num_or_zero(e: &Element, name: &str) -> u32 {
+fn num_or_zero(e: Element<'_>, name: &str) -> u32 {
     e.opt_num(name).unwrap_or(0)
 }
 
-fn volume_info(v: &Element) -> Result<VolumeInfo, ParseError> {
+fn volume_info(v: Element<'_>) -> Result<VolumeInfo, ParseError> {
     let bricks = match v.child("bricks") {
         Some(b) => b
             .all("brick")
@@ -307,12 +310,13 @@ fn volume_info(v: &Element) -> Result<VolumeInfo, ParseError> {
 /// Parses `gluster --xml volume info [VOL]`. A missing volume comes back as
 /// [`ReplyError::Op`] (opErrno 30806 "Volume does not exist").
 pub fn parse_volume_info(xml: &[u8]) -> Result<Vec<VolumeInfo>, ReplyError> {
-    let root = parse_cli_output(xml)?;
-    let volumes = root.req("volInfo")?.req("volumes")?;
-    Ok(volumes
-        .all("volume")
-        .map(volume_info)
-        .collect::<Result<_, _>>()?)
+    cli_output(xml, |root| {
+        root.req("volInfo")?
+            .req("volumes")?
+            .all("volume")
+            .map(volume_info)
+            .collect()
+    })
 }
 
 /// A brick process in `volume status`.
@@ -368,7 +372,7 @@ impl VolumeStatus {
     }
 }
 
-fn volume_status(v: &Element) -> Result<VolumeStatus, ParseError> {
+fn volume_status(v: Element<'_>) -> Result<VolumeStatus, ParseError> {
     let mut bricks = Vec::new();
     let mut daemons = Vec::new();
     for node in v.all("node") {
@@ -409,12 +413,13 @@ fn volume_status(v: &Element) -> Result<VolumeStatus, ParseError> {
 
 /// Parses `gluster --xml volume status [VOL]`.
 pub fn parse_volume_status(xml: &[u8]) -> Result<Vec<VolumeStatus>, ReplyError> {
-    let root = parse_cli_output(xml)?;
-    let volumes = root.req("volStatus")?.req("volumes")?;
-    Ok(volumes
-        .all("volume")
-        .map(volume_status)
-        .collect::<Result<_, _>>()?)
+    cli_output(xml, |root| {
+        root.req("volStatus")?
+            .req("volumes")?
+            .all("volume")
+            .map(volume_status)
+            .collect()
+    })
 }
 
 /// An entry needing heal, as `volume heal VOL info` lists it.
@@ -452,27 +457,27 @@ impl HealBrick {
 /// Parses `gluster --xml volume heal VOL info`. A missing volume comes back as
 /// [`ReplyError::Op`] (the CLI also exits 254 then).
 pub fn parse_heal_info(xml: &[u8]) -> Result<Vec<HealBrick>, ReplyError> {
-    let root = parse_cli_output(xml)?;
-    let bricks = root.req("healInfo")?.req("bricks")?;
-    bricks
-        .all("brick")
-        .map(|b| {
-            Ok(HealBrick {
-                name: b.req_text("name")?.to_owned(),
-                host_uuid: b.attr("hostUuid").filter(|u| *u != "-").map(str::to_owned),
-                status: b.text_of("status").unwrap_or_default().to_owned(),
-                pending: b.opt_num("numberOfEntries"),
-                entries: b
-                    .all("file")
-                    .map(|f| HealEntry {
-                        gfid: f.attr("gfid").unwrap_or_default().to_owned(),
-                        path: f.trimmed().to_owned(),
-                    })
-                    .collect(),
+    cli_output(xml, |root| {
+        root.req("healInfo")?
+            .req("bricks")?
+            .all("brick")
+            .map(|b| {
+                Ok(HealBrick {
+                    name: b.req_text("name")?.to_owned(),
+                    host_uuid: b.attr("hostUuid").filter(|u| *u != "-").map(str::to_owned),
+                    status: b.text_of("status").unwrap_or_default().to_owned(),
+                    pending: b.opt_num("numberOfEntries"),
+                    entries: b
+                        .all("file")
+                        .map(|f| HealEntry {
+                            gfid: f.attr("gfid").unwrap_or_default().to_owned(),
+                            path: f.trimmed().to_owned(),
+                        })
+                        .collect(),
+                })
             })
-        })
-        .collect::<Result<_, ParseError>>()
-        .map_err(ReplyError::from)
+            .collect()
+    })
 }
 
 /// A volume lifecycle operation whose answer names the volume.
@@ -512,11 +517,12 @@ pub struct VolumeRef {
 /// exists", "... already started", "... is not in the started state", a brick on the root
 /// partition without `force`) come back as [`ReplyError::Op`].
 pub fn parse_volume_op(xml: &[u8], op: VolumeOp) -> Result<VolumeRef, ReplyError> {
-    let root = parse_cli_output(xml)?;
-    let volume = root.req(op.element())?.req("volume")?;
-    Ok(VolumeRef {
-        name: volume.req_text("name")?.to_owned(),
-        id: volume.req_text("id")?.to_owned(),
+    cli_output(xml, |root| {
+        let volume = root.req(op.element())?.req("volume")?;
+        Ok(VolumeRef {
+            name: volume.req_text("name")?.to_owned(),
+            id: volume.req_text("id")?.to_owned(),
+        })
     })
 }
 
