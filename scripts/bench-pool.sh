@@ -52,7 +52,7 @@ echo "|---|---|---|---|---|---|---|"
 for n in "${sizes[@]}"; do
     $by lab down --name $name >/dev/null 2>&1 || true
     t0=$(now)
-    out=$($by lab up --name $name --hosts "$n" --disk-size 512M --wait 600 2>/dev/null)
+    out=$($by lab up --name $name --hosts "$n" --disk-size 512Mi --wait 600 2>/dev/null)
     up=$(since "$t0")
     formed=$(sed -n 's/.*formed \([0-9.]*\)s after.*/\1/p' <<<"$out")
     # From the agents' logs: the slowest glusterd start (gluster's own), and how long the
@@ -90,7 +90,7 @@ PY
     $by lab down --name $name >/dev/null
 
     # The floor: same hosts, glusterd started by hand and bound, raw probes from host 1.
-    $by lab up --name $name --hosts "$n" --disk-size 512M --no-agents >/dev/null 2>&1
+    $by lab up --name $name --hosts "$n" --disk-size 512Mi --no-agents >/dev/null 2>&1
     ips=($($by lab status --name $name --output json | python3 -c 'import json,sys; [print(h["ip"]) for h in json.load(sys.stdin)["hosts"]]'))
     for i in $(seq 1 "$n"); do
         ip=${ips[$((i - 1))]}

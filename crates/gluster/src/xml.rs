@@ -177,7 +177,10 @@ mod tests {
         assert_eq!(tree.text_of("b"), Some("t <1> A"));
         assert_eq!(tree.text_of("d"), Some("<x>"));
         assert!(tree.child("c").is_some());
-        assert_eq!(tree.req("e").map(|_| ()), Err(ParseError::Missing("a/e".into())));
+        assert_eq!(
+            tree.req("e").map(|_| ()),
+            Err(ParseError::Missing("a/e".into()))
+        );
     }
 
     #[test]
@@ -190,7 +193,11 @@ mod tests {
             b"<a>\xff</a>",
             b"<!DOCTYPE a [<!ENTITY x \"y\">]><a>&x;</a>",
         ] {
-            assert!(parse_document(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+            assert!(
+                parse_document(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
         let deep = "<a>".repeat(100) + &"</a>".repeat(100);
         assert!(parse_document(deep.as_bytes()).is_err());

@@ -43,7 +43,8 @@ fn escape(text: &str) -> String {
 /// Element text with no surrounding whitespace (the parsers trim) and no control
 /// characters (XML 1.0 cannot carry most of them).
 fn text() -> impl Strategy<Value = String> {
-    "[a-zA-Z0-9._:/&<>\"' -]{1,24}".prop_map(|s| s.trim().to_owned())
+    "[a-zA-Z0-9._:/&<>\"' -]{1,24}"
+        .prop_map(|s| s.trim().to_owned())
         .prop_filter("not blank", |s| !s.is_empty())
 }
 

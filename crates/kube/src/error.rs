@@ -18,9 +18,7 @@ pub enum KubeError {
         fix: String,
     },
     /// A storage size that is not a Kubernetes quantity brickyard accepts.
-    #[error(
-        "{flag} {value:?} {problem}; write a whole or decimal number with a unit, e.g. 500M, 10Gi or 1.5Ti"
-    )]
+    #[error("{flag} {value:?} {problem}; {hint}", hint = brickyard_model::QUANTITY_HINT)]
     BadQuantity {
         /// The flag the size came from.
         flag: &'static str,

@@ -25,10 +25,11 @@ pub mod quantity;
 pub mod static_pv;
 pub mod version;
 
+pub use brickyard_model::Quantity;
 pub use common::{ETCD_TLS_DIR, StoreSettings};
 pub use error::KubeError;
 pub use object::{Bundle, Meta, Object};
-pub use quantity::Quantity;
+pub use quantity::parse_quantity;
 pub use version::KubeVersion;
 
 /// Labels every object carries, so that `kubectl get -l app.kubernetes.io/part-of=brickyard`

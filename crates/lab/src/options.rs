@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use ipnet::Ipv4Net;
 
+use brickyard_model::Quantity;
+
 use crate::LabError;
 use crate::container::Runtime;
 use crate::names::LabName;
@@ -15,6 +17,8 @@ pub const DEFAULT_HOSTS: usize = 3;
 pub const DEFAULT_DISK_SIZE: u64 = 1 << 30;
 /// The smallest disk XFS accepts (300 MB), rounded up.
 pub(crate) const MIN_DISK_SIZE: u64 = 300 << 20;
+/// The largest disk a lab host gets: 1 PiB, far beyond any machine a lab runs on.
+const MAX_DISK_SIZE: u128 = 1 << 50;
 
 /// How to make a lab.
 #[derive(Debug, Clone)]
@@ -70,39 +74,27 @@ fn current_exe() -> PathBuf {
     }
 }
 
-/// Parses a size such as `1G`, `512M`, `1.5G` or `1073741824` (binary units, an optional
-/// trailing `B` or `iB`).
+/// Parses a `--disk-size` value, a quantity as everywhere else (`1Gi` is 2^30 bytes, `1G`
+/// 10^9; see [`brickyard_model::quantity`]), of at least 300 MiB (the XFS minimum).
 pub fn parse_size(value: &str) -> Result<u64, LabError> {
     let bad = |problem: &str| LabError::BadOption {
         option: "--disk-size",
         value: value.to_owned(),
         problem: problem.to_owned(),
-        fix: "give bytes or a number with K, M, G or T, e.g. 1G (at least 300M, the XFS minimum)"
-            .to_owned(),
+        fix: format!(
+            "{}, of at least 300Mi (the XFS minimum)",
+            brickyard_model::QUANTITY_HINT
+        ),
     };
-    let s = value.trim();
-    let s = s
-        .strip_suffix("iB")
-        .or_else(|| s.strip_suffix('B'))
-        .unwrap_or(s);
-    let (num, shift) = match s.chars().last() {
-        Some('K' | 'k') => (&s[..s.len() - 1], 10),
-        Some('M' | 'm') => (&s[..s.len() - 1], 20),
-        Some('G' | 'g') => (&s[..s.len() - 1], 30),
-        Some('T' | 't') => (&s[..s.len() - 1], 40),
-        _ => (s, 0),
-    };
-    let n: f64 = num.parse().map_err(|_| bad("is not a size"))?;
-    if !n.is_finite() || n <= 0.0 {
-        return Err(bad("is not a positive size"));
+    let bytes = Quantity::parse(value.trim())
+        .map_err(|e| bad(e.problem))?
+        .bytes();
+    if bytes > MAX_DISK_SIZE {
+        return Err(bad("is larger than a lab disk can sensibly be (1Pi)"));
     }
-    let bytes = n * (1u64 << shift) as f64;
-    if bytes > (1u64 << 50) as f64 {
-        return Err(bad("is larger than a lab disk can sensibly be"));
-    }
-    let bytes = bytes as u64;
+    let bytes = u64::try_from(bytes).map_err(|_| bad("is too large"))?;
     if bytes < MIN_DISK_SIZE {
-        return Err(bad("is smaller than 300M, the smallest XFS file system"));
+        return Err(bad("is smaller than 300Mi, the smallest XFS file system"));
     }
     Ok(bytes)
 }
@@ -123,11 +115,12 @@ mod tests {
 
     #[test]
     fn parses_sizes() {
-        assert_eq!(parse_size("1G").expect("1G"), 1 << 30);
-        assert_eq!(parse_size("512M").expect("512M"), 512 << 20);
-        assert_eq!(parse_size("1.5GiB").expect("1.5GiB"), 3 << 29);
+        assert_eq!(parse_size("1Gi").expect("1Gi"), 1 << 30);
+        assert_eq!(parse_size("1G").expect("1G"), 1_000_000_000);
+        assert_eq!(parse_size("512Mi").expect("512Mi"), 512 << 20);
+        assert_eq!(parse_size("1.5Gi").expect("1.5Gi"), 3 << 29);
         assert_eq!(parse_size("314572800").expect("bytes"), 300 << 20);
-        for bad in ["", "G", "-1G", "100M", "1X", "1e300"] {
+        for bad in ["", "G", "-1G", "100M", "1X", "1e300", "1GiB", "2Pi"] {
             let err = parse_size(bad).expect_err(bad).to_string();
             assert!(err.contains("--disk-size"), "{err}");
         }

@@ -8,8 +8,10 @@ pub mod host;
 pub mod issue;
 pub mod keys;
 pub mod names;
+pub mod quantity;
 pub mod records;
 
 pub use cluster::{Sourced, validate_cluster};
 pub use host::{FieldChange, HostConfig, HostSpec, ZapDevice, parse_host_config};
 pub use issue::{Issue, Report, Severity};
+pub use quantity::{QUANTITY_HINT, Quantity, QuantityError};

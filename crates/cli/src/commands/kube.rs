@@ -145,7 +145,7 @@ pub struct CsiArgs {
 }
 
 fn parse_size(s: &str) -> Result<Quantity, String> {
-    Quantity::parse("--size", s).map_err(|e| e.to_string())
+    brickyard_kube::parse_quantity("--size", s).map_err(|e| e.to_string())
 }
 
 fn parse_reclaim(s: &str) -> Result<ReclaimPolicy, String> {

@@ -93,8 +93,9 @@ pub struct UpArgs {
     /// How many hosts (1-99).
     #[arg(long, default_value_t = 3)]
     hosts: usize,
-    /// Each host's disk (a sparse file), e.g. 1G or 512M.
-    #[arg(long, default_value = "1G", value_name = "SIZE")]
+    /// Each host's disk (a sparse file): a quantity such as 1Gi (2^30 bytes), 2G (2*10^9)
+    /// or 512Mi; at least 300Mi.
+    #[arg(long, default_value = "1Gi", value_name = "SIZE")]
     disk_size: String,
     /// The lab's private subnet; default: a free 10.250.K.0/24.
     #[arg(long, value_name = "CIDR")]
