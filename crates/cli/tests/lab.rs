@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use brickyard_testkit::{LabGuard, assert_no_lab_leftovers, wait_until};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_brickyard");
@@ -61,90 +62,6 @@ fn sh(argv: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Removes the lab when dropped, so a failing test leaves nothing behind.
-struct LabGuard {
-    name: &'static str,
-    dir: Option<PathBuf>,
-}
-
-impl LabGuard {
-    fn args<'a>(&'a self, cmd: &[&'a str]) -> Vec<&'a str> {
-        // `--name` goes right after the subcommand: anything after `--` belongs to `exec`'s
-        // command.
-        let mut v = vec!["lab", cmd[0], "--name", self.name];
-        v.extend_from_slice(&cmd[1..]);
-        v
-    }
-
-    fn down_args(&self) -> Vec<String> {
-        let mut v = vec![
-            "lab".into(),
-            "down".into(),
-            "--name".into(),
-            self.name.into(),
-        ];
-        if let Some(d) = &self.dir {
-            v.extend(["--dir".into(), d.display().to_string()]);
-        }
-        v
-    }
-}
-
-impl Drop for LabGuard {
-    fn drop(&mut self) {
-        let args = self.down_args();
-        let out = Command::new(BIN).args(&args).output();
-        if let Ok(out) = out
-            && !out.status.success()
-        {
-            eprintln!(
-                "cleanup `brickyard {}` failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-    }
-}
-
-/// Asserts that nothing of lab `name` (directory `dir`) is left: no namespace, interface,
-/// loop device, mount, process or file.
-fn assert_no_leftovers(name: &str, dir: &Path) {
-    let prefix = format!("byl-{name}-");
-    let bridge = format!("byl-{name}");
-    let netns = sh(&["ip", "netns", "list"]);
-    assert!(
-        !netns.lines().any(|l| l.starts_with(&prefix)),
-        "namespaces left: {netns}"
-    );
-    let links = sh(&["ip", "-o", "link", "show"]);
-    for l in links.lines() {
-        let ifname = l
-            .split(": ")
-            .nth(1)
-            .unwrap_or("")
-            .split('@')
-            .next()
-            .unwrap_or("");
-        assert!(
-            ifname != bridge && !ifname.starts_with(&prefix),
-            "interface left: {l}"
-        );
-    }
-    let dir_s = dir.display().to_string();
-    let loops = sh(&["losetup", "-a"]);
-    assert!(!loops.contains(&dir_s), "loop devices left: {loops}");
-    let mounts = std::fs::read_to_string("/proc/mounts").expect("read /proc/mounts");
-    assert!(
-        !mounts.contains(&bridge) && !mounts.contains(&dir_s),
-        "mounts left: {mounts}"
-    );
-    for pattern in [dir_s.as_str(), prefix.as_str()] {
-        let procs = sh(&["pgrep", "-af", pattern]);
-        assert!(procs.trim().is_empty(), "processes left: {procs}");
-    }
-    assert!(!dir.exists(), "{} is left", dir.display());
-}
-
 fn status(guard: &LabGuard) -> Value {
     let out = ok(&guard.args(&["status", "--output", "json"]));
     serde_json::from_str(&out).expect("status JSON")
@@ -185,10 +102,7 @@ fn lab_hosts_are_isolated_and_removed_completely() {
         .tempdir()
         .expect("temp dir");
     let dir = tmp.path().join("bytlab1");
-    let guard = LabGuard {
-        name: "bytlab1",
-        dir: Some(dir.clone()),
-    };
+    let guard = LabGuard::new(BIN, "bytlab1", Some(dir.clone()));
     let machine_hostname = sh(&["hostname"]);
 
     let started = Instant::now();
@@ -321,7 +235,7 @@ fn lab_hosts_are_isolated_and_removed_completely() {
     let started = Instant::now();
     ok(&["lab", "down", "--name", "bytlab1"]);
     eprintln!("lab down (3 hosts) took {:?}", started.elapsed());
-    assert_no_leftovers("bytlab1", &dir);
+    assert_no_lab_leftovers("bytlab1", &dir);
     // The FUSE mount left for `lab down` is gone too.
     let mounts = std::fs::read_to_string("/proc/mounts").expect("read /proc/mounts");
     assert!(
@@ -428,10 +342,7 @@ fn gluster_volume_on_the_machine(guard: &LabGuard, dir: &Path, st: &Value, tmp: 
 /// `lab up` killed half-way, then `lab down`: nothing remains.
 #[test]
 fn down_cleans_up_after_a_killed_up() {
-    let guard = LabGuard {
-        name: "bytlab2",
-        dir: None,
-    };
+    let guard = LabGuard::new(BIN, "bytlab2", None);
     let dir = PathBuf::from("/var/lib/brickyard/lab/bytlab2");
     let mut up = Command::new(BIN)
         .args([
@@ -484,7 +395,7 @@ fn down_cleans_up_after_a_killed_up() {
     );
 
     ok(&["lab", "down", "--name", "bytlab2"]);
-    assert_no_leftovers("bytlab2", &dir);
+    assert_no_lab_leftovers("bytlab2", &dir);
     ok(&["lab", "down", "--name", "bytlab2"]);
     drop(guard);
 }
@@ -493,10 +404,7 @@ fn down_cleans_up_after_a_killed_up() {
 /// stops and starts with its host.
 #[test]
 fn etcd_lab_runs_host_commands() {
-    let guard = LabGuard {
-        name: "bytlab3",
-        dir: None,
-    };
+    let guard = LabGuard::new(BIN, "bytlab3", None);
     let dir = PathBuf::from("/var/lib/brickyard/lab/bytlab3");
     let command = r#"[["sh","-c","echo store={store} host={host}"],["sleep","600"]]"#;
     let out = ok(&guard.args(&[
@@ -560,7 +468,7 @@ fn etcd_lab_runs_host_commands() {
     assert_ne!(first, again);
 
     ok(&["lab", "down", "--name", "bytlab3"]);
-    assert_no_leftovers("bytlab3", &dir);
+    assert_no_lab_leftovers("bytlab3", &dir);
     drop(guard);
 }
 
@@ -614,26 +522,12 @@ fn probes(dir: &Path) -> usize {
         .sum()
 }
 
-fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(
-            start.elapsed() < limit,
-            "{what} did not happen within {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
 /// The node agents on a 3-host lab: the pool forms by itself; gluster's operator commands
 /// work on IP-bound nodes; a killed glusterd is restarted; a killed agent comes back with
 /// the same UUID and probes nobody again; a host stopped and started comes back whole.
 #[test]
 fn agents_form_the_pool_and_recover_from_kills() {
-    let guard = LabGuard {
-        name: "bytag1",
-        dir: None,
-    };
+    let guard = LabGuard::new(BIN, "bytag1", None);
     let dir = PathBuf::from("/var/lib/brickyard/lab/bytag1");
     let out = ok(&guard.args(&["up", "--hosts", "3", "--wait", "240"]));
     assert!(out.contains("trusted pool of 3 hosts formed"), "{out}");
@@ -784,17 +678,14 @@ fn agents_form_the_pool_and_recover_from_kills() {
     });
 
     ok(&guard.args(&["down"]));
-    assert_no_leftovers("bytag1", &dir);
+    assert_no_lab_leftovers("bytag1", &dir);
 }
 
 /// On etcd, with the agents started by hand in shuffled order and one host 20 s late, the
 /// pool still forms.
 #[test]
 fn the_pool_forms_on_etcd_with_a_late_host() {
-    let guard = LabGuard {
-        name: "bytag2",
-        dir: None,
-    };
+    let guard = LabGuard::new(BIN, "bytag2", None);
     let dir = PathBuf::from("/var/lib/brickyard/lab/bytag2");
     ok(&guard.args(&[
         "up",
@@ -859,5 +750,5 @@ fn the_pool_forms_on_etcd_with_a_late_host() {
         let _ = c.wait();
     }
     ok(&guard.args(&["down"]));
-    assert_no_leftovers("bytag2", &dir);
+    assert_no_lab_leftovers("bytag2", &dir);
 }

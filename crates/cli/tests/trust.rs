@@ -8,10 +8,10 @@
 //! fails; the others make what they need and remove it.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use brickyard_store::{FileStore, Store};
-use brickyard_testkit::{Run, TempStore, lab_agent_pid, run};
+use brickyard_testkit::{LabGuard, Run, TempStore, lab_agent_pid, run, wait_until};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_brickyard");
@@ -32,29 +32,6 @@ fn on_host(index: usize, argv: &[&str]) -> Run {
     let mut rest = vec![i.as_str(), "--"];
     rest.extend_from_slice(argv);
     lab("exec", &rest)
-}
-
-/// Removes the lab when dropped, so a failing check leaves nothing behind.
-struct LabGuard;
-
-impl Drop for LabGuard {
-    fn drop(&mut self) {
-        let out = lab("down", &[]);
-        if out.code != Some(0) {
-            eprintln!("cleanup failed:\n{out}");
-        }
-    }
-}
-
-fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(
-            start.elapsed() < limit,
-            "{what} did not happen within {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
 }
 
 fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
@@ -99,7 +76,7 @@ fn agent_log(index: usize) -> String {
 
 #[test]
 fn agents_are_not_tricked_by_records_names_leases_or_config_changes() {
-    let _guard = LabGuard;
+    let _guard = LabGuard::new(BIN, LAB, None);
     let _ = lab("down", &[]);
     lab("up", &["--hosts", "3", "--wait", "240"]).ok();
     let store = format!("file://{}", store_dir().display());

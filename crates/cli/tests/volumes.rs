@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use brickyard_testkit::{LabGuard, wait_until};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_brickyard");
@@ -42,36 +43,6 @@ fn lab(store: &str, cmd: &str, rest: &[&str]) -> String {
     let mut v = vec!["lab", cmd, "--name", LAB];
     v.extend_from_slice(rest);
     ok(store, &v)
-}
-
-/// Removes the lab when dropped, so a failing test leaves nothing behind.
-struct LabGuard;
-
-impl Drop for LabGuard {
-    fn drop(&mut self) {
-        let out = Command::new(BIN)
-            .args(["lab", "down", "--name", LAB])
-            .output();
-        if let Ok(out) = out
-            && !out.status.success()
-        {
-            eprintln!(
-                "cleanup `brickyard lab down --name {LAB}` failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-    }
-}
-
-fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(
-            start.elapsed() < limit,
-            "{what} did not happen within {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
 }
 
 /// The volume names in each host's brick mount.
@@ -119,7 +90,7 @@ fn use_volume(store: &str, tmp: &Path, name: &str, files: usize) -> f64 {
 
 #[test]
 fn volumes_are_created_used_expanded_and_deleted_by_the_agents() {
-    let _guard = LabGuard;
+    let _guard = LabGuard::new(BIN, LAB, None);
     let dir = PathBuf::from(format!("/var/lib/brickyard/lab/{LAB}"));
     let store = format!("file://{}/store", dir.display());
     let st = &store;

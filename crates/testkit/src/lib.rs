@@ -285,3 +285,109 @@ pub fn lab_agent_pid(lab_dir: &Path, index: usize) -> Option<i32> {
             .is_some_and(|args| args.windows(2).any(|w| w[0] == "node" && w[1] == "run"))
     })
 }
+
+/// Runs `brickyard lab down` for a lab when dropped, so a failing test leaves nothing behind.
+pub struct LabGuard {
+    bin: PathBuf,
+    name: String,
+    dir: Option<PathBuf>,
+}
+
+impl LabGuard {
+    /// Guards lab `name` (in `dir`, else its default directory), removed with `bin`.
+    pub fn new(bin: impl Into<PathBuf>, name: &str, dir: Option<PathBuf>) -> Self {
+        Self {
+            bin: bin.into(),
+            name: name.to_owned(),
+            dir,
+        }
+    }
+
+    /// The lab's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The arguments of `brickyard lab CMD --name NAME REST...` (`--name` right after the
+    /// subcommand: anything after `--` belongs to `exec`'s command).
+    pub fn args<'a>(&'a self, cmd: &[&'a str]) -> Vec<&'a str> {
+        let mut v = vec!["lab", cmd[0], "--name", self.name.as_str()];
+        v.extend_from_slice(&cmd[1..]);
+        v
+    }
+}
+
+impl Drop for LabGuard {
+    fn drop(&mut self) {
+        let dir = self.dir.as_ref().map(|d| d.display().to_string());
+        let mut args = vec!["lab", "down", "--name", self.name.as_str()];
+        if let Some(d) = &dir {
+            args.extend(["--dir", d.as_str()]);
+        }
+        let out = run(&self.bin, &args, &[]);
+        if out.code != Some(0) {
+            eprintln!("cleanup failed:\n{out}");
+        }
+    }
+}
+
+/// Polls `check` every 250 ms until it holds; fails the test naming `what` after `limit`.
+#[track_caller]
+pub fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < limit,
+            "{what} did not happen within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn listing(argv: &[&str]) -> String {
+    let out = Command::new(argv[0])
+        .args(&argv[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", argv[0]));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Asserts that nothing of lab `name` (directory `dir`) is left: no namespace, interface,
+/// loop device, mount, process or file.
+#[track_caller]
+pub fn assert_no_lab_leftovers(name: &str, dir: &Path) {
+    let prefix = format!("byl-{name}-");
+    let bridge = format!("byl-{name}");
+    let netns = listing(&["ip", "netns", "list"]);
+    assert!(
+        !netns.lines().any(|l| l.starts_with(&prefix)),
+        "namespaces left: {netns}"
+    );
+    let links = listing(&["ip", "-o", "link", "show"]);
+    for l in links.lines() {
+        let ifname = l
+            .split(": ")
+            .nth(1)
+            .unwrap_or("")
+            .split('@')
+            .next()
+            .unwrap_or("");
+        assert!(
+            ifname != bridge && !ifname.starts_with(&prefix),
+            "interface left: {l}"
+        );
+    }
+    let dir_s = dir.display().to_string();
+    let loops = listing(&["losetup", "-a"]);
+    assert!(!loops.contains(&dir_s), "loop devices left: {loops}");
+    let mounts = std::fs::read_to_string("/proc/mounts").expect("read /proc/mounts");
+    assert!(
+        !mounts.contains(&bridge) && !mounts.contains(&dir_s),
+        "mounts left: {mounts}"
+    );
+    for pattern in [dir_s.as_str(), prefix.as_str()] {
+        let procs = listing(&["pgrep", "-af", pattern]);
+        assert!(procs.trim().is_empty(), "processes left: {procs}");
+    }
+    assert!(!dir.exists(), "{} is left", dir.display());
+}

@@ -1,17 +1,324 @@
-//! Facts the node agent relies on, established on real glusterd 10.3 in namespace hosts
-//! (see tests/common). Each test prints its measurements (`cargo test -- --nocapture`).
+//! Facts the node agent relies on, established on real glusterd 10.3 in the hosts of a
+//! `brickyard lab` started without agents: each test starts, kills and repairs glusterd
+//! itself. Each test prints its measurements (`cargo test -- --nocapture`).
 
-mod common;
-
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use brickyard_exec::Cmd;
 use brickyard_gluster::parse::parse_ok;
 use brickyard_gluster::{
-    Gluster, GlusterError, PeerState, ProbeOutcome, Target, VolumeCreate, with_uuid,
+    Gluster, GlusterError, Peer, PeerState, ProbeOutcome, Target, VolumeCreate,
+    parse_glusterd_info, render_glusterd_vol, with_uuid,
 };
-use common::{Lab, assert_clean};
-use nix::sys::signal::Signal;
+use brickyard_lab::{Lab as LabState, LabName};
+use brickyard_testkit::{LabGuard, assert_no_lab_leftovers, run};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+const BIN: &str = env!("CARGO_BIN_EXE_brickyard");
+
+/// Runs a setup command; setup failing is a broken test machine, so it panics with the
+/// command's own words.
+async fn sh(argv: &[String]) -> String {
+    match brickyard_exec::run(&Cmd::new(argv.iter().cloned()).timeout(Duration::from_secs(30)))
+        .await
+    {
+        Ok(out) => out.stdout_str(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// A lab of `n` hosts that run nothing by themselves; glusterd is this test's to start.
+struct Lab {
+    hosts: Vec<Host>,
+    dir: PathBuf,
+    guard: LabGuard,
+}
+
+/// One host of the lab, and the glusterd this test started in it.
+struct Host {
+    name: String,
+    ip: Ipv4Addr,
+    /// The host's state directory (the sources of its /etc/glusterfs, /var/lib/glusterd...).
+    dir: PathBuf,
+    holder: i32,
+    /// `nsenter` into the host's mount, UTS and network namespaces, ending in `--`.
+    enter: Vec<String>,
+    glusterd: Option<Child>,
+}
+
+impl Lab {
+    async fn new(name: &str, n: usize) -> Lab {
+        let guard = LabGuard::new(BIN, name, None);
+        let hosts = n.to_string();
+        run(
+            BIN,
+            &guard.args(&["up", "--hosts", &hosts, "--no-agents"]),
+            &[],
+        )
+        .ok();
+        let lab = LabState::open(&name.parse::<LabName>().expect("lab name"), None)
+            .expect("open the lab");
+        let mut out = Lab {
+            hosts: Vec::new(),
+            dir: lab.state().dir.clone(),
+            guard,
+        };
+        for state in &lab.state().hosts {
+            let host = Host {
+                name: format!("h{}", state.index),
+                ip: state.ip,
+                dir: state.dir.clone(),
+                holder: lab.holder_pid(state).expect("the host's holder"),
+                enter: lab.enter_argv(state, &[]).await.expect("enter the host"),
+                glusterd: None,
+            };
+            // Bricks go on a tmpfs of the host's own, not on the root file system (which
+            // gluster refuses without `force`).
+            host.exec(&["mkdir", "-p", "/gluster/bricks"]).await;
+            host.exec(&[
+                "mount",
+                "-t",
+                "tmpfs",
+                "-o",
+                "size=64m",
+                "bricks",
+                "/gluster/bricks",
+            ])
+            .await;
+            out.hosts.push(host);
+        }
+        out
+    }
+
+    /// Binds, starts and waits for glusterd on every host.
+    async fn start_all(&mut self) {
+        for h in &mut self.hosts {
+            h.bind_glusterd();
+            h.start_glusterd();
+        }
+        for h in &self.hosts {
+            h.wait_glusterd().await;
+        }
+    }
+
+    /// Waits until every host's `pool list` shows `n` healthy members; returns the time
+    /// it took.
+    async fn wait_pool(&self, n: usize, limit: Duration) -> Duration {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            let mut all = true;
+            for h in &self.hosts {
+                let healthy = match h.gluster().pool_list().await {
+                    Ok(pool) => pool.iter().filter(|p| p.is_healthy()).count(),
+                    Err(_) => 0,
+                };
+                all &= healthy == n;
+            }
+            if all {
+                return start.elapsed();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mut views = String::new();
+        for h in &self.hosts {
+            views.push_str(&format!(
+                "{}: {:?}\n",
+                h.name,
+                h.gluster().pool_list().await
+            ));
+        }
+        panic!("the pool did not reach {n} healthy members in {limit:?}:\n{views}");
+    }
+
+    /// Removes the lab and checks that nothing of it is left.
+    fn remove(mut self) {
+        for h in &mut self.hosts {
+            h.stop_glusterd(Signal::SIGKILL);
+        }
+        let name = self.guard.name().to_owned();
+        let dir = self.dir.clone();
+        drop(self);
+        assert_no_lab_leftovers(&name, &dir);
+    }
+}
+
+impl Drop for Lab {
+    /// The glusterd this test started is reaped here; `lab down` (the guard) then removes
+    /// everything else the hosts ran.
+    fn drop(&mut self) {
+        for h in &mut self.hosts {
+            if let Some(mut child) = h.glusterd.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+impl Host {
+    /// The prefix that runs a command inside this host.
+    fn enter(&self) -> Vec<String> {
+        self.enter.clone()
+    }
+
+    /// The prefix that enters only this host's network namespace: a process there sees
+    /// the machine's /run, not the host's glusterd socket (like an operator on the machine
+    /// outside a gluster container with host networking).
+    fn enter_net_only(&self) -> Vec<String> {
+        let pid = self.holder.to_string();
+        ["nsenter", "-t", &pid, "-n", "--"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect()
+    }
+
+    /// The holder's pid (for /proc/PID/root paths).
+    fn pid(&self) -> i32 {
+        self.holder
+    }
+
+    /// Runs a command inside the host; panics on failure.
+    async fn exec(&self, argv: &[&str]) -> String {
+        let mut full = self.enter();
+        full.extend(argv.iter().map(|a| (*a).to_owned()));
+        sh(&full).await
+    }
+
+    /// A gluster handle using this host's local socket.
+    fn gluster(&self) -> Gluster {
+        Gluster::new()
+            .prefix(self.enter())
+            .timeout(Duration::from_secs(20))
+    }
+
+    /// Where the host's brick of `volume` goes.
+    fn brick(&self, volume: &str) -> String {
+        format!("{}:/gluster/bricks/{volume}", self.ip)
+    }
+
+    /// The host's /var/lib/glusterd, seen from the machine.
+    fn var_lib_glusterd(&self) -> PathBuf {
+        self.dir.join("var-lib-glusterd")
+    }
+
+    /// Writes glusterd.vol bound to the host's address, from the package's file.
+    fn bind_glusterd(&self) {
+        let default =
+            std::fs::read_to_string("/etc/glusterfs/glusterd.vol").expect("package glusterd.vol");
+        let vol = render_glusterd_vol(&default, self.ip.into()).expect("render glusterd.vol");
+        std::fs::write(self.dir.join("etc-glusterfs/glusterd.vol"), vol)
+            .expect("write glusterd.vol");
+    }
+
+    /// Starts glusterd in the foreground inside the host, as this test's child.
+    fn start_glusterd(&mut self) {
+        assert!(self.glusterd.is_none(), "glusterd already started");
+        let log = std::fs::File::create(self.dir.join("glusterd.out")).expect("glusterd.out");
+        let err = log.try_clone().expect("glusterd.out");
+        let child = Command::new(&self.enter[0])
+            .args(&self.enter[1..])
+            .args([
+                "glusterd",
+                "--no-daemon",
+                "-l",
+                "/var/log/glusterfs/glusterd.log",
+            ])
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .expect("spawn glusterd");
+        self.glusterd = Some(child);
+    }
+
+    /// Waits until glusterd answers `pool list`; says so when that took long.
+    async fn wait_glusterd(&self) {
+        let g = self.gluster();
+        let start = Instant::now();
+        for _ in 0..150 {
+            if g.pool_list().await.is_ok() {
+                if start.elapsed() > Duration::from_secs(3) {
+                    println!(
+                        "glusterd on {} took {:?} to answer; log tail:\n{}",
+                        self.name,
+                        start.elapsed(),
+                        self.log_tail()
+                    );
+                }
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "glusterd on {} did not answer within 15 s; log tail:\n{}",
+            self.name,
+            self.log_tail()
+        );
+    }
+
+    /// The last lines of glusterd's log.
+    fn log_tail(&self) -> String {
+        let log = self.dir.join("var-log-glusterfs/glusterd.log");
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// Sends `signal` to the glusterd this test started and reaps it (bricks keep running).
+    fn stop_glusterd(&mut self, signal: Signal) {
+        if let Some(mut child) = self.glusterd.take() {
+            if let Ok(pid) = i32::try_from(child.id()) {
+                let _ = kill(Pid::from_raw(pid), signal);
+            }
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills every process of the host except its holder: glusterd, bricks, daemons (all
+    /// started by this test, found by the host's namespaces).
+    fn kill_all(&mut self, lab: &LabState) {
+        self.stop_glusterd(Signal::SIGKILL);
+        let state = lab
+            .state()
+            .hosts
+            .iter()
+            .find(|h| h.dir == self.dir)
+            .expect("the host's state");
+        for _ in 0..100 {
+            let pids: Vec<i32> = lab
+                .host_pids(state)
+                .expect("the host's processes")
+                .into_iter()
+                .filter(|&p| p != self.holder)
+                .collect();
+            if pids.is_empty() {
+                return;
+            }
+            for pid in pids {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("processes of {} survive SIGKILL", self.name);
+    }
+
+    /// glusterd's UUID from /var/lib/glusterd/glusterd.info.
+    fn uuid(&self) -> String {
+        let text = std::fs::read_to_string(self.var_lib_glusterd().join("glusterd.info"))
+            .expect("glusterd.info");
+        parse_glusterd_info(&text).expect("glusterd.info").uuid
+    }
+
+    /// This host's entry as seen in `peers`.
+    fn seen_in<'a>(&self, peers: &'a [Peer]) -> Option<&'a Peer> {
+        let ip = self.ip.to_string();
+        peers.iter().find(|p| p.hostname == ip)
+    }
+}
 
 async fn form_pool(lab: &mut Lab) -> Duration {
     lab.start_all().await;
@@ -77,8 +384,7 @@ async fn operator(prefix: &[String], args: &[&str]) -> Result<String, String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bound_node_answers_every_cli_command_and_survives_a_glusterd_kill() {
-    let mut lab = Lab::new(3).await;
-    let prefix = lab.prefix.clone();
+    let mut lab = Lab::new("bytgl1", 3).await;
     let probe = form_pool(&mut lab).await;
     println!("3-host pool formed {probe:?} after the first probe");
 
@@ -240,14 +546,12 @@ async fn bound_node_answers_every_cli_command_and_survives_a_glusterd_kill() {
         "the brick was adopted, not restarted"
     );
 
-    drop(lab);
-    assert_clean(&prefix);
+    lab.remove();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reinstalled_peer_is_rejected_and_repaired_by_restoring_its_uuid() {
-    let mut lab = Lab::new(3).await;
-    let prefix = lab.prefix.clone();
+    let mut lab = Lab::new("bytgl2", 3).await;
     form_pool(&mut lab).await;
     create_replica3(&lab, "v2").await;
     let g1 = lab.hosts[0].gluster();
@@ -256,8 +560,9 @@ async fn a_reinstalled_peer_is_rejected_and_repaired_by_restoring_its_uuid() {
     // Reinstall h3: same address, everything gluster on it gone, /var/lib/glusterd wiped
     // (its brick disk survives).
     let old_uuid = lab.hosts[2].uuid();
-    lab.hosts[2].kill_all();
-    let lib = lab.hosts[2].root.join("lib");
+    let name = lab.guard.name().parse::<LabName>().expect("lab name");
+    lab.hosts[2].kill_all(&LabState::open(&name, None).expect("open the lab"));
+    let lib = lab.hosts[2].var_lib_glusterd();
     // Empty it in place: the host's bind mount points at this very directory.
     for entry in std::fs::read_dir(&lib)
         .expect("/var/lib/glusterd")
@@ -301,7 +606,7 @@ async fn a_reinstalled_peer_is_rejected_and_repaired_by_restoring_its_uuid() {
     // (2) probe one pool member from h3; (3) restart glusterd on h3; (4) start its bricks.
     let t = Instant::now();
     lab.hosts[2].stop_glusterd(Signal::SIGTERM);
-    let info_path = lab.hosts[2].root.join("lib/glusterd.info");
+    let info_path = lab.hosts[2].var_lib_glusterd().join("glusterd.info");
     let info = std::fs::read_to_string(&info_path).expect("glusterd.info");
     std::fs::write(&info_path, with_uuid(&info, &old_uuid).expect("uuid")).expect("write");
     lab.hosts[2].start_glusterd();
@@ -347,6 +652,5 @@ async fn a_reinstalled_peer_is_rejected_and_repaired_by_restoring_its_uuid() {
     let heal = g1.heal_info("v2").await.expect("heal info");
     assert!(heal.iter().all(|b| b.connected()), "{heal:?}");
 
-    drop(lab);
-    assert_clean(&prefix);
+    lab.remove();
 }
