@@ -414,7 +414,7 @@ fn etcd_lab_runs_host_commands() {
         "--store",
         "etcd",
         "--disk-size",
-        "512M",
+        "512Mi",
         "--host-command",
         command,
     ]));
@@ -695,7 +695,7 @@ fn the_pool_forms_on_etcd_with_a_late_host() {
         "etcd",
         "--no-agents",
         "--disk-size",
-        "512M",
+        "512Mi",
     ]));
     let st = status(&guard);
     let store = st["store_url"].as_str().expect("store url").to_owned();
