@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod commands;
 mod globals;
@@ -67,8 +67,58 @@ impl std::fmt::Display for Reported {
 
 impl std::error::Error for Reported {}
 
+/// The command line, with the global options documented once: in `brickyard --help`, after
+/// the commands. Each subcommand's help shows its own options, and a line naming the global
+/// ones.
+fn command() -> clap::Command {
+    let mut cmd = Cli::command();
+    let globals: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .cloned()
+        .collect();
+    // Hidden before clap copies them into every subcommand, so the copies are hidden too.
+    for arg in &globals {
+        cmd = cmd.mut_arg(arg.get_id(), |a| a.hide(true));
+    }
+    let names: Vec<String> = globals
+        .iter()
+        .map(|a| match (a.get_long(), a.get_short()) {
+            (Some(long), _) => format!("--{long}"),
+            (None, Some(short)) => format!("-{short}"),
+            (None, None) => a.get_id().to_string(),
+        })
+        .collect();
+    let footer = format!(
+        "Global options ({}): see `brickyard --help`.",
+        names.join(", ")
+    );
+    // The global options' own help, rendered by clap as a block of its own.
+    let mut block = clap::Command::new("brickyard")
+        .disable_help_flag(true)
+        .disable_version_flag(true)
+        .help_template("{options}")
+        .args(globals.into_iter().map(|a| a.global(false)));
+    let heading = "\x1b[1m\x1b[4mGlobal options\x1b[0m (accepted by every command):";
+    let short = format!("{heading}\n{}", block.render_help().ansi());
+    let long = format!("{heading}\n{}", block.render_long_help().ansi());
+    cmd.after_help(short)
+        .after_long_help(long)
+        .mut_subcommands(|sub| with_footer(sub, &footer))
+}
+
+/// Ends the help of `cmd` and its subcommands with a line naming the global options.
+fn with_footer(cmd: clap::Command, footer: &str) -> clap::Command {
+    cmd.after_help(footer.to_owned())
+        .mut_subcommands(|sub| with_footer(sub, footer))
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cmd = command();
+    let cli = match Cli::from_arg_matches(&cmd.clone().get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.format(&mut cmd).exit(),
+    };
     globals::init_logging(&cli.globals);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
