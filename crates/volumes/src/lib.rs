@@ -5,7 +5,8 @@
 //! `gluster/volume-status/<NAME>` ([`VolumeStatus`]).
 //!
 //! The layers, as elsewhere in brickyard:
-//! - [`record`]: the stored formats (desired record, observed status, layouts);
+//! - [`record`]: the stored formats (defined in `brickyard_model::records`, re-exported here)
+//!   and what a client asks for ([`VolumeSpec`]); [`request`]: flags or JSON to a layout;
 //! - [`placement`]: pure — hosts and their bricks in, the chosen bricks (or a refusal) out;
 //! - [`plan`]: pure — desired records and gluster's `volume info` in, ordered [`plan::Action`]s out;
 //! - [`profile`]: the named option sets applied with `gluster volume set`;
