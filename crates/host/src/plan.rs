@@ -413,20 +413,13 @@ pub fn plan(desired: &HostConfig, facts: &Facts, opts: &PlanOptions) -> Result<P
 
 /// Checks an interface name before it reaches `ip`.
 pub fn check_interface_name(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("is empty".into());
-    }
-    if name.len() > 15 {
-        return Err("is longer than 15 characters".into());
+    if let Some(problem) = brickyard_model::names::charset_problem(name, 15, |c| {
+        c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@')
+    }) {
+        return Err(problem);
     }
     if name.starts_with('-') {
         return Err("starts with '-'".into());
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@')))
-    {
-        return Err(format!("contains {c:?}"));
     }
     Ok(())
 }

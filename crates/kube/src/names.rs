@@ -1,5 +1,7 @@
 //! Kubernetes object names, and how a GlusterFS volume name becomes one.
 
+use brickyard_model::names::charset_problem;
+
 use crate::KubeError;
 
 /// Checks an RFC 1123 label as Kubernetes requires for namespaces, Services and the names
@@ -14,17 +16,10 @@ pub fn check_label(flag: &'static str, value: &str, max: usize) -> Result<(), Ku
             "use 1-{max} lowercase letters, digits and '-', starting and ending with a letter or digit"
         ),
     };
-    if value.is_empty() {
-        return Err(fail("is empty".into()));
-    }
-    if value.len() > max {
-        return Err(fail(format!("is longer than {max} characters")));
-    }
-    if let Some(c) = value
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
-    {
-        return Err(fail(format!("contains {c:?}")));
+    if let Some(problem) = charset_problem(value, max, |c| {
+        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
+    }) {
+        return Err(fail(problem));
     }
     if value.starts_with('-') || value.ends_with('-') {
         return Err(fail("starts or ends with '-'".into()));

@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use brickyard_store::{EtcdOptions, StoreUrl};
+use brickyard_store::{EtcdMember, EtcdOptions, StoreUrl};
 
 use crate::LabError;
 
@@ -46,29 +46,14 @@ pub async fn start(lab: &str, lab_dir: &Path, addr: Ipv4Addr) -> Result<u16, Lab
     let loopback = free_loopback_port()?;
     let client = format!("http://{addr}:{CLIENT_PORT}");
     let peer = format!("http://{addr}:{PEER_PORT}");
-    let member = format!("byl-{lab}");
-    let argv: Vec<String> = [
-        "etcd",
-        "--name",
-        &member,
-        "--data-dir",
-        &data_dir(lab_dir).display().to_string(),
-        "--listen-client-urls",
-        &format!("{client},http://127.0.0.1:{loopback}"),
-        "--advertise-client-urls",
-        &client,
-        "--listen-peer-urls",
-        &peer,
-        "--initial-advertise-peer-urls",
-        &peer,
-        "--initial-cluster",
-        &format!("{member}={peer}"),
-        "--initial-cluster-state",
-        "new",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
+    let argv = EtcdMember {
+        name: format!("byl-{lab}"),
+        data_dir: data_dir(lab_dir),
+        client_url: client,
+        more_client_urls: vec![format!("http://127.0.0.1:{loopback}")],
+        peer_url: peer,
+    }
+    .argv();
     let log = d.join("etcd.log");
     let pid = crate::spawn(&brickyard_exec::Cmd::new(argv), &log)?;
     let pf = pid_file(lab_dir);

@@ -97,6 +97,22 @@ pub fn check_volume_name(value: &str) -> Result<(), NameError> {
     Ok(())
 }
 
+/// What is wrong with `value` as a name of 1 to `max` bytes whose every character is
+/// `allowed`, in the words every name check uses ("is empty", "is longer than N
+/// characters", "contains 'x'"); `None` when nothing is.
+pub fn charset_problem(value: &str, max: usize, allowed: impl Fn(char) -> bool) -> Option<String> {
+    if value.is_empty() {
+        return Some("is empty".into());
+    }
+    if value.len() > max {
+        return Some(format!("is longer than {max} characters"));
+    }
+    value
+        .chars()
+        .find(|&c| !allowed(c))
+        .map(|c| format!("contains {c:?}"))
+}
+
 fn check_simple(
     what: &'static str,
     value: &str,
@@ -109,17 +125,10 @@ fn check_simple(
         problem,
         fix,
     };
-    if value.is_empty() {
-        return Err(fail("is empty".into()));
-    }
-    if value.len() > max {
-        return Err(fail(format!("is longer than {max} characters")));
-    }
-    if let Some(c) = value
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
-    {
-        return Err(fail(format!("contains {c:?}")));
+    if let Some(problem) = charset_problem(value, max, |c| {
+        c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
+    }) {
+        return Err(fail(problem));
     }
     if !value.starts_with(|c: char| c.is_ascii_alphanumeric()) {
         return Err(fail("does not start with a letter or digit".into()));

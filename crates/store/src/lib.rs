@@ -19,11 +19,13 @@ pub mod configs;
 mod etcd;
 mod file;
 pub mod lock;
+mod member;
 mod url;
 
 pub use etcd::{EtcdOptions, EtcdStore};
 pub use file::FileStore;
 pub use lock::{Held, Lock, LockValue};
+pub use member::EtcdMember;
 pub use url::{DEFAULT_STORE_URL, StoreUrl, open};
 
 /// A store revision: increases with every change.

@@ -68,28 +68,20 @@ impl Etcd {
         let peer = format!("http://127.0.0.1:{pport}");
         let log = std::fs::File::create(dir.path().join("etcd.log"))
             .map_err(|e| format!("log file: {e}"))?;
-        let mut cmd = Command::new("etcd");
-        cmd.args([
-            "--name",
-            "byt",
-            "--data-dir",
-            &dir.path().join("data").display().to_string(),
-            "--listen-client-urls",
-            &client,
-            "--advertise-client-urls",
-            &client,
-            "--listen-peer-urls",
-            &peer,
-            "--initial-advertise-peer-urls",
-            &peer,
-            "--initial-cluster",
-            &format!("byt={peer}"),
-            "--log-level",
-            "warn",
-        ])
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().map_err(|e| e.to_string())?)
-        .stderr(log);
+        let argv = brickyard_store::EtcdMember {
+            name: "byt".into(),
+            data_dir: dir.path().join("data"),
+            client_url: client,
+            more_client_urls: Vec::new(),
+            peer_url: peer,
+        }
+        .argv();
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..])
+            .args(["--log-level", "warn"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log);
         die_with_parent(&mut cmd);
         let child = cmd.spawn().map_err(|e| format!("spawn etcd: {e}"))?;
         let mut me = Self {
