@@ -20,21 +20,23 @@ use std::io::ErrorKind;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use base64::Engine as _;
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::{
     Entry, Expect, LeaseId, Op, Revision, Store, StoreError, Txn, Watch, WatchEvent, check_key,
     check_prefix,
 };
 
-/// How often a watch looks for changes.
+/// How often a watch looks for changes when inotify cannot tell it.
 const WATCH_POLL: Duration = Duration::from_millis(100);
 /// The permissions of the store's files: the owner's only.
 const FILE_MODE: u32 = 0o600;
@@ -47,6 +49,7 @@ const LOCK_WAIT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct FileStore {
     dir: PathBuf,
+    notifier: Notifier,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -108,6 +111,7 @@ impl FileStore {
         }
         Ok(Self {
             dir: dir.to_owned(),
+            notifier: Notifier::default(),
         })
     }
 
@@ -552,55 +556,264 @@ impl Store for FileStore {
     async fn watch(&self, prefix: &str) -> Result<Watch, StoreError> {
         check_prefix(prefix)?;
         let prefix = prefix.to_owned();
+        // Subscribe before the first look, so that no change between the two is missed.
+        let notices = match self.notifier.subscribe(&self.dir) {
+            Ok(rx) => Some(rx),
+            Err(e) => {
+                tracing::debug!("file store watch falls back to polling: {e}");
+                None
+            }
+        };
         let p = prefix.clone();
-        let mut last = self
+        let last = self
             .blocking(move |s| {
                 let _lock = s.read_lock()?;
                 s.scan(&p)
             })
             .await?;
         let (tx, rx) = mpsc::channel(256);
-        let store = self.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(WATCH_POLL).await;
-                let p = prefix.clone();
-                let now = store
-                    .blocking(move |s| {
-                        let _lock = s.read_lock()?;
-                        s.scan(&p)
-                    })
-                    .await;
-                let now = match now {
-                    Ok(now) => now,
-                    Err(e) => {
-                        if tx.send(Err(e)).await.is_err() {
-                            return;
-                        }
-                        continue;
+        let watcher = Watcher {
+            store: self.clone(),
+            prefix,
+            last,
+            tx,
+        };
+        let task = tokio::spawn(watcher.run(notices));
+        Ok(Watch { rx, task })
+    }
+}
+
+/// Changes in the `kv` directory as inotify reports them, shared by every watch on one
+/// store in this process: one inotify instance per store, not per watch.
+#[derive(Debug, Clone, Default)]
+struct Notifier {
+    tx: Arc<Mutex<Option<broadcast::Sender<Notice>>>>,
+}
+
+/// What changed.
+#[derive(Debug, Clone)]
+enum Notice {
+    /// The file of this key was replaced or removed.
+    Key(String),
+    /// Changes were lost (the kernel's queue overflowed): look at everything.
+    Rescan,
+}
+
+impl Notifier {
+    /// A receiver of the store's changes, starting the inotify reader when none runs.
+    fn subscribe(&self, dir: &Path) -> Result<broadcast::Receiver<Notice>, StoreError> {
+        let mut guard = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(tx) = guard.as_ref() {
+            return Ok(tx.subscribe());
+        }
+        let kv = dir.join("kv");
+        let inotify =
+            Inotify::init(InitFlags::IN_CLOEXEC).map_err(|e| io("watch", &kv, e.into()))?;
+        inotify
+            .add_watch(
+                &kv,
+                AddWatchFlags::IN_MOVED_TO
+                    | AddWatchFlags::IN_MOVED_FROM
+                    | AddWatchFlags::IN_CLOSE_WRITE
+                    | AddWatchFlags::IN_DELETE,
+            )
+            .map_err(|e| io("watch", &kv, e.into()))?;
+        let (tx, rx) = broadcast::channel(1024);
+        *guard = Some(tx.clone());
+        let shared = Arc::clone(&self.tx);
+        // A thread of its own blocks on the inotify descriptor; it ends at the first change
+        // after the last watch is gone, or when reading fails (watches then look by
+        // themselves).
+        let spawned = std::thread::Builder::new()
+            .name("store-watch".into())
+            .spawn(move || {
+                while let Ok(events) = inotify.read_events() {
+                    for ev in events {
+                        let notice = if ev.mask.contains(AddWatchFlags::IN_Q_OVERFLOW) {
+                            Notice::Rescan
+                        } else {
+                            match ev.name.as_ref().and_then(|n| n.to_str()) {
+                                Some(name) if !name.starts_with('.') => {
+                                    Notice::Key(name.replace('~', "/"))
+                                }
+                                _ => continue,
+                            }
+                        };
+                        let _ = tx.send(notice);
                     }
-                };
-                let mut events = Vec::new();
-                for (key, entry) in &now {
-                    if last.get(key).map(|e| e.mod_revision) != Some(entry.mod_revision) {
-                        events.push(WatchEvent::Put(entry.clone()));
-                    }
-                }
-                for key in last.keys() {
-                    if !now.contains_key(key) {
-                        events.push(WatchEvent::Delete { key: key.clone() });
-                    }
-                }
-                last = now;
-                for ev in events {
-                    if tx.send(Ok(ev)).await.is_err() {
+                    let mut guard = shared.lock().unwrap_or_else(|e| e.into_inner());
+                    if tx.receiver_count() == 0 {
+                        *guard = None;
                         return;
                     }
                 }
-            }
-        });
-        Ok(Watch { rx, task })
+                *shared.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            });
+        if let Err(e) = spawned {
+            *guard = None;
+            return Err(io("watch", &kv, e));
+        }
+        Ok(rx)
     }
+}
+
+/// How often a watch checks the leases of the keys it reports (a lapsed lease removes its
+/// keys without touching their files).
+const LEASE_CHECK: Duration = Duration::from_millis(250);
+/// How often a watch looks at every key under its prefix, in case a change was missed.
+const RESCAN_EVERY: Duration = Duration::from_secs(5);
+
+/// One watch: the keys it last reported, and where to send changes.
+struct Watcher {
+    store: FileStore,
+    prefix: String,
+    last: BTreeMap<String, Entry>,
+    tx: mpsc::Sender<Result<WatchEvent, StoreError>>,
+}
+
+impl Watcher {
+    async fn run(mut self, mut notices: Option<broadcast::Receiver<Notice>>) {
+        let mut lease_check = tokio::time::interval(LEASE_CHECK);
+        let mut rescan = tokio::time::interval(if notices.is_some() {
+            RESCAN_EVERY
+        } else {
+            WATCH_POLL
+        });
+        rescan.tick().await;
+        loop {
+            let sent = tokio::select! {
+                notice = async { notices.as_mut()?.recv().await.ok() }, if notices.is_some() => {
+                    match notice {
+                        Some(Notice::Key(key)) if key.starts_with(&self.prefix) => self.look_at(key).await,
+                        Some(Notice::Key(_)) => true,
+                        Some(Notice::Rescan) => self.look_at_all().await,
+                        None => {
+                            // Lagged behind or the reader stopped: look at everything, and
+                            // subscribe again (or poll from now on).
+                            notices = self.store.notifier.subscribe(&self.store.dir).ok();
+                            if notices.is_none() {
+                                rescan = tokio::time::interval(WATCH_POLL);
+                            }
+                            self.look_at_all().await
+                        }
+                    }
+                }
+                _ = lease_check.tick(), if self.last.values().any(|e| e.lease.is_some()) => {
+                    self.look_at_leases().await
+                }
+                _ = rescan.tick() => self.look_at_all().await,
+            };
+            if !sent {
+                return;
+            }
+        }
+    }
+
+    /// Sends the change of one key, if any; false when the watch's reader is gone.
+    async fn look_at(&mut self, key: String) -> bool {
+        let k = key.clone();
+        let now = self.store.blocking(move |s| s.get_sync(&k)).await;
+        match now {
+            Ok(now) => {
+                let events = diff_one(&mut self.last, &key, now);
+                self.send(events).await
+            }
+            Err(e) => self.tx.send(Err(e)).await.is_ok(),
+        }
+    }
+
+    /// Sends every change under the prefix since the last look.
+    async fn look_at_all(&mut self) -> bool {
+        let p = self.prefix.clone();
+        let now = self
+            .store
+            .blocking(move |s| {
+                let _lock = s.read_lock()?;
+                s.scan(&p)
+            })
+            .await;
+        match now {
+            Ok(now) => {
+                let events = diff_all(&self.last, &now);
+                self.last = now;
+                self.send(events).await
+            }
+            Err(e) => self.tx.send(Err(e)).await.is_ok(),
+        }
+    }
+
+    /// Sends a delete for each reported key whose lease has lapsed.
+    async fn look_at_leases(&mut self) -> bool {
+        let leases = self.store.blocking(|s| s.read_leases()).await;
+        let leases = match leases {
+            Ok(l) => l,
+            Err(e) => return self.tx.send(Err(e)).await.is_ok(),
+        };
+        let now = now_ms();
+        let lapsed: Vec<String> = self
+            .last
+            .iter()
+            .filter(|(_, e)| {
+                e.lease.is_some_and(|l| {
+                    leases
+                        .leases
+                        .get(&l.0)
+                        .is_none_or(|r| r.expires_boot_ms <= now)
+                })
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut events = Vec::new();
+        for key in lapsed {
+            self.last.remove(&key);
+            events.push(WatchEvent::Delete { key });
+        }
+        self.send(events).await
+    }
+
+    async fn send(&self, events: Vec<WatchEvent>) -> bool {
+        for ev in events {
+            if self.tx.send(Ok(ev)).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// The change of one key between what was last reported and `now`, recorded in `last`.
+fn diff_one(last: &mut BTreeMap<String, Entry>, key: &str, now: Option<Entry>) -> Vec<WatchEvent> {
+    match now {
+        Some(e) => {
+            if last.get(key).map(|l| l.mod_revision) == Some(e.mod_revision) {
+                return Vec::new();
+            }
+            last.insert(key.to_owned(), e.clone());
+            vec![WatchEvent::Put(e)]
+        }
+        None => match last.remove(key) {
+            Some(_) => vec![WatchEvent::Delete {
+                key: key.to_owned(),
+            }],
+            None => Vec::new(),
+        },
+    }
+}
+
+/// Every change between two looks at a prefix.
+fn diff_all(last: &BTreeMap<String, Entry>, now: &BTreeMap<String, Entry>) -> Vec<WatchEvent> {
+    let mut events = Vec::new();
+    for (key, entry) in now {
+        if last.get(key).map(|e| e.mod_revision) != Some(entry.mod_revision) {
+            events.push(WatchEvent::Put(entry.clone()));
+        }
+    }
+    for key in last.keys() {
+        if !now.contains_key(key) {
+            events.push(WatchEvent::Delete { key: key.clone() });
+        }
+    }
+    events
 }
 
 fn alive(rec: &Record, leases: &Leases, now: u64) -> bool {
@@ -659,5 +872,38 @@ fn fs_err(e: brickyard_sys::fs::FsError) -> StoreError {
         op: e.op,
         path: e.path.display().to_string(),
         source: e.source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn watches_share_one_inotify_reader_that_stops_after_the_last() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = FileStore::open(dir.path()).expect("open");
+        let running = |s: &FileStore| s.notifier.tx.lock().expect("lock").is_some();
+        let mut a = store.watch("a/").await.expect("watch");
+        let b = store.watch("b/").await.expect("watch");
+        assert!(running(&store), "the watches use inotify, not polling");
+        store.put("a/x", b"1", None).await.expect("put");
+        let ev = tokio::time::timeout(Duration::from_secs(2), a.next())
+            .await
+            .expect("an event well before the safety rescan")
+            .expect("open")
+            .expect("no error");
+        assert!(matches!(ev, WatchEvent::Put(e) if e.key == "a/x"));
+        drop((a, b));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The reader notices at the next change that nobody listens.
+        store.put("c/y", b"1", None).await.expect("put");
+        for _ in 0..100 {
+            if !running(&store) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the inotify reader outlived its watches");
     }
 }

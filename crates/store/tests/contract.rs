@@ -503,3 +503,41 @@ async fn file_store_completes_an_interrupted_transaction() {
     assert_eq!(s.get("b").await.expect("get").expect("b").value, b"also");
     assert_eq!(s.get("c").await.expect("get").expect("c").mod_revision, 8);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_sees_a_lapsed_lease_and_many_quick_changes() {
+    let b = both().await;
+    for s in &b.stores {
+        let s = s.as_ref();
+        let ep = s.endpoint();
+        let mut w = s.watch("gluster/status/").await.expect("watch");
+        let l = s.grant_lease(Duration::from_secs(2)).await.expect("grant");
+        s.put("gluster/status/gone", b"up", Some(l))
+            .await
+            .expect("put");
+        // Changes in a burst: the watch reports the last value of each key.
+        for i in 0..50 {
+            s.put("gluster/status/busy", format!("{i}").as_bytes(), None)
+                .await
+                .expect("put");
+        }
+        let mut busy_last = Vec::new();
+        let mut gone = false;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while !(gone && busy_last == b"49") {
+            let ev = tokio::time::timeout_at(deadline, w.next())
+                .await
+                .unwrap_or_else(|_| panic!("{ep}: no lapse or last value within 15s"))
+                .expect("watch open")
+                .expect("no error");
+            match ev {
+                WatchEvent::Put(e) if e.key == "gluster/status/busy" => busy_last = e.value,
+                WatchEvent::Put(_) => {}
+                WatchEvent::Delete { key } => {
+                    assert_eq!(key, "gluster/status/gone", "{ep}");
+                    gone = true;
+                }
+            }
+        }
+    }
+}
