@@ -53,14 +53,10 @@ pub fn volume_label(volume: &str) -> String {
     while base.ends_with('-') {
         base.pop();
     }
-    format!("{base}-{:08x}", fnv1a(volume.as_bytes()))
-}
-
-/// FNV-1a, 32 bits: stable across builds and platforms, unlike std's hasher.
-fn fnv1a(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(0x811c_9dc5, |h: u32, b| {
-        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
-    })
+    format!(
+        "{base}-{:08x}",
+        brickyard_model::names::fnv1a32(volume.as_bytes())
+    )
 }
 
 #[cfg(test)]

@@ -22,6 +22,10 @@ pub const VOLUME_STATUS_PREFIX: &str = "gluster/volume-status/";
 /// Prefix of brick clean-up acknowledgements: `gluster/volume-cleanup/<Volume>/<HostName>`,
 /// written by a host's agent once its brick directories of a deleted volume are gone.
 pub const CLEANUP_PREFIX: &str = "gluster/volume-cleanup/";
+/// Prefix of CSI claims: `gluster/csi/claims/<ID>`, written by the CSI controller.
+pub const CLAIM_PREFIX: &str = "gluster/csi/claims/";
+/// Prefix of what the agents did about each claim: `gluster/csi/claim-status/<ID>`.
+pub const CLAIM_STATUS_PREFIX: &str = "gluster/csi/claim-status/";
 /// Prefix of cluster-wide locks: `gluster/locks/<name>` (lease-backed).
 pub const LOCK_PREFIX: &str = "gluster/locks/";
 /// The lock whose holder drives the pool and the volumes.
@@ -55,6 +59,16 @@ pub fn cleanup_prefix(volume: &str) -> String {
 /// The key of one host's clean-up acknowledgement for a volume.
 pub fn cleanup_key(volume: &str, host: &str) -> String {
     format!("{CLEANUP_PREFIX}{volume}/{host}")
+}
+
+/// The key of a CSI claim.
+pub fn claim_key(id: &str) -> String {
+    format!("{CLAIM_PREFIX}{id}")
+}
+
+/// The key of a CSI claim's status.
+pub fn claim_status_key(id: &str) -> String {
+    format!("{CLAIM_STATUS_PREFIX}{id}")
 }
 
 /// The key of a named lock.

@@ -196,6 +196,21 @@ impl fmt::Display for HostName {
     }
 }
 
+/// FNV-1a, 32 bits: a short hash that is stable across builds and platforms (unlike std's
+/// hasher), for names derived from other names.
+pub fn fnv1a32(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5, |h: u32, b| {
+        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// FNV-1a, 64 bits, as [`fnv1a32`].
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h: u64, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

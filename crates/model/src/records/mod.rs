@@ -19,6 +19,7 @@
 //! fix it) and skipped; it never breaks the reading of the others.
 
 pub mod agent;
+pub mod claim;
 pub mod volume;
 
 use std::collections::BTreeMap;
