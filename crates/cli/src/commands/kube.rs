@@ -29,7 +29,8 @@ pub enum KubeCommand {
     /// PersistentVolumeClaim, an example Deployment), for Kubernetes 1.25 and older.
     StaticPv(StaticPvArgs),
     /// The deployment bundle of brickyard's CSI driver (CSIDriver, controller, node plugin,
-    /// StorageClasses, RBAC), for Kubernetes 1.26 and newer or dynamic provisioning.
+    /// StorageClasses, RBAC), for Kubernetes 1.26 and newer. PLANNED: the driver itself
+    /// (`brickyard csi`) does not exist yet, so the bundle's pods cannot start.
     Csi(CsiArgs),
 }
 
@@ -255,6 +256,9 @@ async fn nodes_cmd(g: &Globals, a: NodesArgs) -> Result<()> {
         },
     )?;
     notes.extend(bundle.notes.iter().cloned());
+    notes.push(
+        "the CSI driver is planned: this brickyard has no `csi` command yet, so the controller and node pods of this bundle cannot start; use `kube static-pv` until it exists".into(),
+    );
     emit(&bundle, &notes, &a.output)
 }
 
