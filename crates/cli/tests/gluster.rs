@@ -416,6 +416,45 @@ async fn bound_node_answers_every_cli_command_and_survives_a_glusterd_kill() {
     assert_eq!(heal.len(), 3);
     assert!(heal.iter().all(|b| b.connected() && b.pending == Some(0)));
 
+    // Directory quotas, as the CSI driver will size its claims: a directory made through a
+    // FUSE mount inside host 1, limited, listed, and let go again.
+    let h1 = &lab.hosts[0];
+    let mnt = "/run/byt-quota";
+    h1.exec(&["mkdir", "-p", mnt]).await;
+    h1.exec(&["mount", "-t", "glusterfs", &format!("{}:/v1", h1.ip), mnt])
+        .await;
+    h1.exec(&["mkdir", &format!("{mnt}/claim")]).await;
+    assert!(
+        g1.quota_enable("v1").await.expect("quota enable"),
+        "newly on"
+    );
+    assert!(
+        !g1.quota_enable("v1").await.expect("quota enable again"),
+        "already on"
+    );
+    let t = Instant::now();
+    g1.quota_limit("v1", "/claim", 1 << 20)
+        .await
+        .expect("limit");
+    println!("quota limit-usage took {:?}", t.elapsed());
+    let limits = g1.quota_list("v1", Some("/claim")).await.expect("list");
+    assert_eq!(limits.len(), 1, "{limits:?}");
+    assert_eq!(limits[0].hard_limit, Some(1 << 20));
+    let df = h1
+        .exec(&["df", "-B1", "--output=size", &format!("{mnt}/claim")])
+        .await;
+    assert!(
+        df.contains("1048576"),
+        "the claim's size is its limit: {df}"
+    );
+    let missing = g1.quota_limit("v1", "/nonexistent", 1 << 20).await;
+    assert!(missing.is_err(), "{missing:?}");
+    assert!(g1.quota_remove("v1", "/claim").await.expect("remove"));
+    assert!(!g1.quota_remove("v1", "/claim").await.expect("remove again"));
+    let limits = g1.quota_list("v1", Some("/claim")).await.expect("list");
+    assert!(limits.iter().all(|l| l.hard_limit.is_none()), "{limits:?}");
+    h1.exec(&["umount", mnt]).await;
+
     // The seed's known issue 2: on an IP-bound node, the operator's commands all work
     // through the local unix socket (plain text mode, exit code 0).
     let inside = lab.hosts[0].enter();

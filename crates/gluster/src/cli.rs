@@ -8,9 +8,10 @@ use brickyard_exec::Cmd;
 
 use crate::error::{GlusterError, ReplyError};
 use crate::parse::{
-    HealBrick, Peer, ProbeOutcome, VolumeInfo, VolumeOp, VolumeRef, VolumeStatus, parse_heal_info,
-    parse_ok, parse_peer_probe, parse_peer_status, parse_pool_list, parse_uuid_get,
-    parse_volume_info, parse_volume_list, parse_volume_op, parse_volume_status,
+    HealBrick, Peer, ProbeOutcome, QuotaLimit, VolumeInfo, VolumeOp, VolumeRef, VolumeStatus,
+    parse_heal_info, parse_ok, parse_peer_probe, parse_peer_status, parse_pool_list,
+    parse_quota_list, parse_uuid_get, parse_volume_info, parse_volume_list, parse_volume_op,
+    parse_volume_status,
 };
 
 /// Timeout of read commands: they answer in well under a second on a healthy pool, and
@@ -266,6 +267,61 @@ impl Gluster {
             .await
     }
 
+    /// `volume quota VOL enable`; `Ok(false)` when quota was already on.
+    pub async fn quota_enable(&self, volume: &str) -> Result<bool, GlusterError> {
+        let args = ["volume", "quota", volume, "enable"];
+        match self.run(&args, true, parse_ok).await {
+            Ok(()) => Ok(true),
+            Err(e) if op_says(&e, "already enabled") => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `volume quota VOL limit-usage PATH BYTES`: sets or changes the limit of a directory
+    /// (which must exist) in bytes.
+    pub async fn quota_limit(
+        &self,
+        volume: &str,
+        path: &str,
+        bytes: u64,
+    ) -> Result<(), GlusterError> {
+        let bytes = bytes.to_string();
+        let args = [
+            "volume",
+            "quota",
+            volume,
+            "limit-usage",
+            path,
+            bytes.as_str(),
+        ];
+        self.run(&args, true, parse_ok).await
+    }
+
+    /// `volume quota VOL remove PATH`; `Ok(false)` when the directory had no limit.
+    pub async fn quota_remove(&self, volume: &str, path: &str) -> Result<bool, GlusterError> {
+        let args = ["volume", "quota", volume, "remove", path];
+        match self.run(&args, true, parse_ok).await {
+            Ok(()) => Ok(true),
+            Err(e) if op_says(&e, "No data available") => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `volume quota VOL list [PATH]`: the limits set (of `path` only, when given); empty
+    /// when the volume has none.
+    pub async fn quota_list(
+        &self,
+        volume: &str,
+        path: Option<&str>,
+    ) -> Result<Vec<QuotaLimit>, GlusterError> {
+        let mut args = vec!["volume", "quota", volume, "list"];
+        args.extend(path);
+        match self.run(&args, false, parse_quota_list).await {
+            Err(e) if op_says(&e, "No quota configured") => Ok(Vec::new()),
+            other => other,
+        }
+    }
+
     /// `volume delete VOL` (the volume must be stopped; brick directories stay on disk).
     pub async fn volume_delete(&self, volume: &str) -> Result<VolumeRef, GlusterError> {
         self.run(&["volume", "delete", volume], true, |x| {
@@ -273,6 +329,11 @@ impl Gluster {
         })
         .await
     }
+}
+
+/// Whether `e` is gluster's own failure with a message containing `text`.
+fn op_says(e: &GlusterError, text: &str) -> bool {
+    e.op_failure().is_some_and(|f| f.op_errstr.contains(text))
 }
 
 #[cfg(test)]

@@ -27,5 +27,5 @@ pub use config::{
 pub use error::{GlusterError, OpFailure, ParseError, ReplyError};
 pub use parse::{
     Brick, BrickStatus, DaemonStatus, HealBrick, HealEntry, Peer, PeerState, ProbeOutcome,
-    VolumeInfo, VolumeOp, VolumeRef, VolumeState, VolumeStatus,
+    QuotaLimit, VolumeInfo, VolumeOp, VolumeRef, VolumeState, VolumeStatus,
 };

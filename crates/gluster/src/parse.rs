@@ -526,6 +526,36 @@ pub fn parse_volume_op(xml: &[u8], op: VolumeOp) -> Result<VolumeRef, ReplyError
     })
 }
 
+/// One directory's quota, as `volume quota VOL list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QuotaLimit {
+    /// The directory, from the volume's root (`/` is the root itself).
+    pub path: String,
+    /// Its limit in bytes; `None` when it has none (gluster writes "N/A").
+    pub hard_limit: Option<u64>,
+    /// Bytes used under it, as gluster's accounting last saw them (it lags writes by
+    /// seconds); `None` when not known.
+    pub used: Option<u64>,
+}
+
+/// Parses `gluster --xml volume quota VOL list [PATH...]`. A path that does not exist is
+/// left out of the answer (gluster reports it on stderr only); a volume without any limit
+/// comes back as [`ReplyError::Op`] ("No quota configured on volume").
+pub fn parse_quota_list(xml: &[u8]) -> Result<Vec<QuotaLimit>, ReplyError> {
+    cli_output(xml, |root| {
+        Ok(root
+            .req("volQuota")?
+            .all("limit")
+            .map(|l| QuotaLimit {
+                path: l.text_of("path").unwrap_or_default().to_owned(),
+                hard_limit: l.opt_num("hard_limit"),
+                used: l.opt_num("used_space"),
+            })
+            .filter(|l| l.path.starts_with('/'))
+            .collect())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -821,5 +851,65 @@ mod tests {
             split_brick("fd00::1:/b/v"),
             ("fd00::1".to_owned(), "/b/v".to_owned())
         );
+    }
+
+    #[test]
+    fn quota_lists() {
+        let one = parse_quota_list(fixture!("volume_quota_list_one.xml")).expect("parses");
+        assert_eq!(
+            one,
+            [QuotaLimit {
+                path: "/c2".into(),
+                hard_limit: Some(1 << 30),
+                used: Some(0),
+            }]
+        );
+        let root = parse_quota_list(fixture!("volume_quota_list_root.xml")).expect("parses");
+        assert_eq!(root[0].path, "/");
+        assert_eq!(root[0].hard_limit, Some(524_288_000));
+        // After `quota remove`: the directory is listed, with no limit.
+        let removed = parse_quota_list(fixture!("volume_quota_list_no_limit.xml")).expect("parses");
+        assert_eq!(removed[0].hard_limit, None, "N/A is no limit");
+        assert_eq!(removed[0].used, Some(167_772_160));
+        assert!(
+            parse_quota_list(fixture!("volume_quota_list_missing.xml"))
+                .expect("parses")
+                .is_empty()
+        );
+        let none = op_err(parse_quota_list(fixture!("volume_quota_list_none.xml")));
+        assert!(none.op_errstr.contains("No quota configured"), "{none:?}");
+    }
+
+    #[test]
+    fn quota_changes() {
+        for ok in [
+            &fixture!("volume_quota_enable_ok.xml")[..],
+            fixture!("volume_quota_limit_ok.xml"),
+            fixture!("volume_quota_remove_ok.xml"),
+        ] {
+            assert_eq!(parse_ok(ok), Ok(()));
+        }
+        for (bad, needle) in [
+            (
+                &fixture!("volume_quota_enable_already.xml")[..],
+                "already enabled",
+            ),
+            (
+                fixture!("volume_quota_enable_no_volume.xml"),
+                "does not exist",
+            ),
+            (fixture!("volume_quota_limit_missing.xml"), "No such file"),
+            (
+                fixture!("volume_quota_limit_disabled.xml"),
+                "Quota is disabled",
+            ),
+            (
+                fixture!("volume_quota_remove_absent.xml"),
+                "No data available",
+            ),
+        ] {
+            let f = op_err(parse_ok(bad));
+            assert!(f.op_errstr.contains(needle), "{needle}: {f:?}");
+        }
     }
 }
