@@ -45,7 +45,8 @@ const DIR_MODE: u32 = 0o700;
 /// How long an operation waits for another process's lock before giving up.
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 
-/// The embedded store in a directory. Cheap to clone; holds no open files between calls.
+/// The embedded store in a directory. Cheap to clone; holds no open files between calls,
+/// except one inotify descriptor (in a thread of its own) while it is being watched.
 #[derive(Debug, Clone)]
 pub struct FileStore {
     dir: PathBuf,
