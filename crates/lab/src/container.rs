@@ -210,22 +210,12 @@ pub async fn remove(name: &str) -> Result<(), LabError> {
 
 #[cfg(test)]
 mod tests {
-    use std::net::Ipv4Addr;
-    use std::path::PathBuf;
 
     use super::*;
 
     #[test]
     fn a_step_runs_in_the_hosts_network_with_its_directories() {
-        let host = HostState {
-            index: 2,
-            host_name: "lab-2".into(),
-            gluster_node_name: "lab-gluster-2".into(),
-            netns: "byl-lab-2".into(),
-            ip: Ipv4Addr::new(10, 250, 1, 3),
-            dir: PathBuf::from("/l/hosts/2"),
-            loop_device: None,
-        };
+        let host = HostState::sample(2, "/l/hosts/2");
         let step = vec![
             "/usr/local/bin/brickyard".to_owned(),
             "node".into(),

@@ -230,22 +230,12 @@ impl Lab {
 
 #[cfg(test)]
 mod tests {
-    use std::net::Ipv4Addr;
-    use std::path::PathBuf;
 
     use super::*;
 
     #[test]
     fn fills_in_host_command_placeholders() {
-        let host = HostState {
-            index: 2,
-            host_name: "lab-2".into(),
-            gluster_node_name: "lab-gluster-2".into(),
-            netns: "byl-lab-2".into(),
-            ip: Ipv4Addr::new(10, 250, 1, 3),
-            dir: PathBuf::from("/x"),
-            loop_device: None,
-        };
+        let host = HostState::sample(2, "/x");
         let steps = vec![vec![
             "brickyard".to_owned(),
             "--store".into(),

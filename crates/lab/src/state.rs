@@ -178,6 +178,22 @@ impl HostState {
     }
 }
 
+#[cfg(test)]
+impl HostState {
+    /// Host `index` of a lab named `lab` on 10.250.1.0/24, with its state in `dir`.
+    pub(crate) fn sample(index: usize, dir: &str) -> Self {
+        Self {
+            index,
+            host_name: format!("lab-{index}"),
+            gluster_node_name: format!("lab-gluster-{index}"),
+            netns: format!("byl-lab-{index}"),
+            ip: Ipv4Addr::new(10, 250, 1, u8::try_from(index + 1).unwrap_or(u8::MAX)),
+            dir: PathBuf::from(dir),
+            loop_device: None,
+        }
+    }
+}
+
 impl LabState {
     /// The state file of a lab directory.
     pub fn path(dir: &Path) -> PathBuf {
