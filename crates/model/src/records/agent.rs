@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Extra, Named, RecordError, check_schema, decode_named, parse, schema_v1};
+use super::{Extra, RecordError, check_schema, decode_named, parse, schema_v1};
 use crate::keys::{OBSERVED_VOLUMES, STATUS_PREFIX};
 use crate::names::{check_hostname, check_volume_name};
 
@@ -143,18 +143,10 @@ impl AgentStatus {
     }
 }
 
-impl Named for AgentStatus {
-    const WHAT: &'static str = "host";
-    fn name(&self) -> &str {
-        &self.host
-    }
-    fn schema(&self) -> u32 {
-        self.schema
-    }
-    fn check_name(name: &str) -> Result<(), crate::names::NameError> {
-        check_hostname("host name", name)
-    }
-}
+super::named!(AgentStatus, "host", host, |name| check_hostname(
+    "host name",
+    name
+));
 
 /// What the pool lock's holder records at [`OBSERVED_VOLUMES`]: entries pending heal per
 /// started replicated or dispersed volume. `volume heal ... info` only works from inside a

@@ -13,7 +13,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Extra, Named, RecordError, decode_named, schema_v1};
+use super::{Extra, RecordError, decode_named, schema_v1};
 use crate::keys::{CLAIM_PREFIX, CLAIM_STATUS_PREFIX, name_in};
 use crate::names::{NameError, check_hostname, check_volume_name};
 
@@ -252,18 +252,7 @@ impl ClaimRecord {
     }
 }
 
-impl Named for ClaimRecord {
-    const WHAT: &'static str = "claim";
-    fn name(&self) -> &str {
-        &self.id
-    }
-    fn schema(&self) -> u32 {
-        self.schema
-    }
-    fn check_name(name: &str) -> Result<(), NameError> {
-        check_claim_id(name)
-    }
-}
+super::named!(ClaimRecord, "claim", id, check_claim_id);
 
 /// Where the agents are with a claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -374,18 +363,7 @@ impl ClaimStatus {
     }
 }
 
-impl Named for ClaimStatus {
-    const WHAT: &'static str = "claim";
-    fn name(&self) -> &str {
-        &self.id
-    }
-    fn schema(&self) -> u32 {
-        self.schema
-    }
-    fn check_name(name: &str) -> Result<(), NameError> {
-        check_claim_id(name)
-    }
-}
+super::named!(ClaimStatus, "claim", id, check_claim_id);
 
 #[cfg(test)]
 mod tests {

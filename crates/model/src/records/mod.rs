@@ -81,6 +81,26 @@ pub(crate) trait Named: serde::de::DeserializeOwned {
     fn check_name(name: &str) -> Result<(), crate::names::NameError>;
 }
 
+/// Implements [`Named`] for a record type: `named!(Type, "what", name_field, check)`, where
+/// `check` is a function (or closure) taking the name and returning a name check's result.
+macro_rules! named {
+    ($ty:ty, $what:literal, $field:ident, $check:expr) => {
+        impl $crate::records::Named for $ty {
+            const WHAT: &'static str = $what;
+            fn name(&self) -> &str {
+                &self.$field
+            }
+            fn schema(&self) -> u32 {
+                self.schema
+            }
+            fn check_name(name: &str) -> Result<(), $crate::names::NameError> {
+                ($check)(name)
+            }
+        }
+    };
+}
+pub(crate) use named;
+
 /// Parses a named record: the key must name a valid one, the record must parse, be of a
 /// schema this brickyard understands, and carry the key's name.
 pub(crate) fn decode_named<T: Named>(

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Extra, Named, RecordError, decode_named, schema_v1};
+use super::{Extra, RecordError, decode_named, schema_v1};
 use crate::keys::{VOLUME_PREFIX, VOLUME_STATUS_PREFIX, name_in};
 use crate::names::{check_hostname, check_volume_name};
 
@@ -426,31 +426,9 @@ fn is_token(s: &str) -> bool {
     !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
-impl Named for VolumeRecord {
-    const WHAT: &'static str = "volume";
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn schema(&self) -> u32 {
-        self.schema
-    }
-    fn check_name(name: &str) -> Result<(), crate::names::NameError> {
-        check_volume_name(name)
-    }
-}
+super::named!(VolumeRecord, "volume", name, check_volume_name);
 
-impl Named for VolumeStatus {
-    const WHAT: &'static str = "volume";
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn schema(&self) -> u32 {
-        self.schema
-    }
-    fn check_name(name: &str) -> Result<(), crate::names::NameError> {
-        check_volume_name(name)
-    }
-}
+super::named!(VolumeStatus, "volume", name, check_volume_name);
 
 /// Where the agents are with a volume.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
