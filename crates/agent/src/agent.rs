@@ -14,6 +14,8 @@ use brickyard_store::{Held, LeaseId, Lock, Store, StoreError};
 use tokio::sync::{mpsc, watch};
 use tracing::{Instrument as _, error, info, info_span, warn};
 
+use brickyard_volumes::claim_pass::ClaimMounts;
+
 use crate::AgentError;
 use crate::bootstrap::{self};
 use crate::config::reload_config;
@@ -43,6 +45,8 @@ pub(crate) struct Live {
     pub(crate) started: Instant,
     pub(crate) last_observed: Option<Instant>,
     pub(crate) observing: Option<tokio::task::JoinHandle<()>>,
+    /// The FUSE mounts this agent keeps to carry out claims (while it holds the pool lock).
+    pub(crate) claims: ClaimMounts,
 }
 
 impl Live {
@@ -79,6 +83,7 @@ impl Live {
             started,
             last_observed: None,
             observing: None,
+            claims: ClaimMounts::new(opts.claims_dir.join(&opts.host)),
         }
     }
 }
@@ -134,6 +139,14 @@ async fn run_inner(
             None
         }
     };
+    // Claims (the CSI driver's) start a pass at once too: a CreateVolume waits on it.
+    let mut claims_watch = match store.watch(brickyard_model::keys::CLAIM_PREFIX).await {
+        Ok(w) => Some(w),
+        Err(e) => {
+            warn!("cannot watch the claims, passes follow the agent's pace: {e}");
+            None
+        }
+    };
     loop {
         tokio::select! {
             ev = events.recv() => match ev {
@@ -163,6 +176,16 @@ async fn run_inner(
                     None => volumes_watch = None,
                 }
             }
+            ev = async { claims_watch.as_mut()?.next().await }, if claims_watch.is_some() => {
+                match ev {
+                    Some(Ok(_)) => next_tick = tokio::time::Instant::now(),
+                    Some(Err(e)) => {
+                        warn!("watch on the claims ended, passes follow the agent's pace: {e}");
+                        claims_watch = None;
+                    }
+                    None => claims_watch = None,
+                }
+            }
             _ = tokio::time::sleep_until(next_tick) => {
                 supervise::reap_orphans(live.status.glusterd_pid);
                 tick(&opts, &store, &config, &mut live).await;
@@ -183,6 +206,7 @@ async fn run_inner(
         }
     }
     info!("stopping: glusterd and the brick processes it started");
+    live.claims.release_except(&Default::default()).await;
     live.status.state = AgentState::Stopping;
     publish(&opts, &store, &mut live).await;
     // The supervisor watches the same shutdown signal; wait for it to stop everything.
@@ -327,7 +351,8 @@ async fn tick(opts: &AgentOptions, store: &Arc<dyn Store>, config: &HostConfig, 
     live.status.bricks = brick_space(config);
     let started = Instant::now();
     let held = live.held.clone();
-    let (errors, lost, invalid) = reconcile_volumes(opts, store, config, held, live.lease).await;
+    let (errors, lost, invalid) =
+        reconcile_volumes(opts, store, config, held, live.lease, &mut live.claims).await;
     // Each unusable record is logged when it appears, not on every pass.
     let keys: Vec<String> = invalid.iter().map(|e| e.key.clone()).collect();
     for e in invalid
@@ -358,6 +383,7 @@ async fn reconcile_volumes(
     config: &HostConfig,
     held: Option<Held>,
     lease: Option<LeaseId>,
+    claims: &mut ClaimMounts,
 ) -> (u64, bool, Vec<brickyard_model::records::RecordError>) {
     use brickyard_volumes::reconcile::{self, Fence, ReconcileError};
     // A gluster command can take longer than the lease's TTL (a rebalance start took 10 s):
@@ -389,21 +415,37 @@ async fn reconcile_volumes(
     let mut invalid = Vec::new();
     if let Some(held) = held {
         let fence = Fence::new(held, Arc::clone(&lost));
+        let failed = |e: ReconcileError, errors: &mut u64, lost_lock: &mut bool| {
+            warn!("{e}");
+            *errors += 1;
+            *lost_lock |= matches!(e, ReconcileError::LostLock(_));
+        };
         match reconcile::cluster_pass(store.as_ref(), &opts.gluster, &opts.host, &fence).await {
             Ok(report) => {
                 errors += report.failed as u64;
                 invalid = report.invalid;
             }
-            Err(e @ ReconcileError::LostLock(_)) => {
-                warn!("{e}");
-                errors += 1;
-                lost_lock = true;
-            }
-            Err(e) => {
-                warn!("{e}");
-                errors += 1;
+            Err(e) => failed(e, &mut errors, &mut lost_lock),
+        }
+        if !lost_lock {
+            let server = config.ip().to_string();
+            let pass = brickyard_volumes::claim_pass::claim_pass(
+                store.as_ref(),
+                &opts.gluster,
+                &opts.host,
+                &server,
+                claims,
+                &fence,
+            )
+            .await;
+            match pass {
+                Ok(report) => errors += report.failed as u64,
+                Err(e) => failed(e, &mut errors, &mut lost_lock),
             }
         }
+    } else {
+        // Only the pool lock's holder keeps claim mounts.
+        claims.release_except(&Default::default()).await;
     }
     if let Err(e) = reconcile::host_pass(store.as_ref(), &opts.gluster, config).await {
         warn!("{e}");

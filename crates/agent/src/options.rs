@@ -1,5 +1,6 @@
 //! How the agent runs: its options and their defaults.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use brickyard_gluster::Gluster;
@@ -9,6 +10,9 @@ use crate::supervise::GlusterdCommand;
 
 /// glusterd's management port, which peers must answer on before they are probed.
 pub const GLUSTERD_PORT: u16 = 24007;
+
+/// Where the agent keeps its claim mounts by default.
+pub const CLAIMS_DIR: &str = "/run/brickyard/claims";
 
 /// Whether the agent may set the host name to `GlusterNodeName`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +40,9 @@ pub struct AgentOptions {
     pub lease_ttl: Duration,
     /// How often the pool is reconciled and liveness renewed.
     pub tick: Duration,
+    /// Where the FUSE mounts that carry out claims are kept, under a directory named as the
+    /// host (so that lab hosts sharing one machine's /run never meet).
+    pub claims_dir: PathBuf,
 }
 
 impl AgentOptions {
@@ -49,6 +56,7 @@ impl AgentOptions {
             hostname: HostnamePolicy::Auto,
             lease_ttl: Duration::from_secs(10),
             tick: Duration::from_secs(2),
+            claims_dir: PathBuf::from(CLAIMS_DIR),
         }
     }
 }

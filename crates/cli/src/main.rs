@@ -42,6 +42,10 @@ enum Command {
     /// bridge, each with its own disk (needs root).
     #[command(subcommand)]
     Lab(commands::lab::LabCommand),
+    /// The CSI driver (glusterfs.brickyard.io): its controller and node services, and the
+    /// claims they keep (list, purge archived ones, forget).
+    #[command(subcommand)]
+    Csi(commands::csi::CsiCommand),
     /// Kubernetes manifests: the node agents, the in-tree GlusterFS chain for one volume
     /// (Kubernetes 1.25 and older), the CSI driver bundle.
     #[command(subcommand)]
@@ -139,6 +143,7 @@ fn main() -> ExitCode {
             Command::Status(a) => commands::status::run(&cli.globals, a).await,
             Command::Lab(cmd) => commands::lab::run(&cli.globals, cmd).await,
             Command::Kube(cmd) => commands::kube::run(&cli.globals, cmd).await,
+            Command::Csi(cmd) => commands::csi::run(&cli.globals, cmd).await,
             Command::Volume(cmd) => commands::volume::run(&cli.globals, cmd).await,
             Command::Serve(a) => commands::serve::run(&cli.globals, a).await,
         }

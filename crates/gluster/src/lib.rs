@@ -16,6 +16,7 @@
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod mount;
 pub mod parse;
 mod xml;
 

@@ -1,14 +1,9 @@
 //! FUSE mounts of the lab's volumes on the machine (`lab mount`, `lab umount`).
 
 use std::path::Path;
-use std::time::Duration;
-
-use brickyard_exec::{Cmd, output, run};
 
 use crate::LabError;
 use crate::lab::{Lab, absolute, mkdir};
-
-const MOUNT_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Lab {
     /// Mounts gluster volume `volume` at `path` on the machine (FUSE), through the first
@@ -25,23 +20,16 @@ impl Lab {
         let Some((first, rest)) = self.state.hosts.split_first() else {
             return Ok(());
         };
-        let backups = rest
-            .iter()
+        let servers: Vec<String> = std::iter::once(first)
+            .chain(rest)
             .map(|h| h.ip.to_string())
-            .collect::<Vec<_>>()
-            .join(":");
-        let mut argv = vec!["mount".to_owned(), "-t".into(), "glusterfs".into()];
-        if !backups.is_empty() {
-            argv.extend(["-o".into(), format!("backup-volfile-servers={backups}")]);
-        }
-        argv.push(format!("{}:/{volume}", first.ip));
-        argv.push(path.display().to_string());
+            .collect();
         // Recorded first, so that `lab down` unmounts it even if this process dies mid-way.
         if !self.state.mounts.contains(&path) {
             self.state.mounts.push(path.clone());
             self.state.write()?;
         }
-        run(&Cmd::new(argv).timeout(MOUNT_TIMEOUT))
+        brickyard_gluster::mount::mount(&servers, volume, &path, &[])
             .await
             .map_err(|e| {
                 LabError::cmd(
@@ -66,16 +54,7 @@ impl Lab {
 }
 
 pub(crate) async fn unmount(path: &Path) -> Result<(), LabError> {
-    let shown = path.display().to_string();
-    let out = output(&Cmd::new(["umount", &shown]).timeout(MOUNT_TIMEOUT))
+    brickyard_gluster::mount::unmount(path)
         .await
-        .map_err(|e| LabError::cmd(format!("unmount {shown}"), e))?;
-    if out.success() || out.stderr_str().contains("not mounted") {
-        return Ok(());
-    }
-    // A busy mount (a shell sitting in it) is detached now and freed when it is let go.
-    run(&Cmd::new(["umount", "-l", &shown]).timeout(MOUNT_TIMEOUT))
-        .await
-        .map(drop)
-        .map_err(|e| LabError::cmd(format!("unmount {shown}"), e))
+        .map_err(|e| LabError::cmd(format!("unmount {}", path.display()), e))
 }

@@ -22,6 +22,9 @@ pub struct Mount {
     pub root: PathBuf,
     /// Per-mount options, e.g. `rw,noatime`.
     pub options: String,
+    /// The file system's device number, `major:minor`: every bind mount of one file system
+    /// shows the same.
+    pub device: String,
 }
 
 /// Parses the text of a mountinfo file. A line that does not have mountinfo's shape is an
@@ -37,6 +40,7 @@ pub fn parse_mountinfo(text: &str) -> Result<Vec<Mount>, ParseError> {
                 return Err(bad());
             }
             Ok(Mount {
+                device: fields[2].to_owned(),
                 root: PathBuf::from(unescape(fields[3])),
                 target: PathBuf::from(unescape(fields[4])),
                 options: fields[5].to_owned(),

@@ -34,6 +34,8 @@
 //! ```
 
 pub mod api;
+pub mod claim_pass;
+pub mod claims;
 pub mod error;
 pub mod placement;
 pub mod plan;

@@ -87,7 +87,7 @@ impl Fence {
         Self { held, lost }
     }
 
-    fn check(&self) -> Result<(), ReconcileError> {
+    pub(crate) fn check(&self) -> Result<(), ReconcileError> {
         if self.lost.load(Ordering::SeqCst) {
             Err(ReconcileError::LostLock("its lease could not be renewed"))
         } else {
@@ -103,7 +103,7 @@ impl Fence {
     }
 
     /// Writes `key` fenced; an error when the lock moved.
-    async fn put(
+    pub(crate) async fn put(
         &self,
         store: &dyn Store,
         key: String,

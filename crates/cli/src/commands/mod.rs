@@ -1,6 +1,7 @@
 //! The subcommands, one module each.
 
 pub mod config;
+pub mod csi;
 pub mod host;
 pub mod kube;
 pub mod lab;
