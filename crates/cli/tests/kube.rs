@@ -221,3 +221,34 @@ fn output_is_byte_identical_across_runs() {
         assert_eq!(a, b, "{args:?}");
     }
 }
+
+/// The StorageClasses the bundle installs are ones the driver accepts, word for word.
+#[test]
+fn the_csi_bundle_s_classes_are_what_the_driver_accepts() {
+    use brickyard_kube::csi::{CsiSpec, bundle};
+    let b = bundle(&CsiSpec {
+        image: "registry.example.com/brickyard:test".into(),
+        namespace: brickyard_kube::DEFAULT_NAMESPACE.into(),
+        store: brickyard_kube::StoreSettings {
+            url: "etcd://10.1.1.10:2379".into(),
+            file_dir: None,
+            etcd_tls_secret: None,
+        },
+        shared_volume: "brickyard-claims".into(),
+    })
+    .expect("bundle");
+    let mut modes = Vec::new();
+    for class in b.of_kind("StorageClass") {
+        let params: std::collections::BTreeMap<String, String> = class.doc()["parameters"]
+            .as_object()
+            .expect("parameters")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().expect("a string").to_owned()))
+            .collect();
+        let parsed = brickyard_volumes::claims::class_params(&params)
+            .unwrap_or_else(|e| panic!("{}: {e}", class.name()));
+        modes.push(parsed.mode.to_string());
+    }
+    modes.sort();
+    assert_eq!(modes, ["subdir", "volume"]);
+}

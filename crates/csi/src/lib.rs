@@ -26,8 +26,7 @@ mod status;
 
 pub use serve::{Endpoint, serve};
 
-/// The driver's name, as Kubernetes' CSIDriver object and StorageClasses name it.
-pub const DRIVER_NAME: &str = "glusterfs.brickyard.io";
+pub use brickyard_model::records::claim::DRIVER_NAME;
 
 /// The CSI v1 messages and services, generated from `proto/csi.proto`.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]

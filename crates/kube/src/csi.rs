@@ -17,8 +17,8 @@ use crate::names::check_label;
 use crate::object::{Meta, Object, pairs};
 use crate::{Bundle, KubeError};
 
-/// The CSI driver's name, as StorageClasses and PersistentVolumes refer to it.
-pub const DRIVER_NAME: &str = "glusterfs.brickyard.io";
+pub use brickyard_model::records::claim::DRIVER_NAME;
+use brickyard_model::records::claim::params;
 
 /// The external-provisioner sidecar: CreateVolume/DeleteVolume for claims.
 pub const PROVISIONER_IMAGE: &str = "registry.k8s.io/sig-storage/csi-provisioner:v5.2.0";
@@ -37,11 +37,6 @@ pub const NODE: &str = "brickyard-csi-node";
 pub const SUBDIR_CLASS: &str = "brickyard-subdir";
 /// The StorageClass that gives each claim a GlusterFS volume of its own.
 pub const VOLUME_CLASS: &str = "brickyard-volume";
-
-/// The StorageClass parameter that selects how a claim is provisioned.
-pub const MODE_PARAMETER: &str = "brickyard.io/mode";
-/// The StorageClass parameter naming the shared volume of the subdirectory mode.
-pub const SHARED_VOLUME_PARAMETER: &str = "brickyard.io/shared-volume";
 
 /// The kubelet's directory on the nodes (where CSI mounts and sockets live).
 pub const KUBELET_DIR: &str = "/var/lib/kubelet";
@@ -95,11 +90,11 @@ pub fn bundle(spec: &CsiSpec) -> Result<Bundle, KubeError> {
         storage_class(
             SUBDIR_CLASS,
             &[
-                (MODE_PARAMETER, "subdirectory"),
-                (SHARED_VOLUME_PARAMETER, &spec.shared_volume),
+                (params::PROVISIONING, "subdir"),
+                (params::SHARED_VOLUME, &spec.shared_volume),
             ],
         ),
-        storage_class(VOLUME_CLASS, &[(MODE_PARAMETER, "volume")]),
+        storage_class(VOLUME_CLASS, &[(params::PROVISIONING, "volume")]),
     ];
     Ok(Bundle {
         objects,

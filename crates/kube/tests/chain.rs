@@ -299,9 +299,9 @@ fn csi_bundle_is_wired_to_its_driver() {
     assert_eq!(classes.len(), 2);
     let modes: BTreeSet<&str> = classes
         .iter()
-        .map(|c| s(&c.doc()["parameters"][csi::MODE_PARAMETER]))
+        .map(|c| s(&c.doc()["parameters"]["provisioning"]))
         .collect();
-    assert_eq!(modes, BTreeSet::from(["subdirectory", "volume"]));
+    assert_eq!(modes, BTreeSet::from(["subdir", "volume"]));
     for c in classes {
         assert_eq!(c.doc()["provisioner"], csi::DRIVER_NAME);
         assert_eq!(c.doc()["allowVolumeExpansion"], true);

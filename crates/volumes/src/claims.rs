@@ -33,14 +33,11 @@ use crate::placement;
 use crate::record::{DesiredState, Layout, Phase, VolumeRecord, VolumeSpec};
 use crate::request::LayoutRequest;
 
-/// The StorageClass parameter choosing how claims are provided: `subdir` or `volume`.
-pub const PARAM_PROVISIONING: &str = "provisioning";
-/// The StorageClass parameter naming the shared volume of `subdir` claims.
-pub const PARAM_SHARED_VOLUME: &str = "sharedVolume";
-/// The StorageClass parameter choosing what a deleted claim leaves: `delete` or `archive`.
-pub const PARAM_ON_DELETE: &str = "onDelete";
-/// The shared volume of `subdir` claims when a class names none.
-pub const DEFAULT_SHARED_VOLUME: &str = "brickyard-claims";
+use brickyard_model::records::claim::params::{
+    DEFAULT_SHARED_VOLUME, ON_DELETE as PARAM_ON_DELETE, PROVISIONING as PARAM_PROVISIONING,
+    SHARED_VOLUME as PARAM_SHARED_VOLUME,
+};
+
 /// The size of a claim that asks for none (CSI lets a request leave it to the driver).
 pub const DEFAULT_CLAIM_BYTES: u64 = 1 << 30;
 /// Parameters Kubernetes' provisioner adds (`csi.storage.k8s.io/pvc/name`, …): read by
@@ -929,6 +926,107 @@ mod tests {
             let e = class_params(&params(&[(k, v)])).expect_err(k);
             assert!(e.to_string().contains(needle), "{k}={v}: {e}");
         }
+    }
+
+    const GIB: u64 = 1 << 30;
+
+    /// A file store with three live hosts, each with one 1 GiB brick filesystem.
+    async fn cluster() -> (tempfile::TempDir, brickyard_store::FileStore) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = brickyard_store::FileStore::open(dir.path()).expect("file store");
+        for i in 1..=3 {
+            let cfg = format!(
+                r#"{{"HostName":"h{i}","GlusterNodeName":"g{i}","IPAddress":"10.0.0.{i}/24","BrickDevice":"/dev/sdb"}}"#
+            );
+            let live = format!(
+                r#"{{"host":"h{i}","node_name":"g{i}","ip":"10.0.0.{i}","uuid":null,"state":"running","glusterd_pid":1,"glusterd_restarts":0,"peers":[],"problems":[],"version":"0","started_at":0,"updated_at":0,"bricks":[{{"mount_point":"/gluster/brick1","size_bytes":{GIB},"free_bytes":{GIB}}}]}}"#
+            );
+            store
+                .put(&format!("gluster/config/h{i}"), cfg.as_bytes(), None)
+                .await
+                .expect("config");
+            store
+                .put(&format!("gluster/status/h{i}"), live.as_bytes(), None)
+                .await
+                .expect("liveness");
+        }
+        (dir, store)
+    }
+
+    fn request(name: &str, bytes: u64) -> ClaimRequest {
+        ClaimRequest {
+            name: name.into(),
+            required_bytes: bytes,
+            limit_bytes: 0,
+            parameters: BTreeMap::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn racing_controllers_make_one_claim_and_a_repeat_finds_it() {
+        let (_d, store) = cluster().await;
+        let wait = Duration::from_millis(300);
+        let req = request("pvc-race", GIB / 4);
+        // No agent carries claims out here: both wait in vain, and one claim is recorded.
+        let (a, b) = tokio::join!(create(&store, &req, wait), create(&store, &req, wait));
+        for r in [a, b] {
+            assert!(matches!(r, Err(ClaimError::Timeout { .. })), "{r:?}");
+        }
+        let all = list(&store).await.expect("list");
+        assert_eq!(all.claims.len(), 1);
+        let record = &all.claims[0].record;
+        assert_eq!(record.id, "pvc-race");
+        assert_eq!(record.volume, DEFAULT_SHARED_VOLUME);
+        assert_eq!(
+            crate::api::list(&store)
+                .await
+                .expect("volumes")
+                .volumes
+                .len(),
+            1,
+            "one shared volume"
+        );
+        // The agents report it ready: the same request now returns at once.
+        let mut st = ClaimStatus::new("pvc-race", ClaimPhase::Ready, "h1", 0);
+        st.applied_bytes = record.size_bytes;
+        store
+            .put(&claim_status_key("pvc-race"), &encode(&st), None)
+            .await
+            .expect("status");
+        let found = create(&store, &req, wait).await.expect("found");
+        assert_eq!(found, *record);
+        // Another size is another claim of the same name: refused.
+        let bigger = request("pvc-race", GIB / 2);
+        assert!(matches!(
+            create(&store, &bigger, wait).await,
+            Err(ClaimError::Incompatible { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn claims_never_promise_more_than_the_shared_volume_holds() {
+        let (_d, store) = cluster().await;
+        let wait = Duration::from_millis(50);
+        let e = create(&store, &request("pvc-huge", 2 * GIB), wait)
+            .await
+            .expect_err("too big");
+        assert!(matches!(e, ClaimError::OutOfRange(_)), "{e}");
+        assert!(
+            e.to_string().contains("holds 1073741824 bytes in all"),
+            "{e}"
+        );
+        let _ = create(&store, &request("pvc-1", 600 << 20), wait).await;
+        let e = create(&store, &request("pvc-2", 600 << 20), wait)
+            .await
+            .expect_err("no room left");
+        assert!(matches!(e, ClaimError::Exhausted(_)), "{e}");
+        assert!(e.to_string().contains("left for claims"), "{e}");
+        assert_eq!(list(&store).await.expect("list").claims.len(), 1);
+        let class = class_params(&BTreeMap::new()).expect("class");
+        assert_eq!(
+            available(&store, &class).await.expect("room"),
+            GIB - (600 << 20)
+        );
     }
 
     #[test]

@@ -29,8 +29,8 @@ pub enum KubeCommand {
     /// PersistentVolumeClaim, an example Deployment), for Kubernetes 1.25 and older.
     StaticPv(StaticPvArgs),
     /// The deployment bundle of brickyard's CSI driver (CSIDriver, controller, node plugin,
-    /// StorageClasses, RBAC), for Kubernetes 1.26 and newer. PLANNED: the driver itself
-    /// (`brickyard csi`) does not exist yet, so the bundle's pods cannot start.
+    /// StorageClasses, RBAC), for Kubernetes 1.26 and newer: its pods run `brickyard csi
+    /// controller` and `brickyard csi node`.
     Csi(CsiArgs),
 }
 
@@ -139,7 +139,7 @@ pub struct CsiArgs {
     #[command(flatten)]
     pod: PodArgs,
     /// The volume the brickyard-subdir StorageClass carves subdirectories from.
-    #[arg(long, value_name = "NAME", default_value = "shared")]
+    #[arg(long, value_name = "NAME", default_value = brickyard_model::records::claim::params::DEFAULT_SHARED_VOLUME)]
     shared_volume: String,
     #[command(flatten)]
     output: OutputArgs,
@@ -256,9 +256,6 @@ async fn nodes_cmd(g: &Globals, a: NodesArgs) -> Result<()> {
         },
     )?;
     notes.extend(bundle.notes.iter().cloned());
-    notes.push(
-        "the CSI driver is planned: this brickyard has no `csi` command yet, so the controller and node pods of this bundle cannot start; use `kube static-pv` until it exists".into(),
-    );
     emit(&bundle, &notes, &a.output)
 }
 

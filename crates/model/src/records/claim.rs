@@ -17,6 +17,24 @@ use super::{Extra, RecordError, decode_named, schema_v1};
 use crate::keys::{CLAIM_PREFIX, CLAIM_STATUS_PREFIX, name_in};
 use crate::names::{NameError, check_hostname, check_volume_name};
 
+/// The CSI driver's name, as Kubernetes' CSIDriver object, StorageClasses and
+/// PersistentVolumes name it.
+pub const DRIVER_NAME: &str = "glusterfs.brickyard.io";
+
+/// The StorageClass parameters of the CSI driver that are brickyard's own words (the layout
+/// ones are `volume create`'s flags: `replica`, `arbiter`, `disperse`, `redundancy`,
+/// `distribute`, `profile`; the directory's are `uid`, `gid`, `mode`).
+pub mod params {
+    /// How claims are provided: `subdir` (a directory of a shared volume) or `volume`.
+    pub const PROVISIONING: &str = "provisioning";
+    /// The shared volume of `subdir` claims.
+    pub const SHARED_VOLUME: &str = "sharedVolume";
+    /// What a deleted claim leaves: `delete` (nothing) or `archive`.
+    pub const ON_DELETE: &str = "onDelete";
+    /// The shared volume of `subdir` claims when a class names none.
+    pub const DEFAULT_SHARED_VOLUME: &str = "brickyard-claims";
+}
+
 /// The largest claim: what Kubernetes can represent (its quantities are int64 bytes).
 pub const MAX_CLAIM_BYTES: u64 = i64::MAX as u64;
 /// The most StorageClass parameters a claim keeps.
