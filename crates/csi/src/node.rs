@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use brickyard_model::records::claim::{ClaimMode, ClaimRecord};
+use brickyard_model::records::claim::{ClaimMode, ClaimRecord, ClaimState};
 use brickyard_store::Store;
 use brickyard_sys::mounts::Mount;
 use brickyard_volumes::claims;
@@ -68,8 +68,9 @@ impl Node {
 
     async fn claim(&self, id: &str) -> Result<ClaimRecord, Status> {
         match claims::get(self.store.as_ref(), id).await {
-            Ok(Some((_, r))) => Ok(r),
-            Ok(None) => Err(status::of(claims::ClaimError::NotFound {
+            Ok(Some((_, r))) if r.state == ClaimState::Present => Ok(r),
+            // None, or archived or being removed: Kubernetes let go of it.
+            Ok(_) => Err(status::of(claims::ClaimError::NotFound {
                 id: id.to_owned(),
             })),
             Err(e) => Err(status::of(e)),

@@ -862,6 +862,9 @@ fn describe(phase: Phase, reason: &str) -> String {
 
 /// Removes claim `id`'s record and status, leaving its data as it is.
 pub async fn forget(store: &dyn Store, id: &str) -> Result<bool, ClaimError> {
+    brickyard_model::records::claim::check_claim_id(id).map_err(|e| {
+        ClaimError::Unavailable(format!("{id:?} is no claim id: {}; {}", e.problem, e.fix))
+    })?;
     let existed = store.get(&claim_key(id)).await?.is_some();
     store
         .commit(Txn {
