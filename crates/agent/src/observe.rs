@@ -1,5 +1,6 @@
 //! What the pool lock's holder observes of the volumes in the background: entries pending
-//! heal, recorded (fenced, under its lease) for `brickyard status` on any machine.
+//! heal, recorded (fenced, under its lease) for `brickyard status` on any machine; and
+//! brick processes that died while their glusterd runs, which it starts again.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,6 +40,12 @@ pub(crate) fn observe_volumes(opts: &AgentOptions, store: &Arc<dyn Store>, live:
                 return;
             }
         };
+        if volumes
+            .iter()
+            .any(|v| v.state == brickyard_gluster::VolumeState::Started)
+        {
+            restart_dead_bricks(&gluster).await;
+        }
         let mut obs = ObservedVolumes {
             schema: brickyard_model::records::SCHEMA,
             host,
@@ -69,8 +76,16 @@ pub(crate) fn observe_volumes(opts: &AgentOptions, store: &Arc<dyn Store>, live:
             };
             match bricks {
                 Ok(bricks) => {
-                    obs.heal_pending
-                        .insert(name.clone(), bricks.iter().filter_map(|b| b.pending).sum());
+                    let pending: u64 = bricks.iter().filter_map(|b| b.pending).sum();
+                    // Entries wait for the self-heal daemons' next crawl unless a brick
+                    // came back (a full brick that was freed, a write that failed on one
+                    // brick only): with every brick reachable, have them crawl now.
+                    if pending > 0 && bricks.iter().all(|b| b.connected()) {
+                        if let Err(e) = gluster.heal_start(&name).await {
+                            warn!("volume {name}: cannot start its heal: {e}");
+                        }
+                    }
+                    obs.heal_pending.insert(name.clone(), pending);
                     obs.heal_unreachable
                         .insert(name, bricks.iter().filter(|b| !b.connected()).count());
                 }
@@ -96,4 +111,43 @@ pub(crate) fn observe_volumes(opts: &AgentOptions, store: &Arc<dyn Store>, live:
         }
     };
     live.observing = Some(tokio::spawn(task.instrument(tracing::Span::current())));
+}
+
+/// Starts again the brick processes that died while their host's glusterd kept running
+/// (glusterd itself restarts a brick only when glusterd starts): a brick that
+/// `volume status` lists offline on an answering host is dead, and `volume start VOL force`
+/// starts exactly the offline bricks (and daemons) of a started volume, touching nothing
+/// else. Bricks of hosts that do not answer are not listed, so a host that is down is
+/// left alone.
+async fn restart_dead_bricks(gluster: &brickyard_gluster::Gluster) {
+    let status = match gluster.volume_status(None).await {
+        Ok(s) => s,
+        Err(e) => {
+            warn!("cannot read the bricks' status: {e}");
+            return;
+        }
+    };
+    for v in status {
+        let dead: Vec<String> = v
+            .bricks
+            .iter()
+            .filter(|b| !b.online)
+            .map(|b| format!("{}:{}", b.host, b.path))
+            .collect();
+        if dead.is_empty() {
+            continue;
+        }
+        match gluster.volume_start(&v.name, true).await {
+            Ok(_) => info!(
+                "volume {}: started its dead brick process(es) again: {}",
+                v.name,
+                dead.join(", ")
+            ),
+            Err(e) => warn!(
+                "volume {}: cannot start its dead bricks ({}): {e}",
+                v.name,
+                dead.join(", ")
+            ),
+        }
+    }
 }

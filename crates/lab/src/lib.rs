@@ -29,6 +29,7 @@ mod disk;
 mod down;
 mod enter;
 mod etcd;
+pub mod fault;
 mod fuse;
 pub mod holder;
 mod hosts;

@@ -5,6 +5,7 @@ use std::io::IsTerminal as _;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
+use brickyard_lab::fault::Victim;
 use brickyard_lab::holder::HolderArgs;
 use brickyard_lab::supervise::SuperviseArgs;
 use brickyard_lab::{Lab, LabName, LabOptions, LabStatus, Progress, Runtime, StoreKind};
@@ -36,6 +37,9 @@ pub enum LabCommand {
     Stop(HostArgs),
     /// Start a stopped host again: its namespaces, mounts and command.
     Start(HostArgs),
+    /// Give a host a fault, or take it back: kill one of its processes, cut its network,
+    /// slow its link, fill its brick filesystem.
+    Fault(FaultArgs),
     /// Remove everything the lab made: processes, mounts, loop devices, namespaces,
     /// interfaces, etcd and files. Safe to run twice, and after a crashed `lab up`.
     Down(LabArgs),
@@ -210,6 +214,155 @@ pub struct HostArgs {
     host: String,
 }
 
+/// Arguments of `lab fault`.
+#[derive(Debug, Args)]
+pub struct FaultArgs {
+    #[command(flatten)]
+    lab: LabArgs,
+    #[command(subcommand)]
+    fault: FaultCommand,
+}
+
+/// A process `lab fault kill` can kill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KillWhat {
+    /// The host's glusterd.
+    Glusterd,
+    /// The host's node agent.
+    Agent,
+    /// The host's brick process of --volume.
+    Brick,
+}
+
+/// The faults.
+#[derive(Debug, Subcommand)]
+pub enum FaultCommand {
+    /// Kill (SIGKILL) one of a host's processes; its agent starts glusterd and bricks
+    /// again, its supervisor the agent.
+    Kill {
+        /// The host: its HostName or 1-based index.
+        host: String,
+        /// What to kill.
+        #[arg(value_enum)]
+        what: KillWhat,
+        /// The volume whose brick to kill (with `brick`).
+        #[arg(long, value_name = "NAME", required_if_eq("what", "brick"))]
+        volume: Option<String>,
+    },
+    /// Cut a host off the lab's network (a partition: it keeps running on its side).
+    Partition {
+        /// The host.
+        host: String,
+    },
+    /// Join a partitioned host to the network again.
+    Heal {
+        /// The host.
+        host: String,
+    },
+    /// Limit a host's link both ways (`tc … tbf`), or lift the limit with --off.
+    Throttle {
+        /// The host.
+        host: String,
+        /// The rate, as tc writes it: e.g. 512kbit, 1mbit.
+        #[arg(long, value_name = "RATE", required_unless_present = "off")]
+        rate: Option<String>,
+        /// Lift the limit.
+        #[arg(long, conflicts_with = "rate")]
+        off: bool,
+    },
+    /// Fill a host's brick filesystem to the last byte, or free it again with --off.
+    Fill {
+        /// The host.
+        host: String,
+        /// The brick mount inside the host.
+        #[arg(long, value_name = "PATH", default_value = "/gluster/brick1")]
+        mount: String,
+        /// Remove what filled it.
+        #[arg(long)]
+        off: bool,
+    },
+}
+
+/// Checks a tc rate: digits and a unit (`bit`, `kbit`, `mbit`, `gbit`).
+fn check_rate(rate: &str) -> Result<()> {
+    let digits = rate.chars().take_while(char::is_ascii_digit).count();
+    let unit = &rate[digits..];
+    if digits == 0 || !["bit", "kbit", "mbit", "gbit"].contains(&unit) {
+        anyhow::bail!("--rate {rate:?}: give a number and a unit, e.g. 512kbit or 1mbit");
+    }
+    Ok(())
+}
+
+/// Checks a brick mount path of a lab host: `/gluster/brickN`.
+fn check_brick_mount(path: &str) -> Result<()> {
+    let n = path.strip_prefix("/gluster/brick").unwrap_or("");
+    if n.is_empty() || !n.chars().all(|c| c.is_ascii_digit()) {
+        anyhow::bail!(
+            "--mount {path:?}: a lab host's brick mounts are /gluster/brick1, /gluster/brick2, …"
+        );
+    }
+    Ok(())
+}
+
+async fn fault(a: FaultArgs) -> Result<()> {
+    let lab = a.lab.open()?;
+    match a.fault {
+        FaultCommand::Kill { host, what, volume } => {
+            let host = lab.host(&host)?;
+            let victim = match what {
+                KillWhat::Glusterd => Victim::Glusterd,
+                KillWhat::Agent => Victim::Agent,
+                KillWhat::Brick => {
+                    let v = volume.unwrap_or_default();
+                    brickyard_model::names::check_volume_name(&v)
+                        .map_err(|e| anyhow::anyhow!("--volume {v:?} {}; {}", e.problem, e.fix))?;
+                    Victim::Brick(v)
+                }
+            };
+            let pids = lab.kill(host, &victim).await?;
+            println!("host {}: killed {victim} (pid {pids:?})", host.host_name);
+        }
+        FaultCommand::Partition { host } => {
+            let host = lab.host(&host)?;
+            lab.partition(host, true).await?;
+            println!(
+                "host {} is cut off the network; `brickyard lab fault --name {} heal {}` joins it again",
+                host.host_name,
+                lab.state().name,
+                host.index
+            );
+        }
+        FaultCommand::Heal { host } => {
+            let host = lab.host(&host)?;
+            lab.partition(host, false).await?;
+            println!("host {} is on the network again", host.host_name);
+        }
+        FaultCommand::Throttle { host, rate, off } => {
+            let host = lab.host(&host)?;
+            if off {
+                lab.throttle(host, None).await?;
+                println!("host {}: link limit lifted", host.host_name);
+            } else {
+                let rate = rate.unwrap_or_default();
+                check_rate(&rate)?;
+                lab.throttle(host, Some(&rate)).await?;
+                println!("host {}: link limited to {rate} both ways", host.host_name);
+            }
+        }
+        FaultCommand::Fill { host, mount, off } => {
+            check_brick_mount(&mount)?;
+            let host = lab.host(&host)?;
+            let bytes = lab.fill(host, &mount, !off).await?;
+            if off {
+                println!("host {}: {mount} freed", host.host_name);
+            } else {
+                println!("host {}: {mount} filled ({bytes} bytes)", host.host_name);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Arguments of the hidden `lab holder`.
 #[derive(Debug, Args)]
 pub struct HolderCliArgs {
@@ -281,6 +434,7 @@ pub async fn run(g: &Globals, cmd: LabCommand) -> Result<()> {
             println!("host {} started (holder {pid})", host.host_name);
             Ok(())
         }
+        LabCommand::Fault(a) => fault(a).await,
         LabCommand::Down(a) => {
             let name = a.name()?;
             let report = Lab::down(&name, a.dir.as_deref()).await?;
