@@ -47,6 +47,8 @@ pub(crate) struct Live {
     pub(crate) observing: Option<tokio::task::JoinHandle<()>>,
     /// The FUSE mounts this agent keeps to carry out claims (while it holds the pool lock).
     pub(crate) claims: ClaimMounts,
+    /// Since when liveness could not be written to the store, while it cannot.
+    pub(crate) store_lost: Option<Instant>,
 }
 
 impl Live {
@@ -84,6 +86,7 @@ impl Live {
             last_observed: None,
             observing: None,
             claims: ClaimMounts::new(opts.claims_dir.join(&opts.host)),
+            store_lost: None,
         }
     }
 }
@@ -118,75 +121,54 @@ async fn run_inner(
     let mut live = Live::new(&opts, &config, started);
     live.status.uuid = bootstrap::read_uuid(&opts.paths.var_lib_glusterd);
     let mut next_tick = tokio::time::Instant::now();
-    // A change to the desired volumes starts a pass at once instead of at the next tick,
-    // so a create does not wait for the agent's pace. Without a watch the pace still
-    // converges, only more slowly.
-    // The host's own config: what can change live is applied at once, the rest is reported.
-    let mut config_watch = match store
-        .watch(&brickyard_model::keys::config_key(&opts.host))
-        .await
-    {
-        Ok(w) => Some(w),
-        Err(e) => {
-            warn!("cannot watch this host's config; changes apply at the next start: {e}");
-            None
-        }
-    };
-    let mut volumes_watch = match store.watch(brickyard_model::keys::VOLUME_PREFIX).await {
-        Ok(w) => Some(w),
-        Err(e) => {
-            warn!("cannot watch the desired volumes, passes follow the agent's pace: {e}");
-            None
-        }
-    };
-    // Claims (the CSI driver's) start a pass at once too: a CreateVolume waits on it.
-    let mut claims_watch = match store.watch(brickyard_model::keys::CLAIM_PREFIX).await {
-        Ok(w) => Some(w),
-        Err(e) => {
-            warn!("cannot watch the claims, passes follow the agent's pace: {e}");
-            None
-        }
-    };
+    // A change to the desired volumes or claims starts a pass at once instead of at the
+    // next tick, so a create does not wait for the agent's pace; a change to the host's own
+    // config is applied at once (what can change live) or reported. A watch that ends (the
+    // store went away) is made again at the next tick once the store answers; without one
+    // the pace still converges, only more slowly.
+    let mut config_watch = Watched::new(
+        "this host's config",
+        brickyard_model::keys::config_key(&opts.host),
+    );
+    let mut volumes_watch = Watched::new(
+        "the desired volumes",
+        brickyard_model::keys::VOLUME_PREFIX.to_owned(),
+    );
+    let mut claims_watch =
+        Watched::new("the claims", brickyard_model::keys::CLAIM_PREFIX.to_owned());
+    for w in [&mut config_watch, &mut volumes_watch, &mut claims_watch] {
+        w.ensure(store.as_ref()).await;
+    }
     loop {
         tokio::select! {
             ev = events.recv() => match ev {
                 Some(ev) => on_glusterd_event(&mut live, ev),
                 None => break,
             },
-            ev = async { config_watch.as_mut()?.next().await }, if config_watch.is_some() => {
-                match ev {
-                    Some(Ok(_)) => {
-                        reload_config(&opts, &store, &mut config, &mut live).await;
-                        next_tick = tokio::time::Instant::now();
-                    }
-                    Some(Err(e)) => {
-                        warn!("watch on this host's config ended; changes apply at the next start: {e}");
-                        config_watch = None;
-                    }
-                    None => config_watch = None,
+            ev = config_watch.next(), if config_watch.is_on() => {
+                if config_watch.event(ev) {
+                    reload_config(&opts, &store, &mut config, &mut live).await;
+                    next_tick = tokio::time::Instant::now();
                 }
             }
-            ev = async { volumes_watch.as_mut()?.next().await }, if volumes_watch.is_some() => {
-                match ev {
-                    Some(Ok(_)) => next_tick = tokio::time::Instant::now(),
-                    Some(Err(e)) => {
-                        warn!("watch on the desired volumes ended, passes follow the agent's pace: {e}");
-                        volumes_watch = None;
-                    }
-                    None => volumes_watch = None,
+            ev = volumes_watch.next(), if volumes_watch.is_on() => {
+                if volumes_watch.event(ev) {
+                    next_tick = tokio::time::Instant::now();
                 }
             }
-            ev = async { claims_watch.as_mut()?.next().await }, if claims_watch.is_some() => {
-                match ev {
-                    Some(Ok(_)) => next_tick = tokio::time::Instant::now(),
-                    Some(Err(e)) => {
-                        warn!("watch on the claims ended, passes follow the agent's pace: {e}");
-                        claims_watch = None;
-                    }
-                    None => claims_watch = None,
+            ev = claims_watch.next(), if claims_watch.is_on() => {
+                if claims_watch.event(ev) {
+                    next_tick = tokio::time::Instant::now();
                 }
             }
             _ = tokio::time::sleep_until(next_tick) => {
+                // Watches lost with the store are made again; what changed meanwhile is
+                // read now (the config) or by this pass (volumes and claims).
+                if config_watch.ensure(store.as_ref()).await {
+                    reload_config(&opts, &store, &mut config, &mut live).await;
+                }
+                volumes_watch.ensure(store.as_ref()).await;
+                claims_watch.ensure(store.as_ref()).await;
                 supervise::reap_orphans(live.status.glusterd_pid);
                 tick(&opts, &store, &config, &mut live).await;
                 // Look often while glusterd starts and the pool forms, so that neither
@@ -220,6 +202,83 @@ async fn run_inner(
     }
     info!("stopped");
     Ok(())
+}
+
+/// A store watch the loop keeps, made again after it ends.
+struct Watched {
+    what: &'static str,
+    prefix: String,
+    watch: Option<brickyard_store::Watch>,
+    /// Whether its loss was reported (once per outage).
+    reported: bool,
+}
+
+impl Watched {
+    fn new(what: &'static str, prefix: String) -> Self {
+        Self {
+            what,
+            prefix,
+            watch: None,
+            reported: false,
+        }
+    }
+
+    fn is_on(&self) -> bool {
+        self.watch.is_some()
+    }
+
+    /// Makes the watch when there is none; returns whether it was made again after a loss.
+    async fn ensure(&mut self, store: &dyn Store) -> bool {
+        if self.watch.is_some() {
+            return false;
+        }
+        match store.watch(&self.prefix).await {
+            Ok(w) => {
+                self.watch = Some(w);
+                let again = self.reported;
+                if again {
+                    info!("watching {} again", self.what);
+                }
+                self.reported = false;
+                again
+            }
+            Err(e) => {
+                if !self.reported {
+                    warn!(
+                        "cannot watch {}; passes follow the agent's pace until the store answers: {e}",
+                        self.what
+                    );
+                    self.reported = true;
+                }
+                false
+            }
+        }
+    }
+
+    async fn next(&mut self) -> Option<Result<brickyard_store::WatchEvent, StoreError>> {
+        self.watch.as_mut()?.next().await
+    }
+
+    /// Takes an event; returns whether something changed (false when the watch ended).
+    fn event(&mut self, ev: Option<Result<brickyard_store::WatchEvent, StoreError>>) -> bool {
+        match ev {
+            Some(Ok(_)) => true,
+            Some(Err(e)) => {
+                warn!(
+                    "the watch on {} ended ({e}); it is made again once the store answers",
+                    self.what
+                );
+                self.watch = None;
+                self.reported = true;
+                false
+            }
+            None => {
+                self.watch = None;
+                self.reported = true;
+                false
+            }
+        }
+    }
 }
 
 fn on_glusterd_event(live: &mut Live, ev: GlusterdEvent) {

@@ -32,6 +32,7 @@ pub(crate) async fn publish(opts: &AgentOptions, store: &Arc<dyn Store>, live: &
             }
             Err(e) => {
                 warn!("cannot renew liveness in the store: {e}");
+                live.store_lost.get_or_insert_with(std::time::Instant::now);
                 return;
             }
         }
@@ -41,6 +42,7 @@ pub(crate) async fn publish(opts: &AgentOptions, store: &Arc<dyn Store>, live: &
             Ok(l) => live.lease = Some(l),
             Err(e) => {
                 warn!("cannot publish liveness in the store: {e}");
+                live.store_lost.get_or_insert_with(std::time::Instant::now);
                 return;
             }
         }
@@ -48,8 +50,19 @@ pub(crate) async fn publish(opts: &AgentOptions, store: &Arc<dyn Store>, live: &
     let Ok(value) = serde_json::to_vec(&live.status) else {
         return;
     };
-    if let Err(e) = store.put(&status_key(&opts.host), &value, live.lease).await {
-        warn!("cannot publish liveness in the store: {e}");
+    match store.put(&status_key(&opts.host), &value, live.lease).await {
+        Ok(()) => {
+            if let Some(since) = live.store_lost.take() {
+                tracing::info!(
+                    "the store answers again: liveness published after {:.1}s without",
+                    since.elapsed().as_secs_f32()
+                );
+            }
+        }
+        Err(e) => {
+            warn!("cannot publish liveness in the store: {e}");
+            live.store_lost.get_or_insert_with(std::time::Instant::now);
+        }
     }
 }
 

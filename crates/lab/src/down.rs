@@ -144,9 +144,11 @@ impl Lab {
             for d in &host_dirs {
                 look(procs::pids_with_arg(&d.display().to_string()));
             }
-            look(procs::pids_with_arg(
-                &etcd::data_dir(&dir).display().to_string(),
-            ));
+            for i in 1..=*etcd::MEMBER_COUNTS.last().unwrap_or(&1) {
+                look(procs::pids_with_arg(
+                    &etcd::data_dir(&dir, i).display().to_string(),
+                ));
+            }
             pids.sort_unstable();
             pids.dedup();
             if pids.is_empty() {

@@ -72,6 +72,47 @@ pub fn tc_argv(dev: &str, rate: Option<&str>) -> Vec<String> {
 }
 
 impl Lab {
+    /// The etcd members `which` names: a 1-based number, or `all`.
+    fn etcd_members(&self, which: &str) -> Result<Vec<usize>, LabError> {
+        let n = self.state.etcd_members;
+        let bad = |problem: String| LabError::BadOption {
+            option: "MEMBER",
+            value: which.to_owned(),
+            problem,
+            fix: "give a member's number (1-based) or all".into(),
+        };
+        if self.state.store != crate::StoreKind::Etcd {
+            return Err(bad(
+                "this lab's store is not etcd (lab up --store etcd)".into()
+            ));
+        }
+        if which == "all" {
+            return Ok((1..=n).collect());
+        }
+        match which.parse::<usize>() {
+            Ok(i) if (1..=n).contains(&i) => Ok(vec![i]),
+            _ => Err(bad(format!("the lab's etcd has members 1 to {n}"))),
+        }
+    }
+
+    /// Stops etcd members (`which`: a number or `all`); returns those that were running.
+    pub fn etcd_stop(&self, which: &str) -> Result<Vec<usize>, LabError> {
+        let members = self.etcd_members(which)?;
+        Ok(members
+            .into_iter()
+            .filter(|&i| crate::etcd::stop_member(&self.state.dir, i))
+            .collect())
+    }
+
+    /// Starts stopped etcd members again (`which`: a number or `all`).
+    pub fn etcd_start(&self, which: &str) -> Result<Vec<usize>, LabError> {
+        let members = self.etcd_members(which)?;
+        for &i in &members {
+            crate::etcd::start_member(&self.state.dir, i)?;
+        }
+        Ok(members)
+    }
+
     /// Kills (SIGKILL) `victim` in `host`; returns its pid. An error when it is not running.
     pub async fn kill(&self, host: &HostState, victim: &Victim) -> Result<Vec<i32>, LabError> {
         let pids: Vec<i32> = self

@@ -28,7 +28,7 @@ pub mod container;
 mod disk;
 mod down;
 mod enter;
-mod etcd;
+pub mod etcd;
 pub mod fault;
 mod fuse;
 pub mod holder;

@@ -29,6 +29,8 @@ pub struct LabOptions {
     pub hosts: usize,
     /// Which store.
     pub store: StoreKind,
+    /// How many etcd members (1, 3 or 5) with the etcd store.
+    pub etcd_members: usize,
     /// Each host's disk size in bytes.
     pub disk_size: u64,
     /// The lab directory; `/var/lib/brickyard/lab/<name>` when `None`.
@@ -54,6 +56,7 @@ impl LabOptions {
             name,
             hosts: DEFAULT_HOSTS,
             store: StoreKind::File,
+            etcd_members: 1,
             disk_size: DEFAULT_DISK_SIZE,
             dir: None,
             subnet: None,

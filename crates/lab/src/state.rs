@@ -89,6 +89,10 @@ pub fn remove_pointer(name: &LabName) -> Result<(), LabError> {
     }
 }
 
+fn one() -> usize {
+    1
+}
+
 /// Everything a lab made, as recorded.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LabState {
@@ -107,6 +111,9 @@ pub struct LabState {
     /// The etcd client port on 127.0.0.1, when the lab runs etcd.
     #[serde(default)]
     pub etcd_loopback_port: Option<u16>,
+    /// How many etcd members the lab runs (with the etcd store).
+    #[serde(default = "one")]
+    pub etcd_members: usize,
     /// The program run as holder and supervisor (brickyard itself).
     pub exe: PathBuf,
     /// The command each host runs, as steps run one after the other; `None` when hosts run

@@ -106,8 +106,9 @@ impl Lab {
                 })
             })
             .collect::<Result<Vec<_>, LabError>>()?;
-        let etcd_running = (self.state.store == StoreKind::Etcd)
-            .then(|| procs::read_pid(&etcd::pid_file(&self.state.dir)).is_some_and(procs::alive));
+        let etcd_running = (self.state.store == StoreKind::Etcd).then(|| {
+            procs::read_pid(&etcd::pid_file(&self.state.dir, 1)).is_some_and(procs::alive)
+        });
         Ok(LabStatus {
             name: self.state.name.to_string(),
             dir: self.state.dir.clone(),

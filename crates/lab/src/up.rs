@@ -86,7 +86,7 @@ impl Lab {
         let machine_ip = net::machine_ip(subnet);
         let (store_url, _) = match opts.store {
             StoreKind::File => (format!("file://{}", dir.join("store").display()), ()),
-            StoreKind::Etcd => (format!("etcd://{machine_ip}:{}", etcd::CLIENT_PORT), ()),
+            StoreKind::Etcd => (etcd::store_url(machine_ip, opts.etcd_members), ()),
         };
         let hosts = (1..=opts.hosts)
             .map(|i| HostState {
@@ -108,6 +108,7 @@ impl Lab {
                 store: opts.store,
                 store_url,
                 etcd_loopback_port: None,
+                etcd_members: opts.etcd_members,
                 exe: opts.exe.clone(),
                 host_command: opts.host_command.clone(),
                 runtime: opts.runtime.clone(),
@@ -177,6 +178,7 @@ impl Lab {
                 self.state.name.as_str(),
                 &self.state.dir,
                 self.state.machine_ip,
+                self.state.etcd_members,
             )
             .await?;
             self.state.etcd_loopback_port = Some(port);

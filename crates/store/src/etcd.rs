@@ -43,6 +43,8 @@ pub struct EtcdOptions {
 pub struct EtcdStore {
     client: Client,
     endpoint: String,
+    /// How many endpoints (members) the client balances over.
+    members: usize,
     timeouts: Timeouts,
 }
 
@@ -55,6 +57,23 @@ impl std::fmt::Debug for EtcdStore {
 }
 
 const HINT: &str = "check that etcd is running there and reachable from this host (etcdctl --endpoints=... endpoint health), and the --store URL";
+
+/// Whether a request failed before it reached any member: its connection was refused or
+/// could not be made.
+fn not_sent(e: &etcd_client::Error) -> bool {
+    use etcd_client::Error as E;
+    match e {
+        E::TransportError(_) | E::IoError(_) => true,
+        E::GRpcStatus(s) => {
+            let text = root_cause(s);
+            s.code() == tonic_code::UNAVAILABLE
+                && (text.contains("Connection refused")
+                    || text.contains("error trying to connect")
+                    || text.contains("tcp connect error"))
+        }
+        _ => false,
+    }
+}
 
 impl EtcdStore {
     /// Connects to etcd. Connections are made lazily; the first request tells whether the
@@ -121,27 +140,47 @@ impl EtcdStore {
         Ok(Self {
             client,
             endpoint,
+            members: opts.endpoints.len(),
             timeouts: opts.timeouts,
         })
     }
 
     /// Runs one request within the request timeout, mapping failures to store errors.
-    async fn call<T, F>(&self, op: &'static str, key: &str, f: F) -> Result<T, StoreError>
+    ///
+    /// With several endpoints, a request that could not reach one (its connection refused
+    /// or broken before the request went out) is sent again, to be balanced to another:
+    /// etcd's client keeps a member that is down among the candidates, so without this a
+    /// cluster with one member down would fail a share of all requests. Requests are
+    /// resent only when they never reached a member, so a commit is never applied twice.
+    async fn call<T, F, Fut>(&self, op: &'static str, key: &str, mut f: F) -> Result<T, StoreError>
     where
-        F: Future<Output = Result<T, etcd_client::Error>>,
+        F: FnMut(Client) -> Fut,
+        Fut: Future<Output = Result<T, etcd_client::Error>>,
     {
         // The client's own timeout covers a request on an open connection; this one also
         // covers connection set-up, which the client may retry for longer.
         let limit = self.timeouts.request + self.timeouts.connect;
-        match tokio::time::timeout(limit, f).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(self.map_err(op, key, e)),
-            Err(_) => Err(StoreError::Unreachable {
-                endpoint: self.endpoint.clone(),
-                reason: format!("{op} {key:?} got no answer within {}s", limit.as_secs()),
-                hint: HINT.into(),
-            }),
+        let deadline = tokio::time::Instant::now() + limit;
+        let attempts = if self.members > 1 {
+            4 * self.members
+        } else {
+            1
+        };
+        let timed_out = || StoreError::Unreachable {
+            endpoint: self.endpoint.clone(),
+            reason: format!("{op} {key:?} got no answer within {}s", limit.as_secs()),
+            hint: HINT.into(),
+        };
+        let mut last = None;
+        for _ in 0..attempts {
+            match tokio::time::timeout_at(deadline, f(self.client.clone())).await {
+                Ok(Ok(v)) => return Ok(v),
+                Ok(Err(e)) if not_sent(&e) => last = Some(self.map_err(op, key, e)),
+                Ok(Err(e)) => return Err(self.map_err(op, key, e)),
+                Err(_) => return Err(timed_out()),
+            }
         }
+        Err(last.unwrap_or_else(timed_out))
     }
 
     fn map_err(&self, op: &'static str, key: &str, e: etcd_client::Error) -> StoreError {
@@ -233,20 +272,25 @@ impl Store for EtcdStore {
 
     async fn get(&self, key: &str) -> Result<Option<Entry>, StoreError> {
         check_key(key)?;
-        let mut c = self.client.clone();
-        let resp = self.call("get", key, c.get(key, None)).await?;
+        let resp = self
+            .call("get", key, |mut c| async move { c.get(key, None).await })
+            .await?;
         Ok(resp.kvs().first().map(to_entry))
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<Entry>, StoreError> {
         check_prefix(prefix)?;
-        let mut c = self.client.clone();
         let opts = if prefix.is_empty() {
             GetOptions::new().with_all_keys()
         } else {
             GetOptions::new().with_prefix()
         };
-        let resp = self.call("list", prefix, c.get(prefix, Some(opts))).await?;
+        let resp = self
+            .call("list", prefix, |mut c| {
+                let opts = opts.clone();
+                async move { c.get(prefix, Some(opts)).await }
+            })
+            .await?;
         let mut out: Vec<Entry> = resp.kvs().iter().map(to_entry).collect();
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
@@ -286,9 +330,14 @@ impl Store for EtcdStore {
             Op::Put { lease, .. } => *lease,
             Op::Delete { .. } => None,
         });
-        let mut c = self.client.clone();
         let t = etcd_client::Txn::new().when(compares).and_then(ops);
-        match self.call("commit", &first_key, c.txn(t)).await {
+        let sent = self
+            .call("commit", &first_key, |mut c| {
+                let t = t.clone();
+                async move { c.txn(t).await }
+            })
+            .await;
+        match sent {
             Ok(resp) => Ok(resp.succeeded()),
             Err(StoreError::Backend { reason, .. })
                 if lease.is_some() && reason.contains("requested lease not found") =>
@@ -301,23 +350,35 @@ impl Store for EtcdStore {
 
     async fn grant_lease(&self, ttl: Duration) -> Result<LeaseId, StoreError> {
         let secs = i64::try_from(ttl.as_secs().max(1)).unwrap_or(i64::MAX);
-        let mut c = self.client.clone();
         let resp = self
-            .call("grant lease", "", c.lease_grant(secs, None))
+            .call("grant lease", "", |mut c| async move {
+                c.lease_grant(secs, None).await
+            })
             .await?;
         Ok(LeaseId(resp.id()))
     }
 
     async fn keep_alive(&self, lease: LeaseId) -> Result<(), StoreError> {
-        let mut c = self.client.clone();
         let key = lease.to_string();
         let renewed = async {
             let (mut keeper, mut stream) = self
-                .call("keep lease alive", &key, c.lease_keep_alive(lease.0))
+                .call("keep lease alive", &key, |mut c| async move {
+                    c.lease_keep_alive(lease.0).await
+                })
                 .await?;
-            self.call("keep lease alive", &key, keeper.keep_alive())
-                .await?;
-            self.call("keep lease alive", &key, stream.message()).await
+            let limit = self.timeouts.request + self.timeouts.connect;
+            let once = async {
+                keeper.keep_alive().await?;
+                stream.message().await
+            };
+            match tokio::time::timeout(limit, once).await {
+                Ok(r) => r.map_err(|e| self.map_err("keep lease alive", &key, e)),
+                Err(_) => Err(StoreError::Unreachable {
+                    endpoint: self.endpoint.clone(),
+                    reason: format!("keep lease alive got no answer within {}s", limit.as_secs()),
+                    hint: HINT.into(),
+                }),
+            }
         };
         match renewed.await {
             Ok(Some(resp)) if resp.ttl() > 0 => Ok(()),
@@ -330,9 +391,10 @@ impl Store for EtcdStore {
     }
 
     async fn revoke_lease(&self, lease: LeaseId) -> Result<(), StoreError> {
-        let mut c = self.client.clone();
         match self
-            .call("revoke lease", &lease.to_string(), c.lease_revoke(lease.0))
+            .call("revoke lease", &lease.to_string(), |mut c| async move {
+                c.lease_revoke(lease.0).await
+            })
             .await
         {
             Ok(_) => Ok(()),
@@ -344,14 +406,16 @@ impl Store for EtcdStore {
 
     async fn watch(&self, prefix: &str) -> Result<Watch, StoreError> {
         check_prefix(prefix)?;
-        let mut c = self.client.clone();
         let opts = if prefix.is_empty() {
             WatchOptions::new().with_all_keys()
         } else {
             WatchOptions::new().with_prefix()
         };
         let mut stream = self
-            .call("watch", prefix, c.watch(prefix, Some(opts)))
+            .call("watch", prefix, |mut c| {
+                let opts = opts.clone();
+                async move { c.watch(prefix, Some(opts)).await }
+            })
             .await?;
         let (tx, rx) = mpsc::channel(256);
         let me = self.clone();

@@ -1,9 +1,9 @@
-//! How to run etcd itself as a one-member cluster, for the lab and for tests: the
-//! command line only; running it is the caller's.
+//! How to run etcd itself as a member of a small cluster (one member by default), for the
+//! lab and for tests: the command line only; running it is the caller's.
 
 use std::path::PathBuf;
 
-/// A one-member etcd cluster.
+/// An etcd member.
 #[derive(Debug, Clone)]
 pub struct EtcdMember {
     /// The member's name.
@@ -16,9 +16,23 @@ pub struct EtcdMember {
     pub more_client_urls: Vec<String>,
     /// Its peer URL.
     pub peer_url: String,
+    /// Every member of the cluster as (name, peer URL), this one included; empty for a
+    /// cluster of this member alone.
+    pub initial_cluster: Vec<(String, String)>,
 }
 
 impl EtcdMember {
+    fn cluster(&self) -> String {
+        if self.initial_cluster.is_empty() {
+            return format!("{}={}", self.name, self.peer_url);
+        }
+        self.initial_cluster
+            .iter()
+            .map(|(n, u)| format!("{n}={u}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     /// The argv that starts it, beginning with `etcd`.
     pub fn argv(&self) -> Vec<String> {
         let listen: Vec<&str> = std::iter::once(self.client_url.as_str())
@@ -39,7 +53,7 @@ impl EtcdMember {
             "--initial-advertise-peer-urls",
             &self.peer_url,
             "--initial-cluster",
-            &format!("{}={}", self.name, self.peer_url),
+            &self.cluster(),
             "--initial-cluster-state",
             "new",
         ]
@@ -61,9 +75,23 @@ mod tests {
             client_url: "http://10.0.0.1:2379".into(),
             more_client_urls: vec!["http://127.0.0.1:5000".into()],
             peer_url: "http://10.0.0.1:2380".into(),
+            initial_cluster: Vec::new(),
         };
         let argv = m.argv().join(" ");
         assert!(argv.contains("--listen-client-urls http://10.0.0.1:2379,http://127.0.0.1:5000"));
         assert!(argv.contains("--initial-cluster m=http://10.0.0.1:2380 "));
+        let three = EtcdMember {
+            initial_cluster: vec![
+                ("m".into(), "http://10.0.0.1:2380".into()),
+                ("n".into(), "http://10.0.0.1:2382".into()),
+            ],
+            ..m
+        };
+        assert!(
+            three
+                .argv()
+                .join(" ")
+                .contains("--initial-cluster m=http://10.0.0.1:2380,n=http://10.0.0.1:2382 ")
+        );
     }
 }

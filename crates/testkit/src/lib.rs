@@ -74,6 +74,7 @@ impl Etcd {
             client_url: client,
             more_client_urls: Vec::new(),
             peer_url: peer,
+            initial_cluster: Vec::new(),
         }
         .argv();
         let mut cmd = Command::new(&argv[0]);

@@ -123,6 +123,10 @@ pub struct UpArgs {
     /// How long to wait for the trusted pool to form, in seconds.
     #[arg(long, default_value_t = 300, value_name = "SECONDS")]
     wait: u64,
+    /// With `--store etcd`: how many etcd members (1, 3 or 5), each stoppable with `lab
+    /// fault etcd-stop`; the agents are given every member's address.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    etcd_members: usize,
 }
 
 /// Where a lab host's command runs.
@@ -270,6 +274,16 @@ pub enum FaultCommand {
         #[arg(long, conflicts_with = "rate")]
         off: bool,
     },
+    /// Stop etcd members of a lab whose store is etcd: a member's number, or all.
+    EtcdStop {
+        /// The member (1-based), or `all`.
+        member: String,
+    },
+    /// Start stopped etcd members again: a member's number, or all.
+    EtcdStart {
+        /// The member (1-based), or `all`.
+        member: String,
+    },
     /// Fill a host's brick filesystem to the last byte, or free it again with --off.
     Fill {
         /// The host.
@@ -348,6 +362,14 @@ async fn fault(a: FaultArgs) -> Result<()> {
                 lab.throttle(host, Some(&rate)).await?;
                 println!("host {}: link limited to {rate} both ways", host.host_name);
             }
+        }
+        FaultCommand::EtcdStop { member } => {
+            let stopped = lab.etcd_stop(&member)?;
+            println!("etcd members stopped: {stopped:?}");
+        }
+        FaultCommand::EtcdStart { member } => {
+            let started = lab.etcd_start(&member)?;
+            println!("etcd members running: {started:?}");
         }
         FaultCommand::Fill { host, mount, off } => {
             check_brick_mount(&mount)?;
@@ -467,6 +489,16 @@ async fn up(g: &Globals, a: UpArgs) -> Result<()> {
     let mut opts = LabOptions::new(name.clone());
     opts.hosts = a.hosts;
     opts.store = store_kind(g)?;
+    if !brickyard_lab::etcd::MEMBER_COUNTS.contains(&a.etcd_members) {
+        bail!(
+            "--etcd-members {}: give 1, 3 or 5 (a majority must survive a member down)",
+            a.etcd_members
+        );
+    }
+    if a.etcd_members > 1 && opts.store != StoreKind::Etcd {
+        bail!("--etcd-members {} needs --store etcd", a.etcd_members);
+    }
+    opts.etcd_members = a.etcd_members;
     opts.disk_size = brickyard_lab::parse_size(&a.disk_size)?;
     opts.dir = a.lab.dir.clone();
     opts.subnet = a
