@@ -133,7 +133,15 @@ fn workload(dir: PathBuf, stop: Arc<AtomicBool>, seed: u64, t0: Instant) -> (Led
     let mut bytes = 0u64;
     while !stop.load(Ordering::SeqCst) {
         n += 1;
-        let op = rng.below(100);
+        // Past its size bound the writer renames and reads only, so that what it wrote
+        // stays to be checked.
+        let op = if bytes < MAX_BYTES {
+            rng.below(100)
+        } else if rng.below(2) == 0 {
+            65
+        } else {
+            90
+        };
         let started = Instant::now();
         let pick = |rng: &mut Rng, l: &Ledger| -> Option<String> {
             let names: Vec<&String> = l.files.keys().collect();

@@ -2,8 +2,9 @@
 //!
 //! The lab starts it inside the host's namespaces (`nsenter -t HOLDER -m -u -n -- brickyard
 //! lab supervise ...`). It runs the command's steps one after the other, as a shell would with
-//! `&&`; when a step fails or the last one exits, it starts over after a backoff (1 s doubling
-//! to 30 s, back to 1 s after a minute of running: `brickyard_sys::backoff`). SIGTERM or SIGINT is passed to the running
+//! `&&`; when a step fails or the last one exits, it starts over: at once after a run of 10 s
+//! or more, else after 1 s doubling to 30 s (`brickyard_sys::backoff`). SIGTERM or SIGINT is
+//! passed to the running
 //! step, which gets 20 s to exit before it is killed.
 
 use std::path::PathBuf;

@@ -1,7 +1,8 @@
 //! The restart pace of everything brickyard supervises (glusterd under the agent, a lab
-//! host's command, the agent's wait for its config): 1 s, doubling to 30 s, and back to 1 s
-//! after a run that lasted a minute. The sequence is `backon`'s exponential backoff; what is
-//! ours is the reset after a healthy run.
+//! host's command, the agent's wait for its config): a process that ran for a while and
+//! died is started again at once (a killed glusterd costs only its own start); one that
+//! keeps dying young waits 1 s, doubling to 30 s. The sequence is `backon`'s exponential
+//! backoff; what is ours is the immediate restart and the reset after a healthy run.
 
 use std::time::Duration;
 
@@ -11,8 +12,9 @@ use backon::{BackoffBuilder as _, ExponentialBackoff, ExponentialBuilder};
 pub const FIRST: Duration = Duration::from_secs(1);
 /// The longest delay.
 pub const MAX: Duration = Duration::from_secs(30);
-/// A run at least this long counts as healthy and resets the delay.
-pub const HEALTHY: Duration = Duration::from_secs(60);
+/// A run at least this long counts as healthy: it is restarted at once, and the delay is
+/// reset.
+pub const HEALTHY: Duration = Duration::from_secs(10);
 
 /// Delays between restarts.
 #[derive(Debug)]
@@ -41,6 +43,7 @@ impl Backoff {
     pub fn after(&mut self, ran: Duration) -> Duration {
         if ran >= HEALTHY {
             self.delays = builder().build();
+            return Duration::ZERO;
         }
         self.next_delay()
     }
@@ -61,8 +64,9 @@ mod tests {
         let s = |n| Duration::from_secs(n);
         let seen: Vec<Duration> = (0..7).map(|_| b.after(s(0))).collect();
         assert_eq!(seen, vec![s(1), s(2), s(4), s(8), s(16), s(30), s(30)]);
-        assert_eq!(b.after(s(59)), s(30));
-        assert_eq!(b.after(s(60)), s(1));
+        assert_eq!(b.after(s(9)), s(30));
+        assert_eq!(b.after(s(10)), s(0), "a healthy run is restarted at once");
+        assert_eq!(b.after(s(0)), s(1), "then the delays start over");
         assert_eq!(b.next_delay(), s(2));
     }
 }
