@@ -633,6 +633,12 @@ fn document(rows: &[Row], table: &str) -> String {
     let host = find("host-stop");
     let glusterd = find("glusterd-kill");
     let partition = find("partition-r3");
+    let lost = rows.iter().any(|r| !r.lost_files.is_empty());
+    let met = |v: Option<f64>, limit: f64| match v {
+        Some(v) if v <= limit => "yes",
+        Some(_) => "no",
+        None => "not measured",
+    };
     let (load1, _) = std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|l| {
@@ -658,22 +664,36 @@ kill, from the kill). Load average at the end: {load1} on 2 cores.
 
 ## Targets
 
-| target | measured |
-|---|---|
-| a stopped host rejoins with all peers connected within 10 s of its start | {} s |
-| a killed glusterd answers again within 3 s | {} s |
-| heal of the writes made during a 30 s outage completes within 60 s | {} s (partition of one host; {} s for a stopped host) |
-| bytes lost within the replica count | {} |
+| target | measured | met |
+|---|---|---|
+| a stopped host rejoins with all peers connected within 10 s of its start | {} s | {} |
+| a killed glusterd answers again within 3 s | {} s | {} |
+| heal of the writes made during a 30 s outage completes within 60 s | {} s (partition of one host; {} s for a stopped host) | {} |
+| bytes lost within the replica count | {} | {} |
+
+How long a heal takes follows from how much was written during the outage: the writer
+above makes a few hundred operations a second (see the acknowledged writes), each one
+an entry to heal, on a machine whose two cores also run the three hosts.
 
 ## Scenarios
 
 {table}
 ",
         figure(host.and_then(|r| r.peers_s)),
+        met(host.and_then(|r| r.peers_s), 10.0),
         figure(glusterd.and_then(|r| r.answer_s)),
+        met(glusterd.and_then(|r| r.answer_s), 3.0),
         figure(partition.and_then(|r| r.heal_s)),
         figure(host.and_then(|r| r.heal_s)),
-        if rows.iter().all(|r| r.lost_files.is_empty()) { "0 in every scenario" } else { "SOME: see the table" },
+        met(
+            [partition, host]
+                .iter()
+                .map(|r| r.and_then(|r| r.heal_s))
+                .try_fold(0.0, |a: f64, b| Some(a.max(b?))),
+            60.0
+        ),
+        if lost { "SOME: see the table" } else { "0 in every scenario" },
+        if lost { "no" } else { "yes" },
     )
 }
 
