@@ -532,6 +532,26 @@ async fn scenario(st: &str, t: &Path, node_plugin: &mut Plugin, node_args: &[&st
         "df shows {total}, not 48 MiB"
     );
 
+    // A volume of its own larger than the bricks' free space is refused, and nothing is
+    // left behind.
+    assert_eq!(
+        code(
+            ctl.create_volume(create(
+                "pvc-toobig",
+                2 << 30,
+                &[("provisioning", "volume"), ("replica", "3")],
+            ))
+            .await
+        ),
+        Code::ResourceExhausted
+    );
+    assert!(claim(&claims(st), "pvc-toobig").is_none());
+    let out = by(st, &["volume", "info", "pvc-toobig"]);
+    assert!(
+        !out.status.success(),
+        "no volume was recorded for a refused claim"
+    );
+
     // Listing with paging.
     let page = ctl
         .list_volumes(ListVolumesRequest {
