@@ -312,12 +312,18 @@ fn phase_text(v: &VolumeView) -> String {
     }
 }
 
+/// How long the agents' report of a failure must stand before a wait gives up on it: the
+/// agents retry at once, and a failure caused by a moment of the cluster (a peer's glusterd
+/// restarting during a create, seen by the fault suite) is gone by their next pass.
+const FAILED_GRACE: Duration = Duration::from_secs(10);
+
 /// Polls the store until the goal is reached, the agents report a failure newer than the
-/// request, or the time is up. Progress: a spinner on a terminal, a line per change
-/// otherwise.
+/// request that stands for [`FAILED_GRACE`], or the time is up. Progress: a spinner on a
+/// terminal, a line per change otherwise.
 async fn wait_for(store: &dyn Store, name: &str, goal: Goal, limit: Duration) -> Result<()> {
     let asked = epoch();
     let start = Instant::now();
+    let mut failed_since: Option<Instant> = None;
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new_spinner();
         bar.enable_steady_tick(Duration::from_millis(120));
@@ -353,7 +359,10 @@ async fn wait_for(store: &dyn Store, name: &str, goal: Goal, limit: Duration) ->
                 if done {
                     break Ok(());
                 }
-                if s.phase == Phase::Failed && s.updated_at >= asked {
+                let failed = s.phase == Phase::Failed && s.updated_at >= asked;
+                if !failed {
+                    failed_since = None;
+                } else if failed_since.get_or_insert_with(Instant::now).elapsed() >= FAILED_GRACE {
                     break Err(anyhow::anyhow!(
                         "volume {name} failed: {}; the request stays in the store and the agents keep retrying (`brickyard volume info {name}`)",
                         s.reason
