@@ -99,6 +99,17 @@ fn content(seed: u64, len: u64) -> Vec<u8> {
 struct Ledger {
     files: BTreeMap<String, (u64, u64)>,
     uncertain: BTreeSet<String>,
+    /// What was done to each file and when, to tell the story of one that differs.
+    history: BTreeMap<String, Vec<String>>,
+}
+
+impl Ledger {
+    fn note(&mut self, name: &str, at: Duration, what: String) {
+        self.history
+            .entry(name.to_owned())
+            .or_default()
+            .push(format!("{:.3}s {what}", at.as_secs_f64()));
+    }
 }
 
 #[derive(Default, Debug)]
@@ -157,6 +168,7 @@ fn workload(dir: PathBuf, stop: Arc<AtomicBool>, seed: u64, t0: Instant) -> (Led
                 });
                 match r {
                     Ok(()) => {
+                        ledger.note(&name, t0.elapsed(), format!("created {len}"));
                         ledger.files.insert(name, (fseed, len));
                         stats.acked_ops += 1;
                         stats.acked_bytes += len;
@@ -184,12 +196,14 @@ fn workload(dir: PathBuf, stop: Arc<AtomicBool>, seed: u64, t0: Instant) -> (Led
                     });
                 match r {
                     Ok(()) => {
+                        ledger.note(&name, t0.elapsed(), format!("appended {more} to {len}"));
                         ledger.files.insert(name, (fseed, len + more));
                         stats.acked_ops += 1;
                         stats.acked_bytes += more;
                         bytes += more;
                     }
                     Err(e) => {
+                        ledger.note(&name, t0.elapsed(), format!("append of {more} failed: {e}"));
                         ledger.files.remove(&name);
                         ledger.uncertain.insert(name);
                         stats.error(t0.elapsed(), format!("append: {e}"));
@@ -204,6 +218,12 @@ fn workload(dir: PathBuf, stop: Arc<AtomicBool>, seed: u64, t0: Instant) -> (Led
                 let entry = ledger.files.remove(&name).expect("picked");
                 match std::fs::rename(dir.join(&name), dir.join(&to)) {
                     Ok(()) => {
+                        let mut past = ledger.history.remove(&name).unwrap_or_default();
+                        past.push(format!(
+                            "{:.3}s renamed from {name}",
+                            t0.elapsed().as_secs_f64()
+                        ));
+                        ledger.history.insert(to.clone(), past);
                         ledger.files.insert(to, entry);
                         stats.acked_ops += 1;
                     }
@@ -443,6 +463,23 @@ async fn scenario(c: &Cluster, f: &Fault, outage: Duration, seed: u64) -> Row {
         stats.longest_op,
         lost.len()
     );
+    for name in ledger.files.keys() {
+        if lost.iter().any(|l| l.contains(&format!("/{name}:"))) {
+            eprintln!("   {name}: {:?}", ledger.history.get(name));
+        }
+    }
+    for l in &lost {
+        eprintln!("   differs: {l}");
+    }
+    if !lost.is_empty() {
+        let names: Vec<&String> = ledger
+            .files
+            .keys()
+            .filter(|n| lost.iter().any(|l| l.contains(&format!("/{n}:"))))
+            .collect();
+        let kept = keep_evidence(c, f.volume, f.name, &names, &mnt);
+        eprintln!("   evidence kept in {}", kept.display());
+    }
     let checked = ledger.files.len();
     std::fs::remove_dir_all(&dir).ok();
     lab(&c.store, "umount", &[&mnt.display().to_string()]);
@@ -483,6 +520,70 @@ fn verify(c: &Cluster, volume: &str, sub: &str, dir: &Path, ledger: &Ledger) -> 
         }
     }
     lost
+}
+
+/// Keeps what explains a loss before the lab goes away: each lost file's stat and extended
+/// attributes (gluster's changelog) on every brick, every host's gluster logs and the FUSE
+/// client's log, in a new directory under /var/tmp. Best effort: what cannot be copied is
+/// said in `missing.txt`.
+fn keep_evidence(c: &Cluster, volume: &str, sub: &str, names: &[&String], mnt: &Path) -> PathBuf {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let dir = PathBuf::from(format!("/var/tmp/brickyard-chaos-evidence-{secs}"));
+    std::fs::create_dir_all(&dir).expect("the evidence directory");
+    let mut notes = String::new();
+    let mut missing = String::new();
+    for (i, brick, _) in c.bricks(volume) {
+        for name in names {
+            let path = c.brick_file(i, &brick, &format!("{sub}/{name}"));
+            let shown = path.display().to_string();
+            for argv in [
+                vec!["stat", shown.as_str()],
+                vec!["getfattr", "-d", "-m", ".", "-e", "hex", shown.as_str()],
+            ] {
+                match Command::new(argv[0]).args(&argv[1..]).output() {
+                    Ok(o) => {
+                        let _ = writeln!(
+                            notes,
+                            "host {i} $ {}\n{}{}",
+                            argv.join(" "),
+                            String::from_utf8_lossy(&o.stdout),
+                            String::from_utf8_lossy(&o.stderr)
+                        );
+                    }
+                    Err(e) => {
+                        let _ = writeln!(missing, "{}: {e}", argv.join(" "));
+                    }
+                }
+            }
+        }
+    }
+    std::fs::write(dir.join("bricks.txt"), notes).ok();
+    let lab = c.open();
+    for h in &lab.state().hosts {
+        let Some(holder) = lab.holder_pid(h) else {
+            let _ = writeln!(missing, "host {}: not running", h.index);
+            continue;
+        };
+        let logs = format!("/proc/{holder}/root/var/log/glusterfs");
+        let to = dir.join(format!("host-{}", h.index));
+        if let Err(e) = Command::new("cp").args(["-r", &logs]).arg(&to).output() {
+            let _ = writeln!(missing, "host {} logs: {e}", h.index);
+        }
+    }
+    let client = format!(
+        "/var/log/glusterfs/{}.log",
+        mnt.display()
+            .to_string()
+            .trim_start_matches('/')
+            .replace('/', "-")
+    );
+    if let Err(e) = std::fs::copy(&client, dir.join("client.log")) {
+        let _ = writeln!(missing, "{client}: {e}");
+    }
+    std::fs::write(dir.join("missing.txt"), missing).ok();
+    dir
 }
 
 fn host_cmd(cmd: &'static str, args: &'static [&'static str]) -> Box<dyn Fn(&Cluster)> {
@@ -850,6 +951,11 @@ fn faults_lose_no_acknowledged_write_and_recover_by_themselves() {
     let mut rows = Vec::new();
     // BRICKYARD_CHAOS_ONLY=name,name runs only those (for a person chasing one problem).
     let only = std::env::var("BRICKYARD_CHAOS_ONLY").unwrap_or_default();
+    // BRICKYARD_CHAOS_REPEAT=N runs each chosen scenario N times (for a rare failure).
+    let repeat: u64 = std::env::var("BRICKYARD_CHAOS_REPEAT")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
     for (i, f) in faults.iter().enumerate() {
         if !only.is_empty() && !only.split(',').any(|n| n == f.name) {
             continue;
@@ -860,7 +966,10 @@ fn faults_lose_no_acknowledged_write_and_recover_by_themselves() {
         if f.name == "bricks-full" && !full() && only.is_empty() {
             continue;
         }
-        rows.push(rt.block_on(scenario(&c, f, outage, 0x5eed + i as u64)));
+        for r in 0..repeat {
+            let seed = 0x5eed + i as u64 + 0x1000 * r;
+            rows.push(rt.block_on(scenario(&c, f, outage, seed)));
+        }
     }
     let mut table = report(&rows, outage);
     if only.is_empty() || only.split(',').any(|n| n == "holder-kill-mid-create") {
