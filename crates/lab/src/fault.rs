@@ -1,6 +1,7 @@
 //! Faults a lab host can be given, for people and for the fault suite: killing one of its
 //! processes, cutting its network (a partition: the host keeps running on its side),
-//! slowing its link, and filling its brick filesystem. Each has its undoing.
+//! slowing its link, filling its brick filesystem, and failing a disk for good. Each but the
+//! last has its undoing.
 //!
 //! A host's processes are found among the host's own (its namespaces), never by name on
 //! the machine; its link is the bridge side of its veth, named as its namespace.
@@ -178,6 +179,24 @@ impl Lab {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// Makes the disk at `host`'s brick mount `mount` fail: `xfs_io -x -c shutdown` shuts its
+    /// XFS filesystem down, as XFS itself does after an I/O error it cannot survive, and
+    /// every access then fails with EIO. (Device-mapper's error target would fail the block
+    /// device itself; it is not on every machine, and XFS behaves the same once it sees
+    /// the errors.)
+    pub async fn fail_disk(&self, host: &HostState, mount: &str) -> Result<(), LabError> {
+        let cmd = self
+            .cmd_in(
+                host,
+                &["xfs_io", "-x", "-c", "shutdown", mount].map(str::to_owned),
+            )
+            .await?;
+        run(&cmd).await.map_err(|e| {
+            LabError::cmd(format!("shut down {mount} on host {}", host.host_name), e)
+        })?;
         Ok(())
     }
 

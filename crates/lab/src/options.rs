@@ -15,6 +15,8 @@ use crate::state::StoreKind;
 pub const DEFAULT_HOSTS: usize = 3;
 /// The default disk size per host: 1 GiB, sparse.
 pub const DEFAULT_DISK_SIZE: u64 = 1 << 30;
+/// The most disks a lab host gets.
+pub const MAX_DISKS: usize = 8;
 /// The smallest disk XFS accepts (300 MB), rounded up.
 pub(crate) const MIN_DISK_SIZE: u64 = 300 << 20;
 /// The largest disk a lab host gets: 1 PiB, far beyond any machine a lab runs on.
@@ -33,6 +35,9 @@ pub struct LabOptions {
     pub etcd_members: usize,
     /// Each host's disk size in bytes.
     pub disk_size: u64,
+    /// Disks per host, 1 to [`MAX_DISKS`]: the first is its `BrickDevice`, the others its
+    /// `ExtraBrickDevices`.
+    pub disks: usize,
     /// The lab directory; `/var/lib/brickyard/lab/<name>` when `None`.
     pub dir: Option<PathBuf>,
     /// The subnet; a free `10.250.K.0/24` when `None`.
@@ -58,6 +63,7 @@ impl LabOptions {
             store: StoreKind::File,
             etcd_members: 1,
             disk_size: DEFAULT_DISK_SIZE,
+            disks: 1,
             dir: None,
             subnet: None,
             host_command: None,

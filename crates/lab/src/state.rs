@@ -148,12 +148,33 @@ pub struct HostState {
     /// Its loop device, once attached.
     #[serde(default)]
     pub loop_device: Option<String>,
+    /// The loop devices of its disks 2, 3, ... (its `ExtraBrickDevices`), in order.
+    #[serde(default)]
+    pub extra_loop_devices: Vec<String>,
 }
 
 impl HostState {
     /// The sparse file behind the host's disk.
     pub fn disk_file(&self) -> PathBuf {
-        self.dir.join("disk.img")
+        self.disk_file_n(1)
+    }
+
+    /// The sparse file behind the host's disk `n` (1-based): `disk.img`, `disk2.img`, ...
+    pub fn disk_file_n(&self, n: usize) -> PathBuf {
+        if n <= 1 {
+            self.dir.join("disk.img")
+        } else {
+            self.dir.join(format!("disk{n}.img"))
+        }
+    }
+
+    /// Every loop device of the host, disk 1 first.
+    pub fn loop_devices(&self) -> Vec<String> {
+        self.loop_device
+            .iter()
+            .chain(&self.extra_loop_devices)
+            .cloned()
+            .collect()
     }
 
     /// The holder's pid file.
@@ -197,6 +218,7 @@ impl HostState {
             ip: Ipv4Addr::new(10, 250, 1, u8::try_from(index + 1).unwrap_or(u8::MAX)),
             dir: PathBuf::from(dir),
             loop_device: None,
+            extra_loop_devices: Vec::new(),
         }
     }
 }

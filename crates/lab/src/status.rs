@@ -35,6 +35,8 @@ pub struct HostStatus {
     pub disk_file: PathBuf,
     /// The disk's size in bytes (0 when the file is missing).
     pub disk_size: u64,
+    /// The loop devices of its disks 2, 3, ... as attached now (`None`: detached).
+    pub extra_loop_devices: Vec<Option<String>>,
     /// How many processes run in the host.
     pub processes: usize,
     /// The supervisor's pid, when it runs.
@@ -100,6 +102,15 @@ impl Lab {
                         .find(|(_, f)| *f == disk)
                         .map(|(d, _)| d.clone()),
                     disk_size: std::fs::metadata(&disk).map(|m| m.len()).unwrap_or(0),
+                    extra_loop_devices: (2..=h.extra_loop_devices.len() + 1)
+                        .map(|n| {
+                            let file = h.disk_file_n(n);
+                            attached
+                                .iter()
+                                .find(|(_, f)| *f == file)
+                                .map(|(d, _)| d.clone())
+                        })
+                        .collect(),
                     disk_file: disk,
                     processes: self.host_pids(h)?.len(),
                     command_pid,

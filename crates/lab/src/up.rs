@@ -9,7 +9,7 @@ use ipnet::{IpNet, Ipv4Net};
 use crate::container::{self, Runtime};
 use crate::lab::{Lab, absolute, mkdir, require_root};
 use crate::names::MAX_HOSTS;
-use crate::options::LabOptions;
+use crate::options::{LabOptions, MAX_DISKS};
 use crate::state::{self, HostState, LabState, StoreKind};
 use crate::{LabError, disk, etcd, net};
 
@@ -39,6 +39,14 @@ impl Lab {
                 value: opts.hosts.to_string(),
                 problem: format!("is not between 1 and {MAX_HOSTS}"),
                 fix: "give a host count from 1 to 99".into(),
+            });
+        }
+        if opts.disks == 0 || opts.disks > MAX_DISKS {
+            return Err(LabError::BadOption {
+                option: "--disks",
+                value: opts.disks.to_string(),
+                problem: format!("is not between 1 and {MAX_DISKS}"),
+                fix: format!("give a disk count per host from 1 to {MAX_DISKS}"),
             });
         }
         let dir = match &opts.dir {
@@ -97,6 +105,7 @@ impl Lab {
                 ip: net::host_ip(subnet, i),
                 dir: dir.join("hosts").join(i.to_string()),
                 loop_device: None,
+                extra_loop_devices: Vec::new(),
             })
             .collect();
         let mut lab = Self {
@@ -165,6 +174,13 @@ impl Lab {
             let dev = disk::attach(&host.disk_file()).await?;
             self.state.hosts[i].loop_device = Some(dev.clone());
             self.state.write()?;
+            for n in 2..=opts.disks {
+                let file = host.disk_file_n(n);
+                disk::create_file(&file, opts.disk_size)?;
+                let extra = disk::attach(&file).await?;
+                self.state.hosts[i].extra_loop_devices.push(extra);
+                self.state.write()?;
+            }
             net::create_host_net(&bridge, &host.netns, host.ip, self.state.subnet).await?;
             let pid = self.start_holder(&host).await?;
             report(format!(
@@ -203,6 +219,48 @@ impl Lab {
         Ok(())
     }
 
+    /// Gives host `index` one more disk (a sparse file of the size of its first disk on a
+    /// loop device), adds it at the end of its `ExtraBrickDevices` and loads its changed
+    /// config into the store, where a running agent prepares it and offers it to new
+    /// bricks. Returns the device.
+    pub async fn add_disk(&mut self, index: usize) -> Result<String, LabError> {
+        let i = self
+            .state
+            .hosts
+            .iter()
+            .position(|h| h.index == index)
+            .ok_or_else(|| LabError::NoSuchHost {
+                lab: self.state.name.to_string(),
+                value: index.to_string(),
+                hosts: self.state.hosts.len().to_string(),
+            })?;
+        let host = self.state.hosts[i].clone();
+        let n = host.extra_loop_devices.len() + 2;
+        if n > MAX_DISKS {
+            return Err(LabError::BadOption {
+                option: "add-disk",
+                value: host.host_name.clone(),
+                problem: format!("has {MAX_DISKS} disks already"),
+                fix: format!("a lab host has at most {MAX_DISKS} disks"),
+            });
+        }
+        let size = std::fs::metadata(host.disk_file())
+            .map_err(|e| LabError::io("read the size of", host.disk_file(), e))?
+            .len();
+        let file = host.disk_file_n(n);
+        disk::create_file(&file, size)?;
+        let dev = disk::attach(&file).await?;
+        self.state.hosts[i].extra_loop_devices.push(dev.clone());
+        self.state.write()?;
+        let configs = self.write_configs()?;
+        let mine: Vec<Sourced> = configs
+            .into_iter()
+            .filter(|c| c.config.host_name == host.host_name)
+            .collect();
+        self.load_configs(&mine).await?;
+        Ok(dev)
+    }
+
     fn write_configs(&self) -> Result<Vec<Sourced>, LabError> {
         let dir = self.state.dir.join("configs");
         mkdir(&dir)?;
@@ -216,7 +274,7 @@ impl Lab {
                     Ipv4Net::new(host.ip, prefix).expect("the subnet's prefix length is valid"),
                 ),
                 brick_device: host.loop_device.clone().unwrap_or_default(),
-                extra_brick_devices: Vec::new(),
+                extra_brick_devices: host.extra_loop_devices.clone(),
                 zap_device: ZapDevice::Text(true),
                 peers: self
                     .state

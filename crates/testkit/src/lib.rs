@@ -252,6 +252,51 @@ pub fn run(program: impl AsRef<Path>, args: &[&str], env: &[(&str, &str)]) -> Ru
     }
 }
 
+/// The brickyard binary pointed at one store and one lab, run as a person would: what
+/// every end-to-end test does over and over, in one place.
+#[derive(Debug, Clone)]
+pub struct Brickyard {
+    bin: PathBuf,
+    store: String,
+    lab: String,
+}
+
+impl Brickyard {
+    /// `bin` with `BRICKYARD_STORE=store`; `lab` is the name `lab` commands get.
+    pub fn new(bin: impl Into<PathBuf>, store: &str, lab: &str) -> Self {
+        Self {
+            bin: bin.into(),
+            store: store.to_owned(),
+            lab: lab.to_owned(),
+        }
+    }
+
+    /// The store URL.
+    pub fn store(&self) -> &str {
+        &self.store
+    }
+
+    /// Runs `brickyard ARGS...`, whatever its exit code.
+    pub fn run(&self, args: &[&str]) -> Run {
+        run(&self.bin, args, &[("BRICKYARD_STORE", self.store.as_str())])
+    }
+
+    /// Runs `brickyard ARGS...` and returns its stdout; fails the test, showing everything
+    /// it said, unless it succeeds.
+    #[track_caller]
+    pub fn ok(&self, args: &[&str]) -> String {
+        self.run(args).ok().stdout
+    }
+
+    /// `brickyard lab CMD --name LAB REST...` through [`Self::ok`].
+    #[track_caller]
+    pub fn lab(&self, cmd: &str, rest: &[&str]) -> String {
+        let mut v = vec!["lab", cmd, "--name", self.lab.as_str()];
+        v.extend_from_slice(rest);
+        self.ok(&v)
+    }
+}
+
 /// The repository's root directory (for `examples/`).
 ///
 /// Taken from the running test's `CARGO_MANIFEST_DIR` (every crate sits at `crates/NAME`),

@@ -37,6 +37,10 @@ pub enum LabCommand {
     Stop(HostArgs),
     /// Start a stopped host again: its namespaces, mounts and command.
     Start(HostArgs),
+    /// Give a running host one more disk (a loop device of its first disk's size) at the
+    /// end of its `ExtraBrickDevices`; its agent prepares the disk and offers it to new
+    /// bricks without a restart.
+    AddDisk(HostArgs),
     /// Give a host a fault, or take it back: kill one of its processes, cut its network,
     /// slow its link, fill its brick filesystem.
     Fault(FaultArgs),
@@ -101,6 +105,10 @@ pub struct UpArgs {
     /// or 512Mi; at least 300Mi.
     #[arg(long, default_value = "1Gi", value_name = "SIZE")]
     disk_size: String,
+    /// Disks per host (1-8), each of --disk-size: the first is the host's `BrickDevice`,
+    /// the others its `ExtraBrickDevices`.
+    #[arg(long, default_value_t = 1)]
+    disks: usize,
     /// The lab's private subnet; default: a free 10.250.K.0/24.
     #[arg(long, value_name = "CIDR")]
     subnet: Option<String>,
@@ -284,6 +292,16 @@ pub enum FaultCommand {
         /// The member (1-based), or `all`.
         member: String,
     },
+    /// Make a host's brick disk fail for good: its XFS filesystem is shut down (as XFS does
+    /// after an I/O error), so every access returns an I/O error. Only `lab down` (or
+    /// unmounting it) undoes it; move its bricks away with `volume replace-brick`.
+    DiskFail {
+        /// The host.
+        host: String,
+        /// The brick mount inside the host.
+        #[arg(long, value_name = "PATH", default_value = "/gluster/brick1")]
+        mount: String,
+    },
     /// Fill a host's brick filesystem to the last byte, or free it again with --off.
     Fill {
         /// The host.
@@ -371,6 +389,15 @@ async fn fault(a: FaultArgs) -> Result<()> {
             let started = lab.etcd_start(&member)?;
             println!("etcd members running: {started:?}");
         }
+        FaultCommand::DiskFail { host, mount } => {
+            check_brick_mount(&mount)?;
+            let host = lab.host(&host)?;
+            lab.fail_disk(host, &mount).await?;
+            println!(
+                "host {}: the disk at {mount} fails (XFS shut down); its bricks go offline",
+                host.host_name
+            );
+        }
         FaultCommand::Fill { host, mount, off } => {
             check_brick_mount(&mount)?;
             let host = lab.host(&host)?;
@@ -456,6 +483,16 @@ pub async fn run(g: &Globals, cmd: LabCommand) -> Result<()> {
             println!("host {} started (holder {pid})", host.host_name);
             Ok(())
         }
+        LabCommand::AddDisk(a) => {
+            let mut lab = a.lab.open()?;
+            let host = lab.host(&a.host)?.clone();
+            let dev = lab.add_disk(host.index).await?;
+            println!(
+                "host {} has a new disk {dev}, added to its ExtraBrickDevices in the store; its agent prepares it",
+                host.host_name
+            );
+            Ok(())
+        }
         LabCommand::Fault(a) => fault(a).await,
         LabCommand::Down(a) => {
             let name = a.name()?;
@@ -500,6 +537,7 @@ async fn up(g: &Globals, a: UpArgs) -> Result<()> {
     }
     opts.etcd_members = a.etcd_members;
     opts.disk_size = brickyard_lab::parse_size(&a.disk_size)?;
+    opts.disks = a.disks;
     opts.dir = a.lab.dir.clone();
     opts.subnet = a
         .subnet
@@ -644,9 +682,13 @@ fn render(st: &LabStatus) -> String {
                 h.holder_pid
                     .map_or_else(|| "stopped".to_owned(), |p| p.to_string()),
                 format!(
-                    "{} {}M",
+                    "{} {}M{}",
                     h.loop_device.as_deref().unwrap_or("detached"),
-                    h.disk_size >> 20
+                    h.disk_size >> 20,
+                    h.extra_loop_devices
+                        .iter()
+                        .map(|d| format!(" + {}", d.as_deref().unwrap_or("detached")))
+                        .collect::<String>()
                 ),
                 h.processes.to_string(),
                 h.command_pid.map_or_else(
