@@ -18,8 +18,8 @@ use brickyard_volumes::claim_pass::ClaimMounts;
 
 use crate::AgentError;
 use crate::bootstrap::{self};
-use crate::config::reload_config;
-use crate::liveness::{brick_space, now, peer_view, publish};
+use crate::config::{add_disks, reload_config};
+use crate::liveness::{brick_health, now, peer_view, publish};
 use crate::observe::{OBSERVE_EVERY, observe_volumes};
 use crate::options::{AgentOptions, GLUSTERD_PORT};
 use crate::pool::{self, PoolPlan, PoolView};
@@ -39,6 +39,10 @@ pub(crate) struct Live {
     /// What is wrong with the host's config in the store, when the agent runs on an older
     /// one (an invalid new config, or a change that needs a restart).
     pub(crate) config_problems: Vec<String>,
+    /// Disks added to the config's `ExtraBrickDevices` that are not prepared yet, and why
+    /// the last attempt failed.
+    pub(crate) new_disks: Vec<String>,
+    pub(crate) disk_problem: Option<String>,
     pub(crate) glusterd_answering: bool,
     pub(crate) formed_logged: bool,
     pub(crate) pool_complete: bool,
@@ -70,6 +74,7 @@ impl Live {
                 updated_at: now(),
                 reconcile: Default::default(),
                 bricks: Vec::new(),
+                failed_disks: Vec::new(),
                 extra: Default::default(),
             },
             lease: None,
@@ -78,6 +83,8 @@ impl Live {
             last_progress: None,
             reported: Vec::new(),
             config_problems: Vec::new(),
+            new_disks: Vec::new(),
+            disk_problem: None,
             invalid_seen: Vec::new(),
             glusterd_answering: false,
             formed_logged: false,
@@ -170,6 +177,7 @@ async fn run_inner(
                 volumes_watch.ensure(store.as_ref()).await;
                 claims_watch.ensure(store.as_ref()).await;
                 supervise::reap_orphans(live.status.glusterd_pid);
+                add_disks(&mut config, &mut live).await;
                 tick(&opts, &store, &config, &mut live).await;
                 // Look often while glusterd starts and the pool forms, so that neither
                 // waits on the agent; then settle to the configured pace.
@@ -407,7 +415,18 @@ async fn tick(opts: &AgentOptions, store: &Arc<dyn Store>, config: &HostConfig, 
             plan = pool::plan(&view);
         }
     }
-    live.status.bricks = brick_space(config);
+    let (space, failed) = brick_health(config).await;
+    for d in failed
+        .iter()
+        .filter(|d| !live.status.failed_disks.contains(d))
+    {
+        error!(
+            "brick disk {} at {} fails: {}; its bricks are offline and it takes no new ones",
+            d.device, d.mount_point, d.reason
+        );
+    }
+    live.status.bricks = space;
+    live.status.failed_disks = failed;
     let started = Instant::now();
     let held = live.held.clone();
     let (errors, lost, invalid) =
@@ -570,6 +589,13 @@ fn report(
         live.formed_logged = true;
     }
     problems.extend(live.config_problems.iter().cloned());
+    problems.extend(live.disk_problem.iter().cloned());
+    problems.extend(live.status.failed_disks.iter().map(|d| {
+        format!(
+            "brick disk {} at {} fails: {}",
+            d.device, d.mount_point, d.reason
+        )
+    }));
     live.status.state = if problems.is_empty() {
         AgentState::Running
     } else {

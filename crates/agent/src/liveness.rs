@@ -2,11 +2,11 @@
 //! its peers and its brick filesystems.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use brickyard_model::HostConfig;
 use brickyard_model::keys::status_key;
-use brickyard_model::records::agent::{BrickSpace, PeerView};
+use brickyard_model::records::agent::{BrickSpace, DiskFailure, PeerView};
 use brickyard_store::{Store, StoreError};
 use tracing::warn;
 
@@ -76,20 +76,51 @@ pub(crate) fn peer_view(p: &brickyard_gluster::Peer) -> PeerView {
     }
 }
 
-/// The size and free space of this host's mounted brick filesystems.
-pub(crate) fn brick_space(config: &HostConfig) -> Vec<BrickSpace> {
-    config
-        .bricks()
-        .into_iter()
-        .filter(|(_, mp)| matches!(bootstrap::is_mounted(std::path::Path::new(mp)), Ok(true)))
-        .filter_map(|(_, mount_point)| {
-            let st = nix::sys::statvfs::statvfs(mount_point.as_str()).ok()?;
-            let unit = st.fragment_size();
-            Some(BrickSpace {
-                size_bytes: st.blocks().saturating_mul(unit),
-                free_bytes: st.blocks_available().saturating_mul(unit),
-                mount_point,
-            })
-        })
-        .collect()
+/// How long a brick filesystem may take to list its root before it counts as failing.
+const DISK_PROBE: Duration = Duration::from_secs(5);
+
+/// The size and free space of this host's working brick filesystems, and the brick disks
+/// that fail: not mounted, or a filesystem that cannot list its root (XFS shuts itself
+/// down after an I/O error, and then answers `statvfs` but nothing else). A mount table
+/// that cannot be read says nothing about the disks: such a brick is in neither list.
+pub(crate) async fn brick_health(config: &HostConfig) -> (Vec<BrickSpace>, Vec<DiskFailure>) {
+    let mut space = Vec::new();
+    let mut failed = Vec::new();
+    for (device, mount_point) in config.bricks() {
+        let fail = |reason: String| DiskFailure {
+            device: device.clone(),
+            mount_point: mount_point.clone(),
+            reason,
+        };
+        match bootstrap::is_mounted(std::path::Path::new(&mount_point)) {
+            Ok(true) => {}
+            Ok(false) => {
+                failed.push(fail("not mounted".into()));
+                continue;
+            }
+            Err(_) => continue,
+        }
+        let mp = mount_point.clone();
+        let probe = tokio::task::spawn_blocking(move || {
+            std::fs::read_dir(&mp)?;
+            nix::sys::statvfs::statvfs(mp.as_str()).map_err(std::io::Error::from)
+        });
+        match tokio::time::timeout(DISK_PROBE, probe).await {
+            Ok(Ok(Ok(st))) => {
+                let unit = st.fragment_size();
+                space.push(BrickSpace {
+                    size_bytes: st.blocks().saturating_mul(unit),
+                    free_bytes: st.blocks_available().saturating_mul(unit),
+                    mount_point,
+                });
+            }
+            Ok(Ok(Err(e))) => failed.push(fail(e.to_string())),
+            Ok(Err(e)) => failed.push(fail(format!("its probe failed: {e}"))),
+            Err(_) => failed.push(fail(format!(
+                "it does not answer within {}s",
+                DISK_PROBE.as_secs()
+            ))),
+        }
+    }
+    (space, failed)
 }

@@ -44,7 +44,22 @@ pub(crate) fn observe_volumes(opts: &AgentOptions, store: &Arc<dyn Store>, live:
             .iter()
             .any(|v| v.state == brickyard_gluster::VolumeState::Started)
         {
-            restart_dead_bricks(&gluster).await;
+            // Bricks on a disk its agent reports failing stay down: a restart would fail
+            // again at once.
+            let failing: Vec<String> = brickyard_volumes::api::live_agents(store.as_ref())
+                .await
+                .map(|agents| {
+                    agents
+                        .values()
+                        .flat_map(|a| {
+                            a.failed_disks
+                                .iter()
+                                .map(move |d| format!("{}:{}/", a.ip, d.mount_point))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            restart_dead_bricks(&gluster, &failing).await;
         }
         let mut obs = ObservedVolumes {
             schema: brickyard_model::records::SCHEMA,
@@ -119,7 +134,7 @@ pub(crate) fn observe_volumes(opts: &AgentOptions, store: &Arc<dyn Store>, live:
 /// starts exactly the offline bricks (and daemons) of a started volume, touching nothing
 /// else. Bricks of hosts that do not answer are not listed, so a host that is down is
 /// left alone.
-async fn restart_dead_bricks(gluster: &brickyard_gluster::Gluster) {
+async fn restart_dead_bricks(gluster: &brickyard_gluster::Gluster, failing: &[String]) {
     let status = match gluster.volume_status(None).await {
         Ok(s) => s,
         Err(e) => {
@@ -133,6 +148,7 @@ async fn restart_dead_bricks(gluster: &brickyard_gluster::Gluster) {
             .iter()
             .filter(|b| !b.online)
             .map(|b| format!("{}:{}", b.host, b.path))
+            .filter(|b| !failing.iter().any(|f| b.starts_with(f)))
             .collect();
         if dead.is_empty() {
             continue;

@@ -190,6 +190,7 @@ mod tests {
             updated_at: 0,
             reconcile: Default::default(),
             bricks: Vec::new(),
+            failed_disks: Vec::new(),
             extra: Default::default(),
         }
     }

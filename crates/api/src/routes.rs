@@ -85,6 +85,12 @@ fn table() -> Vec<Entry> {
             true,
             post(volumes::expand),
         ),
+        entry(
+            "/v1/volumes/{name}/replace-brick",
+            &[Method::POST],
+            true,
+            post(volumes::replace_brick),
+        ),
     ]
 }
 

@@ -193,7 +193,15 @@ async fn hosts_show_the_configs_and_agents() {
         started_at: 1,
         updated_at: 2,
         reconcile: Default::default(),
-        bricks: Vec::new(),
+        // Every brick mount a config may list is mounted.
+        bricks: (1..=8)
+            .map(|n| brickyard_model::records::agent::BrickSpace {
+                mount_point: format!("/gluster/brick{n}"),
+                size_bytes: 1 << 40,
+                free_bytes: 1 << 40,
+            })
+            .collect(),
+        failed_disks: Vec::new(),
     };
     f.store
         .put(
@@ -421,7 +429,15 @@ async fn make_live(store: &dyn Store, host: &str, ip: &str) {
         started_at: 1,
         updated_at: 2,
         reconcile: Default::default(),
-        bricks: Vec::new(),
+        // Every brick mount a config may list is mounted.
+        bricks: (1..=8)
+            .map(|n| brickyard_model::records::agent::BrickSpace {
+                mount_point: format!("/gluster/brick{n}"),
+                size_bytes: 1 << 40,
+                free_bytes: 1 << 40,
+            })
+            .collect(),
+        failed_disks: Vec::new(),
     };
     store
         .put(
@@ -524,10 +540,51 @@ async fn a_volume_is_created_changed_and_deleted_through_the_api() {
     let expanded: Value = serde_json::from_str(&body).expect("JSON");
     assert_eq!(expanded["layout"]["sets"], 2);
     assert_eq!(expanded["bricks"].as_array().map(Vec::len), Some(4));
-    assert_eq!(stored(f.store.as_ref(), "gv0").await, Some(expanded));
+    assert_eq!(
+        stored(f.store.as_ref(), "gv0").await,
+        Some(expanded.clone())
+    );
     let (status, body) = post_json(&app, "/v1/volumes/gv0/expand", "").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(error_of(&body).contains("needs 2"), "{body}");
+
+    // Replace-brick: every host's one mount holds a brick of gv0, so there is no room
+    // outside the brick's set; a brick it does not have and an unknown field are refused.
+    let first = format!(
+        "{}:{}",
+        expanded["bricks"][0]["host"].as_str().expect("host"),
+        expanded["bricks"][0]["path"].as_str().expect("path")
+    );
+    let (status, body) = post_json(
+        &app,
+        "/v1/volumes/gv0/replace-brick",
+        &format!(r#"{{"brick": "{first}"}}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(error_of(&body).contains("cannot be moved"), "{body}");
+    let (status, body) = post_json(
+        &app,
+        "/v1/volumes/gv0/replace-brick",
+        r#"{"brick": "nohost:/gluster/brick1/gv0"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        error_of(&body).contains("is not one of its bricks"),
+        "{body}"
+    );
+    let (status, body) = post_json(
+        &app,
+        "/v1/volumes/gv0/replace-brick",
+        &format!(r#"{{"brick": "{first}", "too": "x"}}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        stored(f.store.as_ref(), "gv0").await,
+        Some(expanded.clone())
+    );
 
     let state = |v: Option<Value>| v.map(|r| r["state"].clone());
     let (status, body) = post_json(&app, "/v1/volumes/gv0/stop", "").await;
@@ -906,7 +963,15 @@ async fn metrics_show_each_agents_reconcile_passes_errors_and_duration() {
             errors: 1,
             last_duration_ms: 120,
         },
-        bricks: Vec::new(),
+        // Every brick mount a config may list is mounted.
+        bricks: (1..=8)
+            .map(|n| brickyard_model::records::agent::BrickSpace {
+                mount_point: format!("/gluster/brick{n}"),
+                size_bytes: 1 << 40,
+                free_bytes: 1 << 40,
+            })
+            .collect(),
+        failed_disks: Vec::new(),
     };
     f.store
         .put(

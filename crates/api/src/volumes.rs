@@ -214,6 +214,36 @@ pub(crate) async fn expand(
     Ok(accepted(r))
 }
 
+/// The body of `POST /v1/volumes/{name}/replace-brick`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplaceBrick {
+    /// The brick to move, `HOST:PATH` (HostName or address).
+    pub brick: String,
+    /// The host to move it to; absent: placement chooses.
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+/// `POST /v1/volumes/{name}/replace-brick`.
+pub(crate) async fn replace_brick(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let request: ReplaceBrick = json_body(&headers, body)?;
+    let r = brickyard_volumes::replace_brick(
+        state.store.as_ref(),
+        &name,
+        &request.brick,
+        request.to.as_deref(),
+    )
+    .await?;
+    tracing::info!(volume = name, from = %r.from.gluster_name(), to = %r.to.gluster_name(), "brick move requested");
+    Ok(accepted(r.record))
+}
+
 /// The query of `DELETE /v1/volumes/{name}`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -292,7 +292,15 @@ fn set_live(url: &str, hosts: &[(&str, &str)]) {
                 started_at: 1,
                 updated_at: 1,
                 reconcile: Default::default(),
-                bricks: Vec::new(),
+                // Every brick mount a config may list is mounted.
+                bricks: (1..=8)
+                    .map(|n| brickyard_model::records::agent::BrickSpace {
+                        mount_point: format!("/gluster/brick{n}"),
+                        size_bytes: 1 << 40,
+                        free_bytes: 1 << 40,
+                    })
+                    .collect(),
+                failed_disks: Vec::new(),
             };
             let value = serde_json::to_vec(&agent).expect("JSON");
             store

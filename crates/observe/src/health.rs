@@ -105,6 +105,35 @@ pub struct HostHealth {
     pub peers_connected: usize,
     /// Peers its glusterd knows.
     pub peers_known: usize,
+    /// Its brick disks that fail, with the bricks on them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed_disks: Vec<FailedDisk>,
+}
+
+/// A brick disk that fails, and what it takes down.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailedDisk {
+    /// The device in the host's config.
+    pub device: String,
+    /// Its brick mount.
+    pub mount_point: String,
+    /// What is wrong, as the agent saw it.
+    pub reason: String,
+    /// The bricks on it, as gluster names them (`IP:PATH`), by volume; empty when glusterd
+    /// could not be asked (see the volumes' health) or no brick is there.
+    pub bricks: BTreeMap<String, Vec<String>>,
+}
+
+/// The bricks gluster has on `mount` of the host at `ip`, by volume.
+fn bricks_on(o: &Observed, ip: &str, mount: &str) -> BTreeMap<String, Vec<String>> {
+    let prefix = format!("{ip}:{mount}/");
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for v in o.volumes.iter().flatten() {
+        for b in v.bricks.iter().filter(|b| b.name.starts_with(&prefix)) {
+            out.entry(v.name.clone()).or_default().push(b.name.clone());
+        }
+    }
+    out
 }
 
 /// One volume's line.
@@ -187,6 +216,24 @@ pub fn assess(o: &Observed) -> ClusterHealth {
                     problems
                         .push(format!("host {host}: agent is {:?}{why}", a.state).to_lowercase());
                 }
+                for d in &a.failed_disks {
+                    let on = bricks_on(o, &a.ip.to_string(), &d.mount_point);
+                    let what = if on.is_empty() {
+                        "no brick is on it".to_owned()
+                    } else {
+                        format!(
+                            "its bricks are offline: {}; move each with `brickyard volume replace-brick VOLUME {host}:PATH`",
+                            on.iter()
+                                .map(|(v, b)| format!("{v} ({})", b.join(", ")))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    };
+                    problems.push(format!(
+                        "host {host}: brick disk {} at {} fails ({}); {what}",
+                        d.device, d.mount_point, d.reason
+                    ));
+                }
                 let connected = a.connected_peers();
                 if connected + 1 < wanted {
                     problems.push(format!(
@@ -204,6 +251,19 @@ pub fn assess(o: &Observed) -> ClusterHealth {
             uuid: agent.and_then(|a| a.uuid.clone()),
             peers_connected: agent.map_or(0, AgentStatus::connected_peers),
             peers_known: agent.map_or(0, |a| a.peers.len()),
+            failed_disks: agent
+                .map(|a| {
+                    a.failed_disks
+                        .iter()
+                        .map(|d| FailedDisk {
+                            device: d.device.clone(),
+                            mount_point: d.mount_point.clone(),
+                            reason: d.reason.clone(),
+                            bricks: bricks_on(o, &a.ip.to_string(), &d.mount_point),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         });
     }
     for e in &o.unreadable_agents {
@@ -319,7 +379,7 @@ pub fn assess(o: &Observed) -> ClusterHealth {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use brickyard_model::records::agent::PeerView;
+    use brickyard_model::records::agent::{DiskFailure, PeerView};
 
     fn agent(host: &str, peers: usize) -> AgentStatus {
         AgentStatus {
@@ -345,6 +405,7 @@ mod tests {
             updated_at: 0,
             reconcile: Default::default(),
             bricks: Vec::new(),
+            failed_disks: Vec::new(),
             extra: Default::default(),
         }
     }
@@ -380,6 +441,53 @@ mod tests {
         o.agents.insert("b".into(), agent("b", 1));
         let h = assess(&o);
         assert!(h.healthy, "{:?}", h.problems);
+    }
+
+    #[test]
+    fn a_failing_disk_names_the_bricks_it_takes_down() {
+        let mut gv0 = volume("gv0", VolumeState::Started);
+        for (i, path) in ["/gluster/brick2/gv0", "/gluster/brick1/gv0"]
+            .iter()
+            .enumerate()
+        {
+            gv0.bricks.push(brickyard_gluster::Brick {
+                name: format!("10.0.0.{}:{path}", i + 1),
+                host: format!("10.0.0.{}", i + 1),
+                path: (*path).into(),
+                host_uuid: String::new(),
+                is_arbiter: false,
+            });
+        }
+        let mut o = Observed {
+            hosts: vec![
+                ("a".into(), "10.0.0.1".into()),
+                ("b".into(), "10.0.0.2".into()),
+            ],
+            volumes: Some(vec![gv0]),
+            volume_status: Some(Ok(vec![])),
+            ..Observed::default()
+        };
+        let mut a = agent("a", 1);
+        a.failed_disks.push(DiskFailure {
+            device: "/dev/sdc".into(),
+            mount_point: "/gluster/brick2".into(),
+            reason: "Input/output error (os error 5)".into(),
+        });
+        o.agents.insert("a".into(), a);
+        o.agents.insert("b".into(), agent("b", 1));
+        let h = assess(&o);
+        assert!(!h.healthy);
+        assert!(
+            h.problems.iter().any(|p| p.contains(
+                "host a: brick disk /dev/sdc at /gluster/brick2 fails (Input/output error (os error 5)); its bricks are offline: gv0 (10.0.0.1:/gluster/brick2/gv0)"
+            )),
+            "{:?}",
+            h.problems
+        );
+        assert_eq!(
+            h.hosts[0].failed_disks[0].bricks["gv0"],
+            vec!["10.0.0.1:/gluster/brick2/gv0".to_owned()]
+        );
     }
 
     #[test]

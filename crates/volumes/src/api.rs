@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::VolumeError;
 use crate::placement::{self, Candidate, Mount};
 use crate::profile;
-use crate::record::{DesiredState, VolumeRecord, VolumeSpec, VolumeStatus};
+use crate::record::{BrickRef, DesiredState, VolumeRecord, VolumeSpec, VolumeStatus};
 
 /// How often a guarded change is tried before giving up as contended.
 const ATTEMPTS: usize = 5;
@@ -152,6 +152,8 @@ pub async fn capacity(store: &dyn Store, name: &str) -> Result<Option<u64>, Volu
 
 /// The hosts that may receive bricks: every valid host config, live when its agent's
 /// liveness record exists, with the bricks every record already places on each mount.
+/// A live host offers only the brick mounts its agent reports mounted: a disk added to its
+/// config but not prepared yet, or one that failed, receives nothing.
 pub async fn candidates(store: &dyn Store) -> Result<Vec<Candidate>, VolumeError> {
     let space = brick_space(store).await?;
     let mut load: BTreeMap<(String, String), u32> = BTreeMap::new();
@@ -173,6 +175,11 @@ pub async fn candidates(store: &dyn Store) -> Result<Vec<Candidate>, VolumeError
             mounts: c
                 .bricks()
                 .into_iter()
+                .filter(|(_, path)| {
+                    space
+                        .get(&c.host_name)
+                        .is_some_and(|m| m.iter().any(|m| m.mount_point == *path))
+                })
                 .map(|(_, path)| Mount {
                     bricks: load
                         .get(&(c.host_name.clone(), path.clone()))
@@ -240,6 +247,7 @@ pub async fn create(store: &dyn Store, spec: &VolumeSpec) -> Result<VolumeRecord
         profile: spec.profile.clone(),
         state: spec.state,
         bricks,
+        moves: Vec::new(),
         created_at: t,
         updated_at: t,
         extra: Default::default(),
@@ -491,6 +499,80 @@ pub async fn expand(store: &dyn Store, name: &str) -> Result<VolumeRecord, Volum
     .await
 }
 
+/// A brick moved by [`replace_brick`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Replacement {
+    /// The volume's record after the change.
+    pub record: VolumeRecord,
+    /// The brick leaving.
+    pub from: BrickRef,
+    /// The brick taking its place.
+    pub to: BrickRef,
+}
+
+/// Moves brick `brick` (`HOST:PATH`, by `HostName` or address) of a replicated or dispersed
+/// volume to a new brick on host `to`, or where placement chooses: never on the host (or
+/// zone) of another brick of its set. The agents replace it in gluster once it holds
+/// nothing the rest of its set lacks, and heal the new brick from the others. A plain
+/// distribute volume is refused: its brick holds the only copy of its files.
+pub async fn replace_brick(
+    store: &dyn Store,
+    name: &str,
+    brick: &str,
+    to: Option<&str>,
+) -> Result<Replacement, VolumeError> {
+    let hosts = candidates(store).await?;
+    let mut moved = None;
+    let record = update(store, name, |r| {
+        refuse_if_deleted(r)?;
+        let refuse = |reason: String| VolumeError::Refused {
+            name: r.name.clone(),
+            reason,
+        };
+        if matches!(r.layout.kind, crate::LayoutKind::Distribute) {
+            return Err(refuse(format!(
+                "its layout is {}: each brick holds the only copy of its files, so a replaced brick would lose them; replace bricks of replicated or dispersed volumes only",
+                r.layout
+            )));
+        }
+        let Some((host, path)) = brick.rsplit_once(':') else {
+            return Err(refuse(format!(
+                "{brick:?} is not a brick: give it as HOST:PATH (see `brickyard volume info {}`)",
+                r.name
+            )));
+        };
+        let Some(index) = r
+            .bricks
+            .iter()
+            .position(|b| (b.host == host || b.ip == host) && b.path == path)
+        else {
+            return Err(refuse(format!(
+                "{brick} is not one of its bricks ({})",
+                r.bricks
+                    .iter()
+                    .map(|b| format!("{}:{}", b.host, b.path))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        };
+        let new =
+            placement::place_replacement(&r.name, &r.layout, &r.bricks, index, &hosts, to)
+                .map_err(|e| refuse(format!("{brick} cannot be moved: {e}")))?;
+        let old = std::mem::replace(&mut r.bricks[index], new.clone());
+        // One move per brick: the newest. Moves whose brick moved on since are history.
+        r.moves.retain(|m| r.bricks.contains(&m.to) && m.to != old);
+        r.moves.push(crate::record::BrickMove {
+            from: old.clone(),
+            to: new.clone(),
+        });
+        moved = Some((old, new));
+        Ok(())
+    })
+    .await?;
+    let (from, to) = moved.expect("set by the update that succeeded");
+    Ok(Replacement { record, from, to })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -522,7 +604,7 @@ mod tests {
 
     fn liveness(i: usize) -> String {
         format!(
-            r#"{{"host":"h{i}","node_name":"g{i}","ip":"10.0.0.{i}","uuid":null,"state":"running","glusterd_pid":1,"glusterd_restarts":0,"peers":[],"problems":[],"version":"0","started_at":0,"updated_at":0}}"#
+            r#"{{"host":"h{i}","node_name":"g{i}","ip":"10.0.0.{i}","uuid":null,"state":"running","glusterd_pid":1,"glusterd_restarts":0,"peers":[],"problems":[],"version":"0","started_at":0,"updated_at":0,"bricks":[{{"mount_point":"/gluster/brick1","size_bytes":1073741824,"free_bytes":1073741824}}]}}"#
         )
     }
 
@@ -668,5 +750,27 @@ mod tests {
                 .is_err_and(|e| e.to_string().contains("distribute 4 needs 4 brick mounts")),
             "{full:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_disk_its_agent_does_not_report_mounted_gets_no_brick() {
+        let (_d, store) = store_with_hosts(3).await;
+        // Host 1 gains a second disk in its config; its agent has not mounted it yet.
+        store
+            .put(
+                "gluster/config/h1",
+                br#"{"HostName":"h1","GlusterNodeName":"g1","IPAddress":"10.0.0.1/24","BrickDevice":"/dev/sdb","ExtraBrickDevices":["/dev/sdc"]}"#,
+                None,
+            )
+            .await
+            .expect("config");
+        let hosts = candidates(&store).await.expect("candidates");
+        let h1 = hosts.iter().find(|c| c.host == "h1").expect("h1");
+        assert_eq!(h1.mounts.len(), 1, "{h1:?}");
+        create(&store, &VolumeSpec::new("d", Layout::distribute(3)))
+            .await
+            .expect("created");
+        let four = create(&store, &VolumeSpec::new("e", Layout::distribute(4))).await;
+        assert!(four.is_err(), "placed on an unmounted disk: {four:?}");
     }
 }

@@ -532,6 +532,7 @@ async fn placeable(
         profile: String::new(),
         state: DesiredState::Started,
         bricks,
+        moves: Vec::new(),
         created_at: 0,
         updated_at: 0,
         extra: Extra::new(),

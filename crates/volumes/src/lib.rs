@@ -11,7 +11,8 @@
 //! - [`plan`]: pure — desired records and gluster's `volume info` in, ordered [`plan::Action`]s out;
 //! - [`profile`]: the named option sets applied with `gluster volume set`;
 //! - [`api`]: the store operations a client uses: [`create`], [`list`], [`get`],
-//!   [`set_state`], [`delete`], [`expand`]. They only touch the store; the agents act;
+//!   [`set_state`], [`delete`], [`expand`], [`replace_brick`]. They only touch the store;
+//!   the agents act;
 //! - [`reconcile`]: what an agent runs each pass: [`reconcile::cluster_pass`] on the pool
 //!   lock's holder, [`reconcile::host_pass`] on every host (removal of its own brick
 //!   directories of deleted volumes).
@@ -45,8 +46,8 @@ pub mod record;
 pub mod request;
 
 pub use api::{
-    Forgotten, Listing, VolumeView, capacity, create, delete, expand, forget, get, list, set_state,
-    unmanaged,
+    Forgotten, Listing, Replacement, VolumeView, capacity, create, delete, expand, forget, get,
+    list, replace_brick, set_state, unmanaged,
 };
 pub use error::VolumeError;
 pub use record::{

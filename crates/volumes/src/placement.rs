@@ -103,6 +103,86 @@ pub fn place_expansion(
     )
 }
 
+/// Places a new brick for brick `index` of `existing` (replace-brick): on a live host with
+/// a brick mount free of this volume, never on the host (or zone) of another brick of the
+/// same set; on `to` when given. The brick it replaces may stay on its host when that host
+/// has another free mount. Least loaded first, as for a new volume.
+pub fn place_replacement(
+    volume: &str,
+    layout: &Layout,
+    existing: &[BrickRef],
+    index: usize,
+    candidates: &[Candidate],
+    to: Option<&str>,
+) -> Result<BrickRef, ReplacementError> {
+    let width = layout.set_width().max(1) as usize;
+    let set = index / width;
+    let zone_of = |host: &str| {
+        candidates
+            .iter()
+            .find(|c| c.host == host)
+            .map_or_else(|| format!("host {host}"), Candidate::zone_key)
+    };
+    let others: Vec<&BrickRef> = existing
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i / width == set && *i != index)
+        .map(|(_, b)| b)
+        .collect();
+    let hosts: BTreeSet<&str> = others.iter().map(|b| b.host.as_str()).collect();
+    let zones: BTreeSet<String> = others.iter().map(|b| zone_of(&b.host)).collect();
+    let used: BTreeSet<(&str, &str)> = existing
+        .iter()
+        .map(|b| (b.host.as_str(), b.mount()))
+        .collect();
+    let best = candidates
+        .iter()
+        .filter(|c| to.is_none_or(|t| c.host == t))
+        .filter(|c| c.live && !hosts.contains(c.host.as_str()))
+        .filter(|c| !zones.contains(&c.zone_key()))
+        .flat_map(|c| c.mounts.iter().map(move |m| (c, m)))
+        .filter(|(c, m)| !used.contains(&(c.host.as_str(), m.path.as_str())))
+        .min_by_key(|(c, m)| {
+            (
+                m.bricks,
+                std::cmp::Reverse(m.free_bytes.unwrap_or(0)),
+                c.mounts.iter().map(|m| m.bricks).sum::<u32>(),
+                c.host.clone(),
+                m.path.clone(),
+            )
+        });
+    match best {
+        Some((c, m)) => Ok(BrickRef {
+            host: c.host.clone(),
+            ip: c.ip.clone(),
+            path: format!("{}/{volume}", m.path),
+        }),
+        None => Err(ReplacementError {
+            set: set + 1,
+            others: others.iter().map(|b| b.host.clone()).collect(),
+            to: to.map(str::to_owned),
+        }),
+    }
+}
+
+/// Why no host can take a replacement brick.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error(
+    "no {} has a brick mount free of this volume outside the hosts{} of set {set}'s other bricks ({}); add a disk or a host, start the hosts that are down{}",
+    .to.as_deref().map_or_else(|| "live host".to_owned(), |t| format!("live host named {t}")),
+    " (and zones)",
+    if .others.is_empty() { "none".to_owned() } else { .others.join(", ") },
+    if .to.is_some() { ", or leave out --to to let placement choose" } else { "" }
+)]
+pub struct ReplacementError {
+    /// The 1-based set of the brick.
+    pub set: usize,
+    /// The hosts of the set's other bricks.
+    pub others: Vec<String>,
+    /// The host asked for.
+    pub to: Option<String>,
+}
+
 fn place_sets(
     volume: &str,
     layout: &Layout,
@@ -269,6 +349,35 @@ mod tests {
             .map(|b| format!("{}:{}", b.host, b.mount().trim_start_matches("/gluster/")))
             .collect::<Vec<_>>()
             .join(" ")
+    }
+
+    #[test]
+    fn a_replacement_stays_out_of_its_set() {
+        let layout = Layout::replicate(3);
+        let mut cands = hosts(&[None, None, None, None], 2);
+        let existing = place("v", &layout, &cands[..3]).expect("placed");
+        assert_eq!(short(&existing), "h1:brick1 h2:brick1 h3:brick1");
+        for c in &mut cands[..3] {
+            c.mounts[0].bricks = 1;
+        }
+        // h4 is the least loaded host outside the set.
+        let b = place_replacement("v", &layout, &existing, 0, &cands, None).expect("placed");
+        assert_eq!(short(&[b]), "h4:brick1");
+        // Without h4, h1's other disk; never h2 or h3, which hold the set's other bricks.
+        cands.pop();
+        let b = place_replacement("v", &layout, &existing, 0, &cands, None).expect("placed");
+        assert_eq!(short(&[b]), "h1:brick2");
+        let e = place_replacement("v", &layout, &existing, 0, &cands, Some("h2"))
+            .expect_err("h2 holds a brick of the set");
+        assert!(e.to_string().contains("outside the hosts"), "{e}");
+        // A host that is down takes nothing.
+        cands[0].live = false;
+        let e = place_replacement("v", &layout, &existing, 0, &cands, None)
+            .expect_err("no live host outside the set");
+        assert!(
+            e.to_string().contains("set 1's other bricks (h2, h3)"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! | desired | gluster volume | actions |
 //! | --- | --- | --- |
 //! | started/stopped | absent | mark creating, create, mark it brickyard's, set the profile's options, start (if started), settle |
-//! | started/stopped | present, created by brickyard | add the bricks of new sets and rebalance, set missing options, start/stop, settle |
+//! | started/stopped | present, created by brickyard | add the bricks of new sets and rebalance, or replace the bricks the record moved (replicated and dispersed layouts), set missing options, start/stop, settle |
 //! | started/stopped | present, never created by brickyard | refuse (failed): the name belongs to a volume made by hand |
 //! | deleted | present, created by brickyard | stop (force), delete, then wait for the hosts' brick clean-up |
 //! | deleted | absent | wait until every brick host acknowledged its clean-up, then forget the record |
@@ -79,6 +79,22 @@ pub enum Action {
         replica: Option<u32>,
         /// The arbiter count to repeat.
         arbiter: Option<u32>,
+    },
+    /// Record phase `replacing`, before `replace-brick`.
+    MarkReplacing {
+        /// The volume.
+        name: String,
+    },
+    /// `gluster volume replace-brick NAME FROM TO commit force`, once FROM holds no entry
+    /// that the rest of its set still needs (it is not the only good copy of anything),
+    /// then an index heal so the new brick fills from the rest of its set.
+    ReplaceBrick {
+        /// The volume.
+        name: String,
+        /// The brick leaving, `IP:PATH`.
+        from: String,
+        /// The brick taking its place, `IP:PATH`.
+        to: String,
     },
     /// `gluster volume rebalance NAME start`.
     Rebalance {
@@ -301,7 +317,23 @@ fn plan_existing(rec: &VolumeRecord, status: Option<&VolumeStatus>, v: &VolumeIn
     let mut a = Vec::new();
     let mut rebalance = status.is_some_and(|s| s.rebalance_pending);
     if have != want {
-        if want.len() > have.len() && want.starts_with(&have) {
+        let moved: Vec<(&String, &String)> =
+            have.iter().zip(&want).filter(|(h, w)| h != w).collect();
+        let replicated = !matches!(rec.layout.kind, LayoutKind::Distribute);
+        if want.len() == have.len()
+            && replicated
+            && moved.iter().all(|(from, to)| rec.moves_brick(from, to))
+        {
+            // Bricks moved in the record (replace-brick): one gluster command each.
+            a.push(Action::MarkReplacing { name: name.clone() });
+            for (from, to) in moved {
+                a.push(Action::ReplaceBrick {
+                    name: name.clone(),
+                    from: from.clone(),
+                    to: to.clone(),
+                });
+            }
+        } else if want.len() > have.len() && want.starts_with(&have) {
             let (replica, arbiter, _, _) = rec.layout.gluster_counts();
             let repeat = matches!(rec.layout.kind, LayoutKind::Replicate { .. });
             a.push(Action::MarkExpanding { name: name.clone() });
@@ -522,7 +554,7 @@ pub fn host_plan(input: &HostInputs<'_>) -> Vec<HostAction> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{BrickRef, Layout};
+    use crate::record::{BrickMove, BrickRef, Layout};
     use brickyard_gluster::Brick;
 
     fn rec(name: &str, layout: Layout, state: DesiredState, hosts: &[u8]) -> VolumeRecord {
@@ -541,6 +573,7 @@ mod tests {
                     path: format!("/gluster/brick1/{name}"),
                 })
                 .collect(),
+            moves: Vec::new(),
             created_at: 0,
             updated_at: 0,
             extra: Default::default(),
@@ -593,6 +626,20 @@ mod tests {
         v
     }
 
+    /// `r` with a move of host `from`'s brick to host `to`.
+    fn moved(mut r: VolumeRecord, from: u8, to: u8) -> VolumeRecord {
+        let brick = |h: u8| BrickRef {
+            host: format!("h{h}"),
+            ip: format!("10.0.0.{h}"),
+            path: format!("/gluster/brick1/{}", r.name),
+        };
+        r.moves.push(BrickMove {
+            from: brick(from),
+            to: brick(to),
+        });
+        r
+    }
+
     /// Renders actions compactly: "mark-creating create(replica 3: a b c) start settle(started)".
     fn show(actions: &[Action]) -> String {
         actions
@@ -605,6 +652,8 @@ mod tests {
                 Action::Stop { force, .. } => format!("stop{}", if *force { "!" } else { "" }),
                 Action::Delete { .. } => "delete".to_owned(),
                 Action::MarkExpanding { .. } => "mark-expanding".to_owned(),
+                Action::MarkReplacing { .. } => "mark-replacing".to_owned(),
+                Action::ReplaceBrick { from, to, .. } => format!("replace-brick({from} {to})"),
                 Action::AddBricks {
                     bricks, replica, ..
                 } => {
@@ -687,6 +736,17 @@ mod tests {
             (rec("v", Layout::distribute(3), Started, &[1, 2, 3]),
              Some(VolumeStatus { rebalance_pending: true, ..status("v", Phase::Expanding, true) }),
              Some(marked(info("v", G::Started, &[1, 2, 3]))), &[], "rebalance settle(started)".into()),
+            // A brick the record moves (replace-brick).
+            (moved(rec("v", r3, Started, &[1, 2, 4]), 3, 4), Some(status("v", Phase::Started, true)),
+             Some(marked(info("v", G::Started, &[1, 2, 3]))), &[],
+             "mark-replacing replace-brick(10.0.0.3:/gluster/brick1/v 10.0.0.4:/gluster/brick1/v) settle(started)".into()),
+            // ... done: nothing left to do, the move stays as history.
+            (moved(rec("v", r3, Started, &[1, 2, 4]), 3, 4), Some(status("v", Phase::Started, true)),
+             Some(marked(info("v", G::Started, &[1, 2, 4]))), &[], String::new()),
+            // A plain distribute brick is never replaced, move or not: its files would go.
+            (moved(rec("v", Layout::distribute(3), Started, &[1, 2, 4]), 3, 4), Some(status("v", Phase::Started, true)),
+             Some(marked(info("v", G::Started, &[1, 2, 3]))), &[],
+             "settle(failed: gluster's bricks of v (10.0.0.1:/gluster/brick1/v 10.0.0.2:/gluster/brick1/v 10.0.0.3:/gluster/brick1/v) are not the recorded ones (10.0.0.1:/gluster/brick1/v 10.0.0.2:/gluster/brick1/v 10.0.0.4:/gluster/brick1/v); it is left alone, repair it by hand)".into()),
             // Bricks that differ otherwise: drift, left alone.
             (rec("v", r3, Started, &[1, 2, 3]), Some(status("v", Phase::Started, true)),
              Some(info("v", G::Started, &[1, 2, 4])), &[],

@@ -396,6 +396,47 @@ async fn execute(
                 .map_err(|e| failed("volume add-brick", &e))?;
             info!(volume = %name, "added bricks {}", bricks.join(" "));
         }
+        Action::MarkReplacing { name } => {
+            info!(volume = %name, "replacing bricks");
+            st.phase = Phase::Replacing;
+            st.reason.clear();
+            write_status(store, fence, host, st).await?;
+        }
+        Action::ReplaceBrick { name, from, to } => {
+            // The leaving brick must not be the only good copy of anything: entries it
+            // holds for the rest of its set (heal pending on it) would go with it.
+            let bricks = gluster.heal_info(name).await.map_err(|e| {
+                Skip::Failed(format!(
+                    "brick {from} is not replaced yet: could not ask for its pending heals ({e}); it must be started to be healed"
+                ))
+            })?;
+            if let Some(n) = bricks
+                .iter()
+                .find(|b| b.name == *from && b.connected())
+                .and_then(|b| b.pending)
+                .filter(|n| *n > 0)
+            {
+                // Not a failure: the replacement waits for heal, which runs by itself.
+                let reason = format!(
+                    "waiting: brick {from} holds {n} entries the rest of its set has not received yet; it is replaced once heal brings them there"
+                );
+                if st.reason != reason {
+                    st.reason = reason;
+                    write_status(store, fence, host, st).await?;
+                }
+                return Err(Skip::Quietly(format!("{from} waits for heal")));
+            }
+            let args = ["volume", "replace-brick", name, from, to, "commit", "force"];
+            match gluster.run(&args, true, parse_ok).await {
+                Ok(()) => info!(volume = %name, %from, %to, "brick replaced"),
+                // An earlier pass's command completed after all.
+                Err(e) if already(&e, &["not a brick of", "does not exist in volume"]) => {}
+                Err(e) => return Err(failed("volume replace-brick", &e)),
+            }
+            if let Err(e) = gluster.heal_start(name).await {
+                warn!(volume = %name, "cannot start its heal after replace-brick: {e}");
+            }
+        }
         Action::Rebalance { name } => {
             match gluster
                 .run(&["volume", "rebalance", name, "start"], true, parse_ok)

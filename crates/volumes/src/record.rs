@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 pub use brickyard_model::records::agent::BrickSpace;
 pub use brickyard_model::records::volume::{
-    BrickRef, DesiredState, Layout, LayoutKind, MARKER_OPTION, Phase, VolumeRecord, VolumeStatus,
-    brick_path,
+    BrickMove, BrickRef, DesiredState, Layout, LayoutKind, MARKER_OPTION, Phase, VolumeRecord,
+    VolumeStatus, brick_path,
 };
 
 /// What a client asks for when creating a volume.

@@ -39,6 +39,10 @@ pub enum VolumeCommand {
     Delete(DeleteArgs),
     /// Add one replica/disperse set (one brick for plain distribute) and rebalance.
     Expand(NameArgs),
+    /// Move one brick of a replicated or dispersed volume to another host or disk (for a
+    /// failed disk or a host leaving); waits until gluster has the new brick, then shows
+    /// the heal that fills it until nothing is pending.
+    ReplaceBrick(ReplaceArgs),
     /// Remove a volume's record, status and clean-up acknowledgements from the store
     /// without touching gluster or any brick: the way out for a record that cannot be used
     /// (`volume list` names them). A valid record needs --force, and gluster keeps the
@@ -64,6 +68,24 @@ pub struct ForgetArgs {
     /// Forget a valid record too: brickyard stops managing the volume, gluster keeps it.
     #[arg(long)]
     force: bool,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t)]
+    output: OutputFormat,
+}
+
+/// Arguments of `volume replace-brick`.
+#[derive(Debug, Args)]
+pub struct ReplaceArgs {
+    /// The volume.
+    name: String,
+    /// The brick to move, as HOST:PATH (HostName or address; `volume info` lists them).
+    brick: String,
+    /// The host to move it to (HostName); default: placement chooses a live host with a
+    /// free brick mount outside the brick's set.
+    #[arg(long, value_name = "HOST")]
+    to: Option<String>,
+    #[command(flatten)]
+    wait: WaitArgs,
     /// Output format.
     #[arg(long, short, value_enum, default_value_t)]
     output: OutputFormat,
@@ -178,6 +200,7 @@ pub async fn run(g: &Globals, cmd: VolumeCommand) -> Result<()> {
                 }
             }
         }
+        VolumeCommand::ReplaceBrick(a) => replace_brick(store, a).await,
         VolumeCommand::Expand(a) => {
             let rec = brickyard_volumes::expand(store, &a.name)
                 .await
@@ -252,6 +275,8 @@ enum Goal {
     Gone,
     /// Started with this many bricks and the rebalance started.
     Expanded(usize),
+    /// Started again after the agents reported replacing bricks.
+    Replaced,
 }
 
 fn epoch() -> u64 {
@@ -324,6 +349,7 @@ async fn wait_for(store: &dyn Store, name: &str, goal: Goal, limit: Duration) ->
     let asked = epoch();
     let start = Instant::now();
     let mut failed_since: Option<Instant> = None;
+    let mut seen_replacing = false;
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new_spinner();
         bar.enable_steady_tick(Duration::from_millis(120));
@@ -353,6 +379,10 @@ async fn wait_for(store: &dyn Store, name: &str, goal: Goal, limit: Duration) ->
                     Goal::Phase(p) => s.phase == p,
                     Goal::Expanded(n) => {
                         s.phase == Phase::Started && !s.rebalance_pending && s.bricks == n
+                    }
+                    Goal::Replaced => {
+                        seen_replacing |= s.phase == Phase::Replacing;
+                        s.phase == Phase::Started && s.reason.is_empty() && seen_replacing
                     }
                     Goal::Gone => false,
                 };
@@ -494,4 +524,81 @@ async fn info(store: &dyn Store, a: InfoArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+async fn replace_brick(store: &dyn Store, a: ReplaceArgs) -> Result<()> {
+    let moved = brickyard_volumes::replace_brick(store, &a.name, &a.brick, a.to.as_deref())
+        .await
+        .with_context(|| format!("replace brick {} of volume {}", a.brick, a.name))?;
+    eprintln!(
+        "volume {}: moving brick {}:{} to {}:{}",
+        a.name, moved.from.host, moved.from.path, moved.to.host, moved.to.path
+    );
+    if !a.wait.no_wait {
+        let limit = Duration::from_secs(a.wait.timeout);
+        wait_for(store, &a.name, Goal::Replaced, limit).await?;
+        wait_heal(store, &a.name, limit).await?;
+    }
+    match a.output {
+        OutputFormat::Json => print_json(&moved),
+        OutputFormat::Table => {
+            println!(
+                "volume {}: brick {}:{} replaced by {}:{}{}",
+                a.name,
+                moved.from.host,
+                moved.from.path,
+                moved.to.host,
+                moved.to.path,
+                if a.wait.no_wait {
+                    " (asked; the agents carry it out)"
+                } else {
+                    ", healed"
+                }
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Follows the pool lock holder's heal observations of `name` until one made after this
+/// call starts reports nothing pending: a count on a terminal, a line per change otherwise.
+async fn wait_heal(store: &dyn Store, name: &str, limit: Duration) -> Result<()> {
+    let since = epoch();
+    let start = Instant::now();
+    let mut last = None;
+    loop {
+        let observed = store
+            .get(brickyard_model::keys::OBSERVED_VOLUMES)
+            .await
+            .context("read the heal observation")?
+            .map(|e| brickyard_model::records::agent::ObservedVolumes::decode(&e.value))
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("the heal observation cannot be used: {e}"))?;
+        if let Some(o) = observed.filter(|o| o.at > since) {
+            let now = match (o.heal_pending.get(name), o.heal_unknown.get(name)) {
+                (_, Some(why)) => format!("heal: could not ask ({why})"),
+                (Some(n), None) => format!("{n} entries pending heal"),
+                (None, None) => "heal: not observed yet".to_owned(),
+            };
+            if Some(&now) != last.as_ref() {
+                eprintln!(
+                    "volume {name}: {now} ({:.1}s)",
+                    start.elapsed().as_secs_f32()
+                );
+                last = Some(now);
+            }
+            let unreachable = o.heal_unreachable.get(name).copied().unwrap_or(0);
+            if o.heal_pending.get(name) == Some(&0) && unreachable == 0 {
+                return Ok(());
+            }
+        }
+        if start.elapsed() > limit {
+            anyhow::bail!(
+                "volume {name}: heal not done within {}s (last: {}); it goes on by itself, `brickyard status` shows it",
+                limit.as_secs(),
+                last.unwrap_or_else(|| "no observation yet".into())
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }

@@ -62,6 +62,17 @@ pub struct BrickSpace {
     pub free_bytes: u64,
 }
 
+/// A brick disk that fails, as its host's agent sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskFailure {
+    /// The device in the host's config.
+    pub device: String,
+    /// Its brick mount, `/gluster/brickN`.
+    pub mount_point: String,
+    /// What is wrong ("not mounted", "Input/output error (os error 5)").
+    pub reason: String,
+}
+
 /// The liveness record of one host's agent, at `gluster/status/<HostName>`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentStatus {
@@ -99,6 +110,10 @@ pub struct AgentStatus {
     /// and for checking what a volume can hold.
     #[serde(default)]
     pub bricks: Vec<BrickSpace>,
+    /// Brick disks of this host's config that fail: not mounted, or their filesystem
+    /// returns errors. Their bricks are offline and placement does not use them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_disks: Vec<DiskFailure>,
     /// Fields of a newer writer, kept as they are.
     #[serde(flatten)]
     pub extra: Extra,
@@ -127,6 +142,22 @@ impl AgentStatus {
                 fix,
             ));
         }
+        if st.failed_disks.len() > 64 {
+            return Err(RecordError::new(
+                key,
+                format!("it lists {} failed disks", st.failed_disks.len()),
+                fix,
+            ));
+        }
+        for d in &st.failed_disks {
+            if !is_brick_mount(&d.mount_point) {
+                return Err(RecordError::new(
+                    key,
+                    format!("failed disk mount {:?} is not a brick mount", d.mount_point),
+                    fix,
+                ));
+            }
+        }
         for b in &st.bricks {
             if !b.mount_point.starts_with("/gluster/brick") || b.free_bytes > b.size_bytes {
                 return Err(RecordError::new(
@@ -141,6 +172,12 @@ impl AgentStatus {
         }
         Ok(st)
     }
+}
+
+/// Whether `path` is `/gluster/brickN` (N a number).
+fn is_brick_mount(path: &str) -> bool {
+    path.strip_prefix("/gluster/brick")
+        .is_some_and(|n| !n.is_empty() && n.len() <= 4 && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 super::named!(AgentStatus, "host", host, |name| check_hostname(
@@ -231,6 +268,7 @@ mod tests {
                 size_bytes: 10,
                 free_bytes: 5,
             }],
+            failed_disks: Vec::new(),
             extra: Extra::new(),
         }
     }
@@ -243,6 +281,17 @@ mod tests {
         assert!(err.to_string().contains("differs"), "{err}");
         let mut s = status();
         s.bricks[0].free_bytes = 11;
+        let json = serde_json::to_vec(&s).expect("serialise");
+        assert!(AgentStatus::decode(&status_key("h1"), &json).is_err());
+        let mut s = status();
+        s.failed_disks.push(DiskFailure {
+            device: "/dev/sdc".into(),
+            mount_point: "/gluster/brick2".into(),
+            reason: "not mounted".into(),
+        });
+        let json = serde_json::to_vec(&s).expect("serialise");
+        assert_eq!(AgentStatus::decode(&status_key("h1"), &json), Ok(s.clone()));
+        s.failed_disks[0].mount_point = "/etc".into();
         let json = serde_json::to_vec(&s).expect("serialise");
         assert!(AgentStatus::decode(&status_key("h1"), &json).is_err());
         assert!(decode_unmanaged(br#"["ok","../x"]"#).is_err());

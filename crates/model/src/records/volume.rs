@@ -227,6 +227,15 @@ pub struct BrickRef {
     pub path: String,
 }
 
+/// A brick asked to move: `from` is replaced by `to` in gluster's volume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrickMove {
+    /// The brick leaving.
+    pub from: BrickRef,
+    /// The brick taking its place.
+    pub to: BrickRef,
+}
+
 impl BrickRef {
     /// The brick as gluster names it: `IP:PATH`.
     pub fn gluster_name(&self) -> String {
@@ -285,6 +294,11 @@ pub struct VolumeRecord {
     pub state: DesiredState,
     /// The bricks, in replica/disperse-set order (set 1's bricks, then set 2's, ...).
     pub bricks: Vec<BrickRef>,
+    /// Bricks asked to move (`replace-brick`): a brick of gluster's volume that differs
+    /// from the recorded one is replaced only when a move names both; any other difference
+    /// is drift, left alone. At most one move per brick, the latest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub moves: Vec<BrickMove>,
     /// When it was created (seconds since the epoch).
     pub created_at: u64,
     /// When it was last changed.
@@ -337,24 +351,48 @@ impl VolumeRecord {
         }
         let mut seen = BTreeSet::new();
         for b in &self.bricks {
-            check_hostname("brick host", &b.host).map_err(|e| e.to_string())?;
-            let ip: IpAddr =
-                b.ip.parse()
-                    .map_err(|_| format!("brick address {:?} is not an IP address", b.ip))?;
-            if ip.is_loopback() || ip.is_unspecified() || ip.is_multicast() {
-                return Err(format!("brick address {ip} cannot be a gluster peer's"));
-            }
-            if brick_index(&b.path, &self.name).is_none() {
-                return Err(format!(
-                    "brick path {:?} is not a brick directory of this volume (/gluster/brickN/{})",
-                    b.path, self.name
-                ));
-            }
+            let ip = self.check_brick(b)?;
             if !seen.insert((ip, b.path.as_str())) {
                 return Err(format!("brick {} is listed twice", b.gluster_name()));
             }
         }
+        if self.moves.len() > self.bricks.len() {
+            return Err(format!(
+                "it lists {} brick moves for {} bricks",
+                self.moves.len(),
+                self.bricks.len()
+            ));
+        }
+        for m in &self.moves {
+            self.check_brick(&m.from)?;
+            self.check_brick(&m.to)?;
+        }
         Ok(())
+    }
+
+    /// Checks one brick's host, address and path; returns its address.
+    fn check_brick(&self, b: &BrickRef) -> Result<IpAddr, String> {
+        check_hostname("brick host", &b.host).map_err(|e| e.to_string())?;
+        let ip: IpAddr =
+            b.ip.parse()
+                .map_err(|_| format!("brick address {:?} is not an IP address", b.ip))?;
+        if ip.is_loopback() || ip.is_unspecified() || ip.is_multicast() {
+            return Err(format!("brick address {ip} cannot be a gluster peer's"));
+        }
+        if brick_index(&b.path, &self.name).is_none() {
+            return Err(format!(
+                "brick path {:?} is not a brick directory of this volume (/gluster/brickN/{})",
+                b.path, self.name
+            ));
+        }
+        Ok(ip)
+    }
+
+    /// Whether a move asks for gluster's brick `from` to become `to` (both `IP:PATH`).
+    pub fn moves_brick(&self, from: &str, to: &str) -> bool {
+        self.moves
+            .iter()
+            .any(|m| m.from.gluster_name() == from && m.to.gluster_name() == to)
     }
 
     /// The bricks of set `i` (0-based).
@@ -439,6 +477,9 @@ pub enum Phase {
     Creating,
     /// Adding a set's bricks and rebalancing.
     Expanding,
+    /// Moving a brick to another place (`replace-brick`); the new brick is then healed
+    /// from the rest of its set.
+    Replacing,
     /// Started, as desired.
     Started,
     /// Stopped, as desired.
@@ -454,6 +495,7 @@ impl fmt::Display for Phase {
         f.write_str(match self {
             Self::Creating => "creating",
             Self::Expanding => "expanding",
+            Self::Replacing => "replacing a brick",
             Self::Started => "started",
             Self::Stopped => "stopped",
             Self::Deleting => "deleting",
@@ -559,6 +601,7 @@ mod tests {
                     path: "/gluster/brick1/gv0".into(),
                 })
                 .collect(),
+            moves: Vec::new(),
             created_at: 1,
             updated_at: 2,
             extra: Extra::new(),
@@ -819,6 +862,7 @@ mod capacity_tests {
                     path: "/gluster/brick1/gv0".into(),
                 })
                 .collect(),
+            moves: Vec::new(),
             created_at: 0,
             updated_at: 0,
             extra: Extra::new(),

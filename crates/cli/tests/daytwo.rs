@@ -1,0 +1,362 @@
+//! Day-2 operations on a real 3-host lab with several disks per host (root): replicated and
+//! dispersed volumes grown by whole sets and rebalanced, a disk added to a running host and
+//! used at once, a brick moved to it with `replace-brick`, and a disk that fails for good
+//! reported with the bricks it takes down and its brick moved away; every file checked
+//! byte for byte through the mount and on the bricks.
+//!
+//! One lab (`bytd2`) for the whole file, removed by a guard however the test ends.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use brickyard_lab::{Lab, LabName};
+use brickyard_testkit::{Brickyard, LabGuard, run, wait_until};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_brickyard");
+const LAB: &str = "bytd2";
+
+fn open_lab() -> Lab {
+    Lab::open(&LAB.parse::<LabName>().expect("lab name"), None).expect("open the lab")
+}
+
+/// The content of file `i` of a volume: a few KiB that differ from file to file.
+fn content(volume: &str, i: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut x = (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ volume.len() as u64;
+    while out.len() < 2048 + i * 97 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out
+}
+
+const FILES: usize = 60;
+
+fn write_files(dir: &Path, volume: &str) {
+    for i in 0..FILES {
+        std::fs::write(dir.join(format!("f{i}")), content(volume, i)).expect("write a file");
+    }
+}
+
+/// Every file, through the mount.
+#[track_caller]
+fn check_files(dir: &Path, volume: &str) {
+    for i in 0..FILES {
+        let got = std::fs::read(dir.join(format!("f{i}"))).expect("read a file");
+        assert!(got == content(volume, i), "{volume}/f{i} differs");
+    }
+}
+
+/// The file `rel` in brick `path` of host `index`, as its mount namespace sees it.
+fn brick_file(index: usize, path: &str, rel: &str) -> PathBuf {
+    let lab = open_lab();
+    let host = &lab.state().hosts[index - 1];
+    let holder = lab.holder_pid(host).expect("the host's holder");
+    PathBuf::from(format!("/proc/{holder}/root{path}/{rel}"))
+}
+
+/// The volume's bricks from `volume info --output json`: (host, path).
+fn bricks(by: &Brickyard, volume: &str) -> Vec<(String, String)> {
+    let v: Value = serde_json::from_str(&by.ok(&["volume", "info", volume, "--output", "json"]))
+        .expect("volume info JSON");
+    v["record"]["bricks"]
+        .as_array()
+        .expect("bricks")
+        .iter()
+        .map(|b| {
+            (
+                b["host"].as_str().expect("host").to_owned(),
+                b["path"].as_str().expect("path").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// gluster's own brick list of `volume`, asked inside host 1.
+fn gluster_bricks(by: &Brickyard, volume: &str) -> String {
+    by.lab("exec", &["1", "--", "gluster", "volume", "info", volume])
+}
+
+fn index_of(host: &str) -> usize {
+    open_lab()
+        .state()
+        .hosts
+        .iter()
+        .find(|h| h.host_name == host)
+        .expect("a lab host")
+        .index
+}
+
+/// Every set's bricks are on distinct hosts.
+#[track_caller]
+fn sets_on_distinct_hosts(b: &[(String, String)], width: usize) {
+    for set in b.chunks(width) {
+        let mut hosts: Vec<&str> = set.iter().map(|(h, _)| h.as_str()).collect();
+        hosts.sort_unstable();
+        hosts.dedup();
+        assert_eq!(hosts.len(), width, "a set shares a host: {set:?}");
+    }
+}
+
+fn rebalance_completed(by: &Brickyard, volume: &str) -> bool {
+    let out = by.run(&[
+        "lab",
+        "exec",
+        "--name",
+        LAB,
+        "1",
+        "--",
+        "gluster",
+        "volume",
+        "rebalance",
+        volume,
+        "status",
+    ]);
+    out.code == Some(0)
+        && out.stdout.contains("completed")
+        && !out.stdout.contains("in progress")
+        && !out.stdout.contains("not started")
+}
+
+/// The brick mounts host `host`'s agent reports (what placement may use).
+fn reported_mounts(store: &str, host: &str) -> Vec<String> {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let url = store.parse().expect("store URL");
+        let Ok(s) = brickyard_store::open(&url, &brickyard_store::EtcdOptions::default()).await
+        else {
+            return Vec::new();
+        };
+        brickyard_volumes::api::live_agents(s.as_ref())
+            .await
+            .ok()
+            .and_then(|mut a| a.remove(host))
+            .map(|a| a.bricks.into_iter().map(|b| b.mount_point).collect())
+            .unwrap_or_default()
+    })
+}
+
+#[test]
+fn grow_add_a_disk_and_replace_a_brick_without_losing_a_byte() {
+    let _guard = LabGuard::new(BIN, LAB, None);
+    run(
+        BIN,
+        &[
+            "lab",
+            "up",
+            "--name",
+            LAB,
+            "--hosts",
+            "3",
+            "--disks",
+            "4",
+            "--disk-size",
+            "512Mi",
+            "--wait",
+            "240",
+        ],
+        &[],
+    )
+    .ok();
+    let lab = open_lab();
+    let store = lab.store_url().to_owned();
+    let hosts: Vec<String> = lab
+        .state()
+        .hosts
+        .iter()
+        .map(|h| h.host_name.clone())
+        .collect();
+    let by = Brickyard::new(BIN, &store, LAB);
+    let status = by.lab("status", &[]);
+    assert_eq!(
+        status.matches(" + ").count(),
+        9,
+        "3 extra disks each:\n{status}"
+    );
+
+    by.ok(&["volume", "create", "r3", "--replica", "3"]);
+    by.ok(&[
+        "volume",
+        "create",
+        "d3",
+        "--disperse",
+        "3",
+        "--redundancy",
+        "1",
+    ]);
+    let tmp = tempfile::Builder::new()
+        .prefix("bytd2-")
+        .tempdir()
+        .expect("temp dir");
+    let mut mounts = BTreeMap::new();
+    for v in ["r3", "d3"] {
+        let m = tmp.path().join(v);
+        by.lab("mount", &[v, &m.display().to_string()]);
+        write_files(&m, v);
+        mounts.insert(v, m);
+    }
+
+    // Grow both by one whole set on distinct hosts, then rebalance.
+    for v in ["r3", "d3"] {
+        by.ok(&["volume", "expand", v]);
+        let b = bricks(&by, v);
+        assert_eq!(b.len(), 6, "{v}: {b:?}");
+        sets_on_distinct_hosts(&b, 3);
+        let info = gluster_bricks(&by, v);
+        assert!(info.contains("2 x "), "{v} in gluster: {info}");
+        wait_until(
+            &format!("rebalance of {v} completing"),
+            Duration::from_secs(120),
+            || rebalance_completed(&by, v),
+        );
+        check_files(&mounts[v], v);
+    }
+    // The rebalance moved files onto the new set of r3.
+    let r3 = bricks(&by, "r3");
+    let (h, p) = &r3[3];
+    let moved = (0..FILES)
+        .filter(|i| brick_file(index_of(h), p, &format!("f{i}")).exists())
+        .count();
+    assert!(moved > 0, "no file of r3 is on its new set ({h}:{p})");
+    eprintln!("rebalance put {moved} of {FILES} files of r3 on its new set");
+
+    // A disk added to host 1 while it runs is prepared by its agent and offered.
+    let out = by.lab("add-disk", &["1"]);
+    assert!(out.contains("new disk"), "{out}");
+    wait_until(
+        "host 1's agent reporting its new disk",
+        Duration::from_secs(60),
+        || reported_mounts(&store, &hosts[0]).contains(&"/gluster/brick5".to_owned()),
+    );
+
+    // Refusals first: a brick of plain distribute, a host of the same set.
+    by.ok(&["volume", "create", "dist", "--distribute", "1"]);
+    let dist = bricks(&by, "dist");
+    let refused = by.run(&[
+        "volume",
+        "replace-brick",
+        "dist",
+        &format!("{}:{}", dist[0].0, dist[0].1),
+    ]);
+    assert_ne!(refused.code, Some(0), "{refused}");
+    assert!(
+        refused.stderr.contains("only copy"),
+        "the refusal says why: {refused}"
+    );
+    let set1_host1 = r3
+        .iter()
+        .position(|(h, _)| *h == hosts[0])
+        .expect("r3 has a brick on host 1");
+    assert!(set1_host1 < 3, "host 1 has a brick in r3's first set");
+    let leaving = format!("{}:{}", r3[set1_host1].0, r3[set1_host1].1);
+    let same_set = by.run(&["volume", "replace-brick", "r3", &leaving, "--to", &hosts[1]]);
+    assert_ne!(same_set.code, Some(0), "{same_set}");
+    assert!(
+        same_set.stderr.contains("outside the hosts"),
+        "the refusal names the rule: {same_set}"
+    );
+    assert_eq!(bricks(&by, "r3"), r3, "a refused replace changes nothing");
+
+    // Move host 1's brick of r3's first set: placement takes the new disk, the least loaded.
+    let out = by.ok(&["volume", "replace-brick", "r3", &leaving]);
+    assert!(
+        out.contains(&format!("replaced by {}:/gluster/brick5/r3", hosts[0])),
+        "{out}"
+    );
+    let after = bricks(&by, "r3");
+    assert_eq!(after[set1_host1].1, "/gluster/brick5/r3");
+    let info = gluster_bricks(&by, "r3");
+    assert!(
+        info.contains("/gluster/brick5/r3"),
+        "gluster has it: {info}"
+    );
+    assert!(
+        !info.contains(&format!("{}:{}", lab.state().hosts[0].ip, r3[set1_host1].1)),
+        "gluster no longer has the old brick: {info}"
+    );
+    check_files(&mounts["r3"], "r3");
+    // Every file of the first set is on the new brick, byte for byte.
+    let (peer, peer_path) = r3
+        .iter()
+        .take(3)
+        .find(|(h, _)| *h != hosts[0])
+        .expect("another brick of the set");
+    let mut healed = 0;
+    for i in 0..FILES {
+        let rel = format!("f{i}");
+        if brick_file(index_of(peer), peer_path, &rel).exists() {
+            let got = std::fs::read(brick_file(1, "/gluster/brick5/r3", &rel))
+                .unwrap_or_else(|e| panic!("{rel} on the new brick: {e}"));
+            assert!(got == content("r3", i), "{rel} differs on the new brick");
+            healed += 1;
+        }
+    }
+    assert!(healed > 0, "the first set holds files");
+    eprintln!("{healed} files healed onto the new brick, every one identical");
+
+    // A disk of host 2 fails for good: status names the bricks it takes down, the files
+    // stay readable (one brick of a disperse 3 set may be lost), and replace-brick moves
+    // the brick to a disk that works.
+    let d3 = bricks(&by, "d3");
+    let (h2, failing) = d3
+        .iter()
+        .take(3)
+        .find(|(h, _)| *h == hosts[1])
+        .expect("d3's first set has a brick on host 2")
+        .clone();
+    let mount = failing
+        .rsplit_once('/')
+        .map(|(m, _)| m.to_owned())
+        .expect("a brick path");
+    by.lab("fault", &["disk-fail", "2", "--mount", &mount]);
+    let mut shown = Value::Null;
+    wait_until(
+        "status naming the failed disk's brick",
+        Duration::from_secs(60),
+        || {
+            let Ok(v) =
+                serde_json::from_str::<Value>(&by.run(&["status", "--output", "json"]).stdout)
+            else {
+                return false;
+            };
+            shown = v;
+            shown["hosts"][1]["failed_disks"][0]["bricks"]["d3"].is_array()
+        },
+    );
+    let problems = shown["problems"].to_string();
+    assert!(
+        problems.contains(&format!("host {h2}: brick disk")) && problems.contains("replace-brick"),
+        "the problem names the host, the disk and the way out: {problems}"
+    );
+    check_files(&mounts["d3"], "d3");
+    let out = by.ok(&["volume", "replace-brick", "d3", &format!("{h2}:{failing}")]);
+    assert!(out.contains(&format!("replaced by {h2}:")), "{out}");
+    let moved = bricks(&by, "d3");
+    assert!(
+        moved.iter().all(|(h, p)| !(*h == h2 && *p == failing)),
+        "{moved:?}"
+    );
+    sets_on_distinct_hosts(&moved, 3);
+    check_files(&mounts["d3"], "d3");
+    wait_until(
+        "status showing no brick on the failed disk",
+        Duration::from_secs(60),
+        || {
+            serde_json::from_str::<Value>(&by.run(&["status", "--output", "json"]).stdout)
+                .is_ok_and(|v| {
+                    v["hosts"][1]["failed_disks"][0]["mount_point"] == mount.as_str()
+                        && v["hosts"][1]["failed_disks"][0]["bricks"]
+                            .as_object()
+                            .is_some_and(serde_json::Map::is_empty)
+                })
+        },
+    );
+
+    for m in mounts.values() {
+        by.lab("umount", &[&m.display().to_string()]);
+    }
+}
