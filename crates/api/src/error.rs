@@ -108,6 +108,7 @@ impl From<VolumeError> for ApiError {
             // same request may succeed once the state changes (or, when contended, at once).
             VolumeError::Exists { .. }
             | VolumeError::Refused { .. }
+            | VolumeError::Drain { .. }
             | VolumeError::Contended { .. } => Self::Conflict(message),
             // Distinct from 409 so that a client can tell "that name is taken" from "this
             // cluster cannot hold that layout" without reading the message.

@@ -54,6 +54,12 @@ fn table() -> Vec<Entry> {
         entry("/metrics", &[Method::GET], true, get(metrics::metrics)),
         entry("/v1/hosts", &[Method::GET], true, get(hosts::list)),
         entry("/v1/hosts/{name}", &[Method::GET], true, get(hosts::get)),
+        entry(
+            "/v1/hosts/{name}/drain",
+            &[Method::POST],
+            true,
+            post(volumes::drain),
+        ),
         entry("/v1/status", &[Method::GET], true, get(status)),
         entry(
             "/v1/volumes",

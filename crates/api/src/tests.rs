@@ -585,6 +585,19 @@ async fn a_volume_is_created_changed_and_deleted_through_the_api() {
         stored(f.store.as_ref(), "gv0").await,
         Some(expanded.clone())
     );
+    // Draining a host: no room elsewhere, so nothing moves, and the refusal says why.
+    let host = expanded["bricks"][0]["host"].as_str().expect("host");
+    let (status, body) = post_json(&app, &format!("/v1/hosts/{host}/drain"), "{}").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        error_of(&body).starts_with(&format!("host {host} cannot be drained: volume gv0:")),
+        "{body}"
+    );
+    assert!(error_of(&body).contains("--force"), "{body}");
+    assert_eq!(
+        stored(f.store.as_ref(), "gv0").await,
+        Some(expanded.clone())
+    );
 
     let state = |v: Option<Value>| v.map(|r| r["state"].clone());
     let (status, body) = post_json(&app, "/v1/volumes/gv0/stop", "").await;

@@ -244,6 +244,39 @@ pub(crate) async fn replace_brick(
     Ok(accepted(r.record))
 }
 
+/// The body of `POST /v1/hosts/{name}/drain`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Drain {
+    /// Move every brick to this host; absent: placement chooses per brick.
+    #[serde(default)]
+    pub to: Option<String>,
+    /// Where no host outside a brick's set has room, put it beside another brick of its
+    /// set.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// `POST /v1/hosts/{name}/drain`: 202 with every move recorded (`from`, `to`, and the
+/// volume's record), or why nothing moved.
+pub(crate) async fn drain(
+    State(state): State<AppState>,
+    Path(host): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let request: Drain = json_body(&headers, body)?;
+    let moves = brickyard_volumes::api::drain_host(
+        state.store.as_ref(),
+        &host,
+        request.to.as_deref(),
+        request.force,
+    )
+    .await?;
+    tracing::info!(host, bricks = moves.len(), "drain requested");
+    Ok((StatusCode::ACCEPTED, Json(moves)).into_response())
+}
+
 /// The query of `DELETE /v1/volumes/{name}`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -4,7 +4,8 @@
 //! reported with the bricks it takes down and its brick moved away; every file checked
 //! byte for byte through the mount and on the bricks.
 //!
-//! One lab (`bytd2`) for the whole file, removed by a guard however the test ends.
+//! A second test drains a host and rebuilds a stopped one on another (`bytd4`, 4 hosts).
+//! The two run one after the other; each lab is removed by a guard however its test ends.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,9 +17,17 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_brickyard");
 const LAB: &str = "bytd2";
+const LAB4: &str = "bytd4";
+
+/// The tests of this file take turns: two labs at once would make both slow.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn open_lab() -> Lab {
-    Lab::open(&LAB.parse::<LabName>().expect("lab name"), None).expect("open the lab")
+    open_named(LAB)
+}
+
+fn open_named(name: &str) -> Lab {
+    Lab::open(&name.parse::<LabName>().expect("lab name"), None).expect("open the lab")
 }
 
 /// The content of file `i` of a volume: a few KiB that differ from file to file.
@@ -53,7 +62,11 @@ fn check_files(dir: &Path, volume: &str) {
 
 /// The file `rel` in brick `path` of host `index`, as its mount namespace sees it.
 fn brick_file(index: usize, path: &str, rel: &str) -> PathBuf {
-    let lab = open_lab();
+    brick_file_in(LAB, index, path, rel)
+}
+
+fn brick_file_in(lab: &str, index: usize, path: &str, rel: &str) -> PathBuf {
+    let lab = open_named(lab);
     let host = &lab.state().hosts[index - 1];
     let holder = lab.holder_pid(host).expect("the host's holder");
     PathBuf::from(format!("/proc/{holder}/root{path}/{rel}"))
@@ -78,7 +91,12 @@ fn bricks(by: &Brickyard, volume: &str) -> Vec<(String, String)> {
 
 /// gluster's own brick list of `volume`, asked inside host 1.
 fn gluster_bricks(by: &Brickyard, volume: &str) -> String {
-    by.lab("exec", &["1", "--", "gluster", "volume", "info", volume])
+    gluster_bricks_on(by, "1", volume)
+}
+
+/// gluster's own brick list of `volume`, asked inside host `host`.
+fn gluster_bricks_on(by: &Brickyard, host: &str, volume: &str) -> String {
+    by.lab("exec", &[host, "--", "gluster", "volume", "info", volume])
 }
 
 fn index_of(host: &str) -> usize {
@@ -142,6 +160,9 @@ fn reported_mounts(store: &str, host: &str) -> Vec<String> {
 
 #[test]
 fn grow_add_a_disk_and_replace_a_brick_without_losing_a_byte() {
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let _guard = LabGuard::new(BIN, LAB, None);
     run(
         BIN,
@@ -356,6 +377,136 @@ fn grow_add_a_disk_and_replace_a_brick_without_losing_a_byte() {
         },
     );
 
+    for m in mounts.values() {
+        by.lab("umount", &[&m.display().to_string()]);
+    }
+}
+
+#[test]
+fn drain_a_host_then_rebuild_a_dead_one_elsewhere() {
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _guard = LabGuard::new(BIN, LAB4, None);
+    run(
+        BIN,
+        &[
+            "lab",
+            "up",
+            "--name",
+            LAB4,
+            "--hosts",
+            "4",
+            "--disks",
+            "2",
+            "--disk-size",
+            "512Mi",
+            "--wait",
+            "240",
+        ],
+        &[],
+    )
+    .ok();
+    let lab = open_named(LAB4);
+    let store = lab.store_url().to_owned();
+    let names: Vec<String> = lab
+        .state()
+        .hosts
+        .iter()
+        .map(|h| h.host_name.clone())
+        .collect();
+    let ips: Vec<String> = lab.state().hosts.iter().map(|h| h.ip.to_string()).collect();
+    let by = Brickyard::new(BIN, &store, LAB4);
+    by.ok(&["volume", "create", "r3", "--replica", "3"]);
+    by.ok(&["volume", "create", "a2", "--replica", "2", "--arbiter"]);
+    by.ok(&["volume", "create", "dist", "--distribute", "1"]);
+    let tmp = tempfile::Builder::new()
+        .prefix("bytd4-")
+        .tempdir()
+        .expect("temp dir");
+    let mut mounts = BTreeMap::new();
+    for v in ["r3", "a2"] {
+        let m = tmp.path().join(v);
+        by.lab("mount", &[v, &m.display().to_string()]);
+        write_files(&m, v);
+        mounts.insert(v, m);
+    }
+    let on = |host: &str| -> Vec<String> {
+        ["r3", "a2"]
+            .iter()
+            .filter(|v| bricks(&by, v).iter().any(|(h, _)| h == host))
+            .map(|v| (*v).to_owned())
+            .collect()
+    };
+
+    // The host of the plain distribute volume cannot be drained: nothing changes.
+    let dist_host = bricks(&by, "dist")[0].0.clone();
+    let before: Vec<_> = ["r3", "a2"].iter().map(|v| bricks(&by, v)).collect();
+    let refused = by.run(&["host", "drain", &dist_host]);
+    assert_ne!(refused.code, Some(0), "{refused}");
+    assert!(
+        refused.stderr.contains("volume dist") && refused.stderr.contains("only copy"),
+        "{refused}"
+    );
+    let after: Vec<_> = ["r3", "a2"].iter().map(|v| bricks(&by, v)).collect();
+    assert_eq!(before, after, "a refused drain moves nothing");
+    by.ok(&["volume", "delete", "dist", "--force"]);
+
+    // Drain the host holding the most bricks: it ends empty, every file intact.
+    let busiest = names
+        .iter()
+        .max_by_key(|h| on(h).len())
+        .expect("hosts")
+        .clone();
+    let index = names.iter().position(|h| *h == busiest).expect("a host");
+    assert!(!on(&busiest).is_empty());
+    let out = by.ok(&["host", "drain", &busiest]);
+    assert!(out.contains("is drained"), "{out}");
+    assert!(on(&busiest).is_empty(), "host {busiest} still holds bricks");
+    for v in ["r3", "a2"] {
+        let b = bricks(&by, v);
+        sets_on_distinct_hosts(&b, 3);
+        let info = gluster_bricks(&by, v);
+        assert!(
+            !info.contains(&format!("{}:", ips[index])),
+            "gluster still has a brick of {v} on {busiest}: {info}"
+        );
+        check_files(&mounts[v], v);
+    }
+
+    // A host stops for good; its bricks are rebuilt on the drained host.
+    let dead_index = (0..names.len())
+        .find(|i| *i != index && !on(&names[*i]).is_empty())
+        .expect("another host with bricks");
+    let dead = names[dead_index].clone();
+    by.lab("stop", &[&(dead_index + 1).to_string()]);
+    let out = by.ok(&["host", "replace", &dead, &busiest]);
+    assert!(out.contains("is drained"), "{out}");
+    assert!(on(&dead).is_empty(), "host {dead} still holds bricks");
+    let ask = (0..names.len())
+        .find(|i| *i != dead_index)
+        .map(|i| (i + 1).to_string())
+        .expect("a live host");
+    for v in ["r3", "a2"] {
+        let b = bricks(&by, v);
+        assert!(b.iter().any(|(h, _)| *h == busiest), "{v}: {b:?}");
+        let info = gluster_bricks_on(&by, &ask, v);
+        assert!(
+            !info.contains(&format!("{}:", ips[dead_index])),
+            "gluster still has a brick of {v} on {dead}: {info}"
+        );
+        check_files(&mounts[v], v);
+    }
+    // The rebuilt copies are whole: every file of r3 on the new host's brick.
+    let (_, path) = bricks(&by, "r3")
+        .into_iter()
+        .find(|(h, _)| *h == busiest)
+        .expect("r3 on the new host");
+    for i in 0..FILES {
+        let got = std::fs::read(brick_file_in(LAB4, index + 1, &path, &format!("f{i}")))
+            .unwrap_or_else(|e| panic!("r3/f{i} on {busiest}: {e}"));
+        assert!(got == content("r3", i), "r3/f{i} differs on {busiest}");
+    }
     for m in mounts.values() {
         by.lab("umount", &[&m.display().to_string()]);
     }

@@ -556,21 +556,134 @@ pub async fn replace_brick(
             )));
         };
         let new =
-            placement::place_replacement(&r.name, &r.layout, &r.bricks, index, &hosts, to)
+            placement::place_replacement(&r.name, &r.layout, &r.bricks, index, &hosts, to, false)
                 .map_err(|e| refuse(format!("{brick} cannot be moved: {e}")))?;
-        let old = std::mem::replace(&mut r.bricks[index], new.clone());
-        // One move per brick: the newest. Moves whose brick moved on since are history.
-        r.moves.retain(|m| r.bricks.contains(&m.to) && m.to != old);
-        r.moves.push(crate::record::BrickMove {
-            from: old.clone(),
-            to: new.clone(),
-        });
-        moved = Some((old, new));
+        moved = Some((record_move(r, index, new.clone()), new));
         Ok(())
     })
     .await?;
     let (from, to) = moved.expect("set by the update that succeeded");
     Ok(Replacement { record, from, to })
+}
+
+/// Puts `new` in place of brick `index` and records the move; returns the brick it replaces.
+fn record_move(r: &mut VolumeRecord, index: usize, new: BrickRef) -> BrickRef {
+    let old = std::mem::replace(&mut r.bricks[index], new.clone());
+    // One move per brick: the newest. Moves whose brick moved on since are history.
+    r.moves.retain(|m| r.bricks.contains(&m.to) && m.to != old);
+    r.moves.push(crate::record::BrickMove {
+        from: old.clone(),
+        to: new,
+    });
+    old
+}
+
+/// Moves every brick on host `host` away (`brickyard host drain`): each to `to` when given,
+/// else where placement chooses, by the rules of [`replace_brick`]; the host itself takes
+/// nothing new. Every move is planned first and all are recorded in one transaction, or
+/// none when one cannot be placed: a plain distribute brick (the only copy of its files),
+/// or no room outside its set unless `beside` lets it join another brick's host (the set
+/// then loses a copy with that host). Empty when the host holds no brick.
+pub async fn drain_host(
+    store: &dyn Store,
+    host: &str,
+    to: Option<&str>,
+    beside: bool,
+) -> Result<Vec<Replacement>, VolumeError> {
+    brickyard_model::names::check_hostname("host", host).map_err(VolumeError::BadName)?;
+    if to == Some(host) {
+        return Err(VolumeError::Drain {
+            host: host.to_owned(),
+            reasons: vec!["--to names the host being drained; name another host".into()],
+        });
+    }
+    for _ in 0..ATTEMPTS {
+        let mut hosts = candidates(store).await?;
+        for c in hosts.iter_mut().filter(|c| c.host == host) {
+            c.live = false;
+        }
+        let mut reasons = Vec::new();
+        let mut moves = Vec::new();
+        let mut txn = Txn::default();
+        for (entry, mut r) in stored(store).await?.records {
+            if r.state == DesiredState::Deleted || !r.bricks.iter().any(|b| b.host == host) {
+                continue;
+            }
+            if matches!(r.layout.kind, crate::LayoutKind::Distribute) {
+                reasons.push(format!(
+                    "volume {} is {}: its brick there holds the only copy of its files (moving them with remove-brick is planned); copy the data off and delete the volume",
+                    r.name, r.layout
+                ));
+                continue;
+            }
+            let mut changed = false;
+            for index in 0..r.bricks.len() {
+                if r.bricks[index].host != host {
+                    continue;
+                }
+                let placed = placement::place_replacement(
+                    &r.name, &r.layout, &r.bricks, index, &hosts, to, beside,
+                );
+                match placed {
+                    Ok(new) => {
+                        // Later placements see this brick's load.
+                        if let Some(m) = hosts
+                            .iter_mut()
+                            .filter(|c| c.host == new.host)
+                            .flat_map(|c| c.mounts.iter_mut())
+                            .find(|m| m.path == new.mount())
+                        {
+                            m.bricks += 1;
+                        }
+                        let from = record_move(&mut r, index, new.clone());
+                        moves.push((r.name.clone(), from, new));
+                        changed = true;
+                    }
+                    Err(e) => reasons.push(format!(
+                        "volume {}: {}:{} cannot move: {e}{}",
+                        r.name,
+                        host,
+                        r.bricks[index].path,
+                        if beside {
+                            ""
+                        } else {
+                            ", or --force to put it beside another brick of its set (one host failure then takes two of its copies)"
+                        }
+                    )),
+                }
+            }
+            if changed {
+                r.updated_at = now();
+                txn.guards
+                    .push((entry.key.clone(), Expect::ModRevision(entry.mod_revision)));
+                txn.ops.push(Op::Put {
+                    key: entry.key,
+                    value: encode(&r),
+                    lease: None,
+                });
+            }
+        }
+        if !reasons.is_empty() {
+            return Err(VolumeError::Drain {
+                host: host.to_owned(),
+                reasons,
+            });
+        }
+        if txn.ops.is_empty() || store.commit(txn).await? {
+            let mut out = Vec::new();
+            for (name, from, to) in moves {
+                let record = load(store, &name).await?.1;
+                out.push(Replacement { record, from, to });
+            }
+            return Ok(out);
+        }
+    }
+    Err(VolumeError::Drain {
+        host: host.to_owned(),
+        reasons: vec![
+            "the volumes on it kept changing while the drain was planned; run it again".into(),
+        ],
+    })
 }
 
 #[cfg(test)]

@@ -52,6 +52,14 @@ pub enum VolumeError {
         /// The volume.
         name: String,
     },
+    /// A host's bricks cannot all be moved; nothing was changed.
+    #[error("host {host} cannot be drained: {}", .reasons.join("; "))]
+    Drain {
+        /// The host.
+        host: String,
+        /// One line per brick that cannot move, each with its way out.
+        reasons: Vec<String>,
+    },
     /// The operation does not fit the volume's current state.
     #[error("volume {name}: {reason}")]
     Refused {

@@ -107,6 +107,8 @@ pub fn place_expansion(
 /// a brick mount free of this volume, never on the host (or zone) of another brick of the
 /// same set; on `to` when given. The brick it replaces may stay on its host when that host
 /// has another free mount. Least loaded first, as for a new volume.
+/// With `beside`, a brick may go to the host (or zone) of another brick of its set when
+/// nothing else has room: the set then loses a copy with that host (`host drain --force`).
 pub fn place_replacement(
     volume: &str,
     layout: &Layout,
@@ -114,6 +116,7 @@ pub fn place_replacement(
     index: usize,
     candidates: &[Candidate],
     to: Option<&str>,
+    beside: bool,
 ) -> Result<BrickRef, ReplacementError> {
     let width = layout.set_width().max(1) as usize;
     let set = index / width;
@@ -129,8 +132,16 @@ pub fn place_replacement(
         .filter(|(i, _)| *i / width == set && *i != index)
         .map(|(_, b)| b)
         .collect();
-    let hosts: BTreeSet<&str> = others.iter().map(|b| b.host.as_str()).collect();
-    let zones: BTreeSet<String> = others.iter().map(|b| zone_of(&b.host)).collect();
+    let hosts: BTreeSet<&str> = if beside {
+        BTreeSet::new()
+    } else {
+        others.iter().map(|b| b.host.as_str()).collect()
+    };
+    let zones: BTreeSet<String> = if beside {
+        BTreeSet::new()
+    } else {
+        others.iter().map(|b| zone_of(&b.host)).collect()
+    };
     let used: BTreeSet<(&str, &str)> = existing
         .iter()
         .map(|b| (b.host.as_str(), b.mount()))
@@ -361,18 +372,18 @@ mod tests {
             c.mounts[0].bricks = 1;
         }
         // h4 is the least loaded host outside the set.
-        let b = place_replacement("v", &layout, &existing, 0, &cands, None).expect("placed");
+        let b = place_replacement("v", &layout, &existing, 0, &cands, None, false).expect("placed");
         assert_eq!(short(&[b]), "h4:brick1");
         // Without h4, h1's other disk; never h2 or h3, which hold the set's other bricks.
         cands.pop();
-        let b = place_replacement("v", &layout, &existing, 0, &cands, None).expect("placed");
+        let b = place_replacement("v", &layout, &existing, 0, &cands, None, false).expect("placed");
         assert_eq!(short(&[b]), "h1:brick2");
-        let e = place_replacement("v", &layout, &existing, 0, &cands, Some("h2"))
+        let e = place_replacement("v", &layout, &existing, 0, &cands, Some("h2"), false)
             .expect_err("h2 holds a brick of the set");
         assert!(e.to_string().contains("outside the hosts"), "{e}");
         // A host that is down takes nothing.
         cands[0].live = false;
-        let e = place_replacement("v", &layout, &existing, 0, &cands, None)
+        let e = place_replacement("v", &layout, &existing, 0, &cands, None, false)
             .expect_err("no live host outside the set");
         assert!(
             e.to_string().contains("set 1's other bricks (h2, h3)"),

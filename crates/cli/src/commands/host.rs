@@ -1,5 +1,6 @@
 //! `brickyard host prepare`: this host's directories, storage address and brick disks,
-//! planned from what is observed and applied step by step.
+//! planned from what is observed and applied step by step. `host drain` and `host replace`:
+//! every brick moved off a host.
 
 use std::path::PathBuf;
 
@@ -20,6 +21,48 @@ pub enum HostCommand {
     /// interface, brick disks formatted (XFS, on LVM thin volumes where LVM works), in fstab
     /// and mounted. Refuses a disk holding data unless ZapDevice is true. Safe to run again.
     Prepare(PrepareArgs),
+    /// Move every brick off a host (for maintenance or before it leaves): each brick of a
+    /// replicated or dispersed volume goes to a live host outside its set, as `volume
+    /// replace-brick` would, and is healed there. All moves are planned first; when one
+    /// cannot be placed nothing changes. Plain distribute bricks are refused (moving their
+    /// files is planned). Works on a host that is down too.
+    Drain(DrainArgs),
+    /// Rebuild the bricks of a host that will never return on a new host: `host drain DEAD
+    /// --to NEW`. NEW needs a live agent and a free brick mount per volume.
+    Replace(ReplaceHostArgs),
+}
+
+/// Arguments of `host drain`.
+#[derive(Debug, Args)]
+pub struct DrainArgs {
+    /// The host to empty (its HostName).
+    host: String,
+    /// Move every brick to this host; default: placement chooses per brick.
+    #[arg(long, value_name = "HOST")]
+    to: Option<String>,
+    /// Where no host outside a brick's set has room, put it beside another brick of its set
+    /// (a host failure then takes two of its copies).
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    wait: crate::commands::volume::WaitArgs,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t)]
+    output: OutputFormat,
+}
+
+/// Arguments of `host replace`.
+#[derive(Debug, Args)]
+pub struct ReplaceHostArgs {
+    /// The host that will not return (its HostName).
+    dead: String,
+    /// The host that takes its bricks (its HostName).
+    new: String,
+    #[command(flatten)]
+    wait: crate::commands::volume::WaitArgs,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t)]
+    output: OutputFormat,
 }
 
 /// Arguments of `host prepare`.
@@ -50,6 +93,53 @@ pub struct PrepareArgs {
 pub async fn run(g: &Globals, cmd: HostCommand) -> Result<()> {
     match cmd {
         HostCommand::Prepare(a) => prepare(g, a).await,
+        HostCommand::Drain(a) => {
+            drain(g, &a.host, a.to.as_deref(), a.force, &a.wait, a.output).await
+        }
+        HostCommand::Replace(a) => drain(g, &a.dead, Some(&a.new), false, &a.wait, a.output).await,
+    }
+}
+
+async fn drain(
+    g: &Globals,
+    host: &str,
+    to: Option<&str>,
+    force: bool,
+    wait: &crate::commands::volume::WaitArgs,
+    output: OutputFormat,
+) -> Result<()> {
+    let store = g.open_store().await?;
+    let moves = brickyard_volumes::api::drain_host(store.as_ref(), host, to, force)
+        .await
+        .with_context(|| format!("drain host {host}"))?;
+    for m in &moves {
+        eprintln!(
+            "volume {}: moving brick {}:{} to {}:{}",
+            m.record.name, m.from.host, m.from.path, m.to.host, m.to.path
+        );
+    }
+    let mut volumes: Vec<String> = moves.iter().map(|m| m.record.name.clone()).collect();
+    volumes.dedup();
+    crate::commands::volume::follow_moves(store.as_ref(), &volumes, wait).await?;
+    match output {
+        OutputFormat::Json => print_json(&moves),
+        OutputFormat::Table => {
+            if moves.is_empty() {
+                println!("host {host} holds no brick: nothing to move");
+            } else {
+                println!(
+                    "host {host} is drained: {} brick(s) of {} volume(s) moved{}",
+                    moves.len(),
+                    volumes.len(),
+                    if wait.no_wait {
+                        " (asked; the agents carry it out)"
+                    } else {
+                        " and healed"
+                    }
+                );
+            }
+            Ok(())
+        }
     }
 }
 

@@ -96,10 +96,10 @@ pub struct ReplaceArgs {
 pub struct WaitArgs {
     /// Return as soon as the request is in the store.
     #[arg(long)]
-    no_wait: bool,
+    pub(crate) no_wait: bool,
     /// Give up waiting after this many seconds (the request stays in the store).
     #[arg(long, default_value_t = 180, value_name = "SECONDS")]
-    timeout: u64,
+    pub(crate) timeout: u64,
 }
 
 /// Arguments of `volume create`.
@@ -534,11 +534,7 @@ async fn replace_brick(store: &dyn Store, a: ReplaceArgs) -> Result<()> {
         "volume {}: moving brick {}:{} to {}:{}",
         a.name, moved.from.host, moved.from.path, moved.to.host, moved.to.path
     );
-    if !a.wait.no_wait {
-        let limit = Duration::from_secs(a.wait.timeout);
-        wait_for(store, &a.name, Goal::Replaced, limit).await?;
-        wait_heal(store, &a.name, limit).await?;
-    }
+    follow_moves(store, std::slice::from_ref(&a.name), &a.wait).await?;
     match a.output {
         OutputFormat::Json => print_json(&moved),
         OutputFormat::Table => {
@@ -558,6 +554,26 @@ async fn replace_brick(store: &dyn Store, a: ReplaceArgs) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Unless --no-wait: waits until the agents have moved the recorded bricks of each volume,
+/// then until the heal that fills the new bricks is done.
+pub(crate) async fn follow_moves(
+    store: &dyn Store,
+    volumes: &[String],
+    wait: &WaitArgs,
+) -> Result<()> {
+    if wait.no_wait {
+        return Ok(());
+    }
+    let limit = Duration::from_secs(wait.timeout);
+    for name in volumes {
+        wait_for(store, name, Goal::Replaced, limit).await?;
+    }
+    for name in volumes {
+        wait_heal(store, name, limit).await?;
+    }
+    Ok(())
 }
 
 /// Follows the pool lock holder's heal observations of `name` until one made after this
