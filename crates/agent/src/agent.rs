@@ -394,6 +394,10 @@ async fn tick(opts: &AgentOptions, store: &Arc<dyn Store>, config: &HostConfig, 
         None
     };
     let leads = live.held.is_some();
+    if let Some(held) = &live.held {
+        let known = live.status.peers.clone();
+        crate::removal::detach_removed(opts, store, held, &known).await;
+    }
     if leads
         && live
             .last_observed

@@ -16,6 +16,7 @@ mod liveness;
 mod observe;
 mod options;
 pub mod pool;
+mod removal;
 pub mod supervise;
 pub mod uts;
 

@@ -109,6 +109,7 @@ impl From<VolumeError> for ApiError {
             VolumeError::Exists { .. }
             | VolumeError::Refused { .. }
             | VolumeError::Drain { .. }
+            | VolumeError::HostRemove { .. }
             | VolumeError::Contended { .. } => Self::Conflict(message),
             // Distinct from 409 so that a client can tell "that name is taken" from "this
             // cluster cannot hold that layout" without reading the message.

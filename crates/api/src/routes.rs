@@ -53,7 +53,12 @@ fn table() -> Vec<Entry> {
         entry("/openapi.json", &[Method::GET], true, get(openapi::serve)),
         entry("/metrics", &[Method::GET], true, get(metrics::metrics)),
         entry("/v1/hosts", &[Method::GET], true, get(hosts::list)),
-        entry("/v1/hosts/{name}", &[Method::GET], true, get(hosts::get)),
+        entry(
+            "/v1/hosts/{name}",
+            &[Method::GET, Method::DELETE],
+            true,
+            get(hosts::get).delete(volumes::remove_host),
+        ),
         entry(
             "/v1/hosts/{name}/drain",
             &[Method::POST],

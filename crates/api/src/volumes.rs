@@ -277,6 +277,17 @@ pub(crate) async fn drain(
     Ok((StatusCode::ACCEPTED, Json(moves)).into_response())
 }
 
+/// `DELETE /v1/hosts/{name}`: 202 with the removal recorded (the pool lock's holder
+/// detaches the peer), or 409 with why not.
+pub(crate) async fn remove_host(
+    State(state): State<AppState>,
+    Path(host): Path<String>,
+) -> Result<Response, ApiError> {
+    let removal = brickyard_volumes::api::remove_host(state.store.as_ref(), &host).await?;
+    tracing::info!(host, ip = %removal.ip, "host removal requested");
+    Ok((StatusCode::ACCEPTED, Json(removal)).into_response())
+}
+
 /// The query of `DELETE /v1/volumes/{name}`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

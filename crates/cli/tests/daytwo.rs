@@ -507,7 +507,34 @@ fn drain_a_host_then_rebuild_a_dead_one_elsewhere() {
             .unwrap_or_else(|e| panic!("r3/f{i} on {busiest}: {e}"));
         assert!(got == content("r3", i), "r3/f{i} differs on {busiest}");
     }
+    // The dead host leaves the cluster: refused while its agent's lease lives on, then its
+    // peer is detached, its address leaves the others' PeerList, and gluster deletes
+    // volumes again (it deletes none while a peer is down).
+    wait_until(
+        "host remove accepted once the dead host's agent lease ran out",
+        Duration::from_secs(90),
+        || {
+            let r = by.run(&["host", "remove", &dead]);
+            assert!(
+                r.code == Some(0) || r.stderr.contains("agent is live"),
+                "{r}"
+            );
+            r.code == Some(0)
+        },
+    );
+    let peers = by.lab("exec", &[&ask, "--", "gluster", "peer", "status"]);
+    assert!(!peers.contains(&ips[dead_index]), "{peers}");
+    let hosts_json = by.run(&["status", "--output", "json"]).stdout;
+    assert!(!hosts_json.contains(&format!("\"{dead}\"")), "{hosts_json}");
+    for (i, h) in names.iter().enumerate() {
+        if i == dead_index {
+            continue;
+        }
+        let cfg = by.ok(&["config", "get", h]);
+        assert!(!cfg.contains(&ips[dead_index]), "{h}: {cfg}");
+    }
     for m in mounts.values() {
         by.lab("umount", &[&m.display().to_string()]);
     }
+    by.ok(&["volume", "delete", "a2", "--force"]);
 }

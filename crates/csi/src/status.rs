@@ -24,9 +24,9 @@ pub(crate) fn of(e: ClaimError) -> Status {
             VolumeError::Placement { .. } => Status::resource_exhausted(msg),
             VolumeError::Exists { .. } => Status::already_exists(msg),
             VolumeError::NotFound { .. } => Status::not_found(msg),
-            VolumeError::Refused { .. } | VolumeError::Drain { .. } => {
-                Status::failed_precondition(msg)
-            }
+            VolumeError::Refused { .. }
+            | VolumeError::Drain { .. }
+            | VolumeError::HostRemove { .. } => Status::failed_precondition(msg),
             VolumeError::Contended { .. } => Status::aborted(msg),
             VolumeError::Invalid(_) => Status::internal(msg),
             VolumeError::Store(_) => Status::unavailable(msg),

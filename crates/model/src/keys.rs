@@ -26,6 +26,10 @@ pub const CLEANUP_PREFIX: &str = "gluster/volume-cleanup/";
 pub const CLAIM_PREFIX: &str = "gluster/csi/claims/";
 /// Prefix of what the agents did about each claim: `gluster/csi/claim-status/<ID>`.
 pub const CLAIM_STATUS_PREFIX: &str = "gluster/csi/claim-status/";
+/// Prefix of hosts being removed from the pool: `gluster/host-removals/<HostName>`, written
+/// by `brickyard host remove` and deleted by the pool lock's holder once the peer is
+/// detached.
+pub const HOST_REMOVAL_PREFIX: &str = "gluster/host-removals/";
 /// Prefix of cluster-wide locks: `gluster/locks/<name>` (lease-backed).
 pub const LOCK_PREFIX: &str = "gluster/locks/";
 /// The lock whose holder drives the pool and the volumes.
@@ -39,6 +43,11 @@ pub fn config_key(host: &str) -> String {
 /// The key of a host agent's liveness record.
 pub fn status_key(host: &str) -> String {
     format!("{STATUS_PREFIX}{host}")
+}
+
+/// The key of a host's removal from the pool.
+pub fn host_removal_key(host: &str) -> String {
+    format!("{HOST_REMOVAL_PREFIX}{host}")
 }
 
 /// The key of a desired volume.

@@ -686,6 +686,123 @@ pub async fn drain_host(
     })
 }
 
+/// Removes host `host` from the cluster (`brickyard host remove`): in one transaction its
+/// config leaves the store, its address leaves every other host's `PeerList`, and a
+/// removal record asks the pool lock's holder to detach its peer from gluster's pool.
+/// Refused, changing nothing, while any volume record (even one being deleted) lists a
+/// brick on it, or while its agent is live (it would probe its peers back).
+pub async fn remove_host(
+    store: &dyn Store,
+    host: &str,
+) -> Result<brickyard_model::records::agent::HostRemoval, VolumeError> {
+    use brickyard_model::keys::{config_key, host_removal_key};
+    brickyard_model::names::check_hostname("host", host).map_err(VolumeError::BadName)?;
+    let refuse = |reason: String| VolumeError::HostRemove {
+        host: host.to_owned(),
+        reason,
+    };
+    for _ in 0..ATTEMPTS {
+        let all = configs::list(store).await?;
+        let Some(mine) = all.iter().find(|c| c.entry.key == config_key(host)) else {
+            return Err(refuse(
+                "it has no config in the store (`brickyard config list` shows the hosts)".into(),
+            ));
+        };
+        let ip = match &mine.parsed {
+            Ok(c) => c.ip(),
+            Err(_) => {
+                return Err(refuse(
+                    "its config in the store is invalid, so its address is not known; load a valid one first".into(),
+                ));
+            }
+        };
+        let holding: Vec<String> = stored(store)
+            .await?
+            .records
+            .into_iter()
+            .filter(|(_, r)| r.bricks.iter().any(|b| b.host == host))
+            .map(|(_, r)| {
+                if r.state == DesiredState::Deleted {
+                    format!("{} (being deleted: gluster deletes no volume while a peer is down, so start the host to let it finish)", r.name)
+                } else {
+                    r.name
+                }
+            })
+            .collect();
+        if !holding.is_empty() {
+            return Err(refuse(format!(
+                "bricks of {} are on it; move them first with `brickyard host drain {host}` (or `brickyard host replace {host} NEW` when it is down)",
+                holding.join(", ")
+            )));
+        }
+        if live_agents(store).await?.contains_key(host) {
+            return Err(refuse(
+                "its agent is live and would probe its peers back into the pool; stop it first"
+                    .into(),
+            ));
+        }
+        let removal = brickyard_model::records::agent::HostRemoval {
+            schema: brickyard_model::records::SCHEMA,
+            host: host.to_owned(),
+            ip,
+            at: now(),
+            extra: Default::default(),
+        };
+        let mut txn = Txn::default();
+        txn.guards.push((
+            mine.entry.key.clone(),
+            Expect::ModRevision(mine.entry.mod_revision),
+        ));
+        txn.ops.push(Op::Delete {
+            key: mine.entry.key.clone(),
+        });
+        txn.ops.push(Op::Put {
+            key: host_removal_key(host),
+            value: serde_json::to_vec(&removal).expect("a removal always serialises"),
+            lease: None,
+        });
+        for other in all.iter().filter(|c| c.entry.key != mine.entry.key) {
+            if let Some(value) = without_peer(&other.entry.value, ip) {
+                txn.guards.push((
+                    other.entry.key.clone(),
+                    Expect::ModRevision(other.entry.mod_revision),
+                ));
+                txn.ops.push(Op::Put {
+                    key: other.entry.key.clone(),
+                    value,
+                    lease: None,
+                });
+            }
+        }
+        if store.commit(txn).await? {
+            return Ok(removal);
+        }
+    }
+    Err(refuse(
+        "the configs kept changing while the removal was made; run it again".into(),
+    ))
+}
+
+/// A config's bytes without `ip` in its `PeerList` (every other field and their order
+/// kept); `None` when it does not list `ip` or is not a JSON object.
+fn without_peer(raw: &[u8], ip: std::net::IpAddr) -> Option<Vec<u8>> {
+    let mut doc: serde_json::Value = serde_json::from_slice(raw).ok()?;
+    let peers = doc.get_mut("PeerList")?.as_array_mut()?;
+    let before = peers.len();
+    peers.retain(|p| {
+        p.get("IP")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|s| s.parse::<std::net::IpAddr>().ok())
+            != Some(ip)
+    });
+    if peers.len() == before {
+        return None;
+    }
+    let mut out = serde_json::to_vec_pretty(&doc).ok()?;
+    out.push(b'\n');
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -863,6 +980,62 @@ mod tests {
                 .is_err_and(|e| e.to_string().contains("distribute 4 needs 4 brick mounts")),
             "{full:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_host_is_removed_only_once_empty_and_stopped() {
+        let (_d, store) = store_with_hosts(3).await;
+        for i in 1..=3 {
+            let peers: Vec<String> = (1..=3)
+                .filter(|p| *p != i)
+                .map(|p| format!(r#"{{"IP":"10.0.0.{p}"}}"#))
+                .collect();
+            let cfg = format!(
+                r#"{{"HostName":"h{i}","GlusterNodeName":"g{i}","IPAddress":"10.0.0.{i}/24","BrickDevice":"/dev/sdb","PeerList":[{}]}}"#,
+                peers.join(",")
+            );
+            store
+                .put(&format!("gluster/config/h{i}"), cfg.as_bytes(), None)
+                .await
+                .expect("config");
+        }
+        create(&store, &VolumeSpec::new("d", Layout::distribute(3)))
+            .await
+            .expect("created");
+        let busy = remove_host(&store, "h3").await.expect_err("bricks on it");
+        assert!(busy.to_string().contains("bricks of d are on it"), "{busy}");
+        let mut r = get(&store, "d").await.expect("d").record;
+        r.bricks.retain(|b| b.host != "h3");
+        r.layout.sets = 2;
+        store
+            .put("gluster/volumes/d", &encode(&r), None)
+            .await
+            .expect("d without h3");
+        let live = remove_host(&store, "h3").await.expect_err("agent live");
+        assert!(live.to_string().contains("agent is live"), "{live}");
+        store.delete("gluster/status/h3").await.expect("h3 stops");
+        let removal = remove_host(&store, "h3").await.expect("removed");
+        assert_eq!(removal.ip.to_string(), "10.0.0.3");
+        assert!(store.get("gluster/config/h3").await.expect("get").is_none());
+        assert!(
+            store
+                .get("gluster/host-removals/h3")
+                .await
+                .expect("get")
+                .is_some()
+        );
+        for h in ["h1", "h2"] {
+            let c = configs::get(&store, h).await.expect("get").expect("config");
+            let parsed = c.parsed.expect("still valid");
+            assert!(
+                !parsed.peers.contains(&"10.0.0.3".parse().expect("ip")),
+                "{h}: {:?}",
+                parsed.peers
+            );
+            assert_eq!(parsed.peers.len(), 1, "{h}");
+        }
+        let gone = remove_host(&store, "h3").await.expect_err("no config");
+        assert!(gone.to_string().contains("no config"), "{gone}");
     }
 
     #[tokio::test]

@@ -60,6 +60,14 @@ pub enum VolumeError {
         /// One line per brick that cannot move, each with its way out.
         reasons: Vec<String>,
     },
+    /// A host cannot be removed from the pool; nothing was changed.
+    #[error("host {host} cannot be removed: {reason}")]
+    HostRemove {
+        /// The host.
+        host: String,
+        /// Why, and what to do first.
+        reason: String,
+    },
     /// The operation does not fit the volume's current state.
     #[error("volume {name}: {reason}")]
     Refused {

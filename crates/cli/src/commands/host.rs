@@ -30,6 +30,23 @@ pub enum HostCommand {
     /// Rebuild the bricks of a host that will never return on a new host: `host drain DEAD
     /// --to NEW`. NEW needs a live agent and a free brick mount per volume.
     Replace(ReplaceHostArgs),
+    /// Remove a host from the cluster for good: its config leaves the store, its address
+    /// leaves the other hosts' PeerList, and the pool lock's holder detaches its peer from
+    /// gluster's pool. Refused while a volume has a brick on it (drain or replace it
+    /// first) or while its agent runs. Waits until the peer is detached.
+    Remove(RemoveHostArgs),
+}
+
+/// Arguments of `host remove`.
+#[derive(Debug, Args)]
+pub struct RemoveHostArgs {
+    /// The host (its HostName).
+    host: String,
+    #[command(flatten)]
+    wait: crate::commands::volume::WaitArgs,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t)]
+    output: OutputFormat,
 }
 
 /// Arguments of `host drain`.
@@ -97,6 +114,47 @@ pub async fn run(g: &Globals, cmd: HostCommand) -> Result<()> {
             drain(g, &a.host, a.to.as_deref(), a.force, &a.wait, a.output).await
         }
         HostCommand::Replace(a) => drain(g, &a.dead, Some(&a.new), false, &a.wait, a.output).await,
+        HostCommand::Remove(a) => remove(g, a).await,
+    }
+}
+
+async fn remove(g: &Globals, a: RemoveHostArgs) -> Result<()> {
+    let store = g.open_store().await?;
+    let removal = brickyard_volumes::api::remove_host(store.as_ref(), &a.host)
+        .await
+        .with_context(|| format!("remove host {}", a.host))?;
+    eprintln!(
+        "host {}: config removed, {} taken out of the other hosts' PeerList; waiting for its peer to be detached",
+        a.host, removal.ip
+    );
+    if !a.wait.no_wait {
+        let key = brickyard_model::keys::host_removal_key(&a.host);
+        let start = std::time::Instant::now();
+        while store.get(&key).await.context("read the removal")?.is_some() {
+            if start.elapsed().as_secs() > a.wait.timeout {
+                bail!(
+                    "host {}: its peer is not detached within {}s; the removal stays in the store and the pool lock's holder keeps trying (its log says why)",
+                    a.host,
+                    a.wait.timeout
+                );
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    }
+    match a.output {
+        OutputFormat::Json => print_json(&removal),
+        OutputFormat::Table => {
+            println!(
+                "host {} is removed from the cluster{}",
+                a.host,
+                if a.wait.no_wait {
+                    " (asked; the pool lock's holder detaches its peer)"
+                } else {
+                    ""
+                }
+            );
+            Ok(())
+        }
     }
 }
 

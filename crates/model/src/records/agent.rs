@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use super::{Extra, RecordError, check_schema, decode_named, parse, schema_v1};
-use crate::keys::{OBSERVED_VOLUMES, STATUS_PREFIX};
+use crate::keys::{HOST_REMOVAL_PREFIX, OBSERVED_VOLUMES, STATUS_PREFIX};
 use crate::names::{check_hostname, check_volume_name};
 
 /// The agent's phase.
@@ -173,6 +173,45 @@ impl AgentStatus {
         Ok(st)
     }
 }
+
+/// A host being removed from the pool, at `gluster/host-removals/<HostName>`: its config is
+/// gone from the store, and the pool lock's holder detaches its peer, then deletes this.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostRemoval {
+    /// The record schema ([`super::SCHEMA`]).
+    #[serde(default = "schema_v1")]
+    pub schema: u32,
+    /// `HostName` of the host.
+    pub host: String,
+    /// Its storage address, as gluster's pool knows the peer.
+    pub ip: IpAddr,
+    /// When the removal was asked for (seconds since the epoch).
+    pub at: u64,
+    /// Fields of a newer writer, kept as they are.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl HostRemoval {
+    /// Reads and checks the record stored at `key`.
+    pub fn decode(key: &str, bytes: &[u8]) -> Result<Self, RecordError> {
+        let fix = "written by `brickyard host remove`; delete the key if the host should stay";
+        let r: Self = decode_named(HOST_REMOVAL_PREFIX, key, bytes, fix)?;
+        if r.ip.is_unspecified() || r.ip.is_multicast() || r.ip.is_loopback() {
+            return Err(RecordError::new(
+                key,
+                format!("its address {} is not a peer's", r.ip),
+                fix,
+            ));
+        }
+        Ok(r)
+    }
+}
+
+super::named!(HostRemoval, "host", host, |name| check_hostname(
+    "host name",
+    name
+));
 
 /// Whether `path` is `/gluster/brickN` (N a number).
 fn is_brick_mount(path: &str) -> bool {
