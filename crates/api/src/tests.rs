@@ -193,14 +193,7 @@ async fn hosts_show_the_configs_and_agents() {
         started_at: 1,
         updated_at: 2,
         reconcile: Default::default(),
-        // Every brick mount a config may list is mounted.
-        bricks: (1..=8)
-            .map(|n| brickyard_model::records::agent::BrickSpace {
-                mount_point: format!("/gluster/brick{n}"),
-                size_bytes: 1 << 40,
-                free_bytes: 1 << 40,
-            })
-            .collect(),
+        bricks: every_mount(),
         failed_disks: Vec::new(),
     };
     f.store
@@ -411,6 +404,17 @@ async fn an_unreachable_store_is_503() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
 }
 
+/// Every brick mount a config may list, reported mounted with 1 TiB free.
+fn every_mount() -> Vec<brickyard_model::records::agent::BrickSpace> {
+    (1..=8)
+        .map(|n| brickyard_model::records::agent::BrickSpace {
+            mount_point: format!("/gluster/brick{n}"),
+            size_bytes: 1 << 40,
+            free_bytes: 1 << 40,
+        })
+        .collect()
+}
+
 /// A live agent's record for `host` (placement puts bricks on live hosts only).
 async fn make_live(store: &dyn Store, host: &str, ip: &str) {
     let agent = AgentStatus {
@@ -429,14 +433,7 @@ async fn make_live(store: &dyn Store, host: &str, ip: &str) {
         started_at: 1,
         updated_at: 2,
         reconcile: Default::default(),
-        // Every brick mount a config may list is mounted.
-        bricks: (1..=8)
-            .map(|n| brickyard_model::records::agent::BrickSpace {
-                mount_point: format!("/gluster/brick{n}"),
-                size_bytes: 1 << 40,
-                free_bytes: 1 << 40,
-            })
-            .collect(),
+        bricks: every_mount(),
         failed_disks: Vec::new(),
     };
     store
@@ -976,14 +973,7 @@ async fn metrics_show_each_agents_reconcile_passes_errors_and_duration() {
             errors: 1,
             last_duration_ms: 120,
         },
-        // Every brick mount a config may list is mounted.
-        bricks: (1..=8)
-            .map(|n| brickyard_model::records::agent::BrickSpace {
-                mount_point: format!("/gluster/brick{n}"),
-                size_bytes: 1 << 40,
-                free_bytes: 1 << 40,
-            })
-            .collect(),
+        bricks: every_mount(),
         failed_disks: Vec::new(),
     };
     f.store

@@ -26,6 +26,30 @@ fn open_lab() -> Lab {
     open_named(LAB)
 }
 
+/// `lab up` with agents: `hosts` hosts of `disks` disks of 512 MiB each.
+fn lab_up(name: &str, hosts: usize, disks: usize) {
+    let (hosts, disks) = (hosts.to_string(), disks.to_string());
+    run(
+        BIN,
+        &[
+            "lab",
+            "up",
+            "--name",
+            name,
+            "--hosts",
+            &hosts,
+            "--disks",
+            &disks,
+            "--disk-size",
+            "512Mi",
+            "--wait",
+            "240",
+        ],
+        &[],
+    )
+    .ok();
+}
+
 fn open_named(name: &str) -> Lab {
     Lab::open(&name.parse::<LabName>().expect("lab name"), None).expect("open the lab")
 }
@@ -164,25 +188,7 @@ fn grow_add_a_disk_and_replace_a_brick_without_losing_a_byte() {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let _guard = LabGuard::new(BIN, LAB, None);
-    run(
-        BIN,
-        &[
-            "lab",
-            "up",
-            "--name",
-            LAB,
-            "--hosts",
-            "3",
-            "--disks",
-            "4",
-            "--disk-size",
-            "512Mi",
-            "--wait",
-            "240",
-        ],
-        &[],
-    )
-    .ok();
+    lab_up(LAB, 3, 4);
     let lab = open_lab();
     let store = lab.store_url().to_owned();
     let hosts: Vec<String> = lab
@@ -388,25 +394,7 @@ fn drain_a_host_then_rebuild_a_dead_one_elsewhere() {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let _guard = LabGuard::new(BIN, LAB4, None);
-    run(
-        BIN,
-        &[
-            "lab",
-            "up",
-            "--name",
-            LAB4,
-            "--hosts",
-            "4",
-            "--disks",
-            "2",
-            "--disk-size",
-            "512Mi",
-            "--wait",
-            "240",
-        ],
-        &[],
-    )
-    .ok();
+    lab_up(LAB4, 4, 2);
     let lab = open_named(LAB4);
     let store = lab.store_url().to_owned();
     let names: Vec<String> = lab

@@ -146,22 +146,16 @@ pub fn place_replacement(
         .iter()
         .map(|b| (b.host.as_str(), b.mount()))
         .collect();
-    let best = candidates
-        .iter()
-        .filter(|c| to.is_none_or(|t| c.host == t))
-        .filter(|c| c.live && !hosts.contains(c.host.as_str()))
-        .filter(|c| !zones.contains(&c.zone_key()))
-        .flat_map(|c| c.mounts.iter().map(move |m| (c, m)))
-        .filter(|(c, m)| !used.contains(&(c.host.as_str(), m.path.as_str())))
-        .min_by_key(|(c, m)| {
-            (
-                m.bricks,
-                std::cmp::Reverse(m.free_bytes.unwrap_or(0)),
-                c.mounts.iter().map(|m| m.bricks).sum::<u32>(),
-                c.host.clone(),
-                m.path.clone(),
-            )
-        });
+    let best = least_loaded(
+        candidates
+            .iter()
+            .filter(|c| to.is_none_or(|t| c.host == t))
+            .filter(|c| c.live && !hosts.contains(c.host.as_str()))
+            .filter(|c| !zones.contains(&c.zone_key()))
+            .flat_map(|c| c.mounts.iter().map(move |m| (c, m)))
+            .filter(|(c, m)| !used.contains(&(c.host.as_str(), m.path.as_str()))),
+        |c| c.mounts.iter().map(|m| m.bricks).sum(),
+    );
     match best {
         Some((c, m)) => Ok(BrickRef {
             host: c.host.clone(),
@@ -194,6 +188,24 @@ pub struct ReplacementError {
     pub to: Option<String>,
 }
 
+/// The least loaded of `mounts`: fewest bricks on the mount, then the most free space,
+/// then the fewest bricks on its host (`host_load`), then names, so that the same input
+/// always gives the same answer.
+fn least_loaded<'a>(
+    mounts: impl Iterator<Item = (&'a Candidate, &'a Mount)>,
+    host_load: impl Fn(&Candidate) -> u32,
+) -> Option<(&'a Candidate, &'a Mount)> {
+    mounts.min_by_key(|(c, m)| {
+        (
+            m.bricks,
+            std::cmp::Reverse(m.free_bytes.unwrap_or(0)),
+            host_load(c),
+            c.host.clone(),
+            m.path.clone(),
+        )
+    })
+}
+
 fn place_sets(
     volume: &str,
     layout: &Layout,
@@ -217,21 +229,15 @@ fn place_sets(
         let mut zones: BTreeSet<String> = BTreeSet::new();
         let before = used.clone();
         for _ in 0..width {
-            let best = candidates
-                .iter()
-                .filter(|c| c.live && !hosts.contains(c.host.as_str()))
-                .filter(|c| !zones.contains(&c.zone_key()))
-                .flat_map(|c| c.mounts.iter().map(move |m| (c, m)))
-                .filter(|(c, m)| !used.contains(&(c.host.clone(), m.path.clone())))
-                .min_by_key(|(c, m)| {
-                    (
-                        m.bricks,
-                        std::cmp::Reverse(m.free_bytes.unwrap_or(0)),
-                        host_load.get(c.host.as_str()).copied().unwrap_or(0),
-                        c.host.clone(),
-                        m.path.clone(),
-                    )
-                });
+            let best = least_loaded(
+                candidates
+                    .iter()
+                    .filter(|c| c.live && !hosts.contains(c.host.as_str()))
+                    .filter(|c| !zones.contains(&c.zone_key()))
+                    .flat_map(|c| c.mounts.iter().map(move |m| (c, m)))
+                    .filter(|(c, m)| !used.contains(&(c.host.clone(), m.path.clone()))),
+                |c| host_load.get(c.host.as_str()).copied().unwrap_or(0),
+            );
             let Some((c, m)) = best else {
                 return Err(refusal(layout, set, width, zoned, candidates, &before));
             };

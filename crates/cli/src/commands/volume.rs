@@ -582,7 +582,21 @@ async fn wait_heal(store: &dyn Store, name: &str, limit: Duration) -> Result<()>
     let since = epoch();
     let start = Instant::now();
     let mut last = None;
-    loop {
+    // On a terminal a bar of the entries healed since the first count; lines otherwise.
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} volume {prefix}: heal {pos}/{len} entries {wide_msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_prefix(name.to_owned());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    });
+    let mut most = 0;
+    let result = loop {
         let observed = store
             .get(brickyard_model::keys::OBSERVED_VOLUMES)
             .await
@@ -597,24 +611,43 @@ async fn wait_heal(store: &dyn Store, name: &str, limit: Duration) -> Result<()>
                 (None, None) => "heal: not observed yet".to_owned(),
             };
             if Some(&now) != last.as_ref() {
-                eprintln!(
-                    "volume {name}: {now} ({:.1}s)",
-                    start.elapsed().as_secs_f32()
-                );
+                match (&bar, o.heal_pending.get(name)) {
+                    (Some(b), Some(&n)) => {
+                        most = most.max(n);
+                        b.set_length(most);
+                        b.set_position(most - n);
+                        b.set_message(String::new());
+                    }
+                    (Some(b), None) => b.set_message(now.clone()),
+                    (None, _) => eprintln!(
+                        "volume {name}: {now} ({:.1}s)",
+                        start.elapsed().as_secs_f32()
+                    ),
+                }
                 last = Some(now);
             }
             let unreachable = o.heal_unreachable.get(name).copied().unwrap_or(0);
             if o.heal_pending.get(name) == Some(&0) && unreachable == 0 {
-                return Ok(());
+                break Ok(());
             }
         }
         if start.elapsed() > limit {
-            anyhow::bail!(
+            break Err(anyhow::anyhow!(
                 "volume {name}: heal not done within {}s (last: {}); it goes on by itself, `brickyard status` shows it",
                 limit.as_secs(),
-                last.unwrap_or_else(|| "no observation yet".into())
-            );
+                last.clone().unwrap_or_else(|| "no observation yet".into())
+            ));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    if let Some(b) = bar {
+        b.finish_and_clear();
     }
+    if result.is_ok() && std::io::stderr().is_terminal() {
+        eprintln!(
+            "volume {name}: healed ({:.1}s)",
+            start.elapsed().as_secs_f32()
+        );
+    }
+    result
 }
