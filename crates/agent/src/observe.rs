@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use brickyard_model::keys::OBSERVED_VOLUMES;
-use brickyard_model::records::agent::ObservedVolumes;
+use brickyard_model::records::agent::{ObservedVolumes, RebalanceSeen};
 use brickyard_store::{Op, Store, Txn};
 use tracing::{Instrument as _, info, warn};
 
@@ -40,6 +40,7 @@ pub(crate) fn observe_volumes(opts: &AgentOptions, store: &Arc<dyn Store>, live:
                 return;
             }
         };
+        let mut rebalance = std::collections::BTreeMap::new();
         if volumes
             .iter()
             .any(|v| v.state == brickyard_gluster::VolumeState::Started)
@@ -59,12 +60,19 @@ pub(crate) fn observe_volumes(opts: &AgentOptions, store: &Arc<dyn Store>, live:
                         .collect()
                 })
                 .unwrap_or_default();
-            restart_dead_bricks(&gluster, &failing).await;
+            match gluster.volume_status(None).await {
+                Ok(status) => {
+                    restart_dead_bricks(&gluster, &status, &failing).await;
+                    rebalance = rebalances(&gluster, &status).await;
+                }
+                Err(e) => warn!("cannot read the bricks' status: {e}"),
+            }
         }
         let mut obs = ObservedVolumes {
             schema: brickyard_model::records::SCHEMA,
             host,
             at: now(),
+            rebalance,
             ..ObservedVolumes::default()
         };
         let mut names: Vec<String> = volumes
@@ -134,14 +142,11 @@ pub(crate) fn observe_volumes(opts: &AgentOptions, store: &Arc<dyn Store>, live:
 /// starts exactly the offline bricks (and daemons) of a started volume, touching nothing
 /// else. Bricks of hosts that do not answer are not listed, so a host that is down is
 /// left alone.
-async fn restart_dead_bricks(gluster: &brickyard_gluster::Gluster, failing: &[String]) {
-    let status = match gluster.volume_status(None).await {
-        Ok(s) => s,
-        Err(e) => {
-            warn!("cannot read the bricks' status: {e}");
-            return;
-        }
-    };
+async fn restart_dead_bricks(
+    gluster: &brickyard_gluster::Gluster,
+    status: &[brickyard_gluster::VolumeStatus],
+    failing: &[String],
+) {
     for v in status {
         let dead: Vec<String> = v
             .bricks
@@ -166,4 +171,40 @@ async fn restart_dead_bricks(gluster: &brickyard_gluster::Gluster, failing: &[St
             ),
         }
     }
+}
+
+/// The last rebalance of each volume that has one: its status from `volume status`, and its
+/// counts (`volume rebalance VOL status`) while it runs or once it failed; a completed one is
+/// not asked again, so an idle cluster costs no extra gluster call per volume.
+async fn rebalances(
+    gluster: &brickyard_gluster::Gluster,
+    status: &[brickyard_gluster::VolumeStatus],
+) -> std::collections::BTreeMap<String, RebalanceSeen> {
+    let mut out = std::collections::BTreeMap::new();
+    for v in status {
+        let Some(task) = v.tasks.iter().rev().find(|t| t.kind == "Rebalance") else {
+            continue;
+        };
+        let mut seen = RebalanceSeen {
+            status: task.status.clone(),
+            ..RebalanceSeen::default()
+        };
+        if task.status != "completed" {
+            match gluster.rebalance_status(&v.name).await {
+                Ok(r) => {
+                    seen = RebalanceSeen {
+                        status: r.status,
+                        files: Some(r.files),
+                        bytes: Some(r.bytes),
+                        lookups: Some(r.lookups),
+                        failures: Some(r.failures),
+                        runtime_secs: Some(r.runtime_secs.round() as u64),
+                    };
+                }
+                Err(e) => warn!("volume {}: cannot read its rebalance: {e}", v.name),
+            }
+        }
+        out.insert(v.name.clone(), seen);
+    }
+    out
 }

@@ -136,6 +136,8 @@ pub(crate) fn render(o: &Observed, health: &ClusterHealth) -> Result<String, std
         let online = Family::<VolumeLabel, Gauge>::default();
         let total = Family::<VolumeLabel, Gauge>::default();
         let heal = Family::<VolumeLabel, Gauge>::default();
+        let rebalancing = Family::<VolumeLabel, Gauge>::default();
+        let moved = Family::<VolumeLabel, Gauge>::default();
         for v in &health.volumes {
             by_state
                 .get_or_create(&StateLabel {
@@ -154,6 +156,14 @@ pub(crate) fn render(o: &Observed, health: &ClusterHealth) -> Result<String, std
                 heal.get_or_create(&l)
                     .set(i64::try_from(n).unwrap_or(i64::MAX));
             }
+            if let Some(r) = &v.rebalance {
+                rebalancing.get_or_create(&l).set(i64::from(r.running()));
+                if let Some(n) = r.files {
+                    moved
+                        .get_or_create(&l)
+                        .set(i64::try_from(n).unwrap_or(i64::MAX));
+                }
+            }
         }
         r.register("volumes", "Volumes in gluster by state", by_state);
         r.register(
@@ -166,6 +176,16 @@ pub(crate) fn render(o: &Observed, health: &ClusterHealth) -> Result<String, std
             "volume_heal_pending",
             "Entries pending heal, summed over the volume's bricks, as last recorded by the pool lock's holder",
             heal,
+        );
+        r.register(
+            "volume_rebalance_running",
+            "1 while the volume's rebalance moves files, 0 once it ended; absent for a volume never rebalanced",
+            rebalancing,
+        );
+        r.register(
+            "volume_rebalance_files",
+            "Files the volume's running or failed rebalance has moved",
+            moved,
         );
     }
     let mut out = String::new();

@@ -241,6 +241,20 @@ fn grow_add_a_disk_and_replace_a_brick_without_losing_a_byte() {
             || rebalance_completed(&by, v),
         );
         check_files(&mounts[v], v);
+        // status (and the API) show the rebalance as the pool lock's holder saw it.
+        wait_until(
+            &format!("status showing {v}'s rebalance completed"),
+            Duration::from_secs(60),
+            || {
+                serde_json::from_str::<Value>(&by.run(&["status", "--output", "json"]).stdout)
+                    .is_ok_and(|s| {
+                        s["volumes"].as_array().is_some_and(|vs| {
+                            vs.iter()
+                                .any(|x| x["name"] == v && x["rebalance"]["status"] == "completed")
+                        })
+                    })
+            },
+        );
     }
     // The rebalance moved files onto the new set of r3.
     let r3 = bricks(&by, "r3");

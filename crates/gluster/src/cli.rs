@@ -8,10 +8,10 @@ use brickyard_exec::Cmd;
 
 use crate::error::{GlusterError, ReplyError};
 use crate::parse::{
-    HealBrick, Peer, ProbeOutcome, QuotaLimit, VolumeInfo, VolumeOp, VolumeRef, VolumeStatus,
-    parse_heal_info, parse_ok, parse_peer_probe, parse_peer_status, parse_pool_list,
-    parse_quota_list, parse_uuid_get, parse_volume_info, parse_volume_list, parse_volume_op,
-    parse_volume_status,
+    HealBrick, Peer, ProbeOutcome, QuotaLimit, RebalanceStatus, VolumeInfo, VolumeOp, VolumeRef,
+    VolumeStatus, parse_heal_info, parse_ok, parse_peer_probe, parse_peer_status, parse_pool_list,
+    parse_quota_list, parse_rebalance_status, parse_uuid_get, parse_volume_info, parse_volume_list,
+    parse_volume_op, parse_volume_status,
 };
 
 /// Timeout of read commands: they answer in well under a second on a healthy pool, and
@@ -262,6 +262,16 @@ impl Gluster {
     pub async fn heal_info(&self, volume: &str) -> Result<Vec<HealBrick>, GlusterError> {
         self.run(&["volume", "heal", volume, "info"], false, parse_heal_info)
             .await
+    }
+
+    /// `volume rebalance VOL status`: the rebalance's progress summed over the nodes.
+    pub async fn rebalance_status(&self, volume: &str) -> Result<RebalanceStatus, GlusterError> {
+        self.run(
+            &["volume", "rebalance", volume, "status"],
+            false,
+            parse_rebalance_status,
+        )
+        .await
     }
 
     /// `volume create ...`.

@@ -28,5 +28,6 @@ pub use config::{
 pub use error::{GlusterError, OpFailure, ParseError, ReplyError};
 pub use parse::{
     Brick, BrickStatus, DaemonStatus, HealBrick, HealEntry, Peer, PeerState, ProbeOutcome,
-    QuotaLimit, VolumeInfo, VolumeOp, VolumeRef, VolumeState, VolumeStatus,
+    QuotaLimit, RebalanceStatus, VolumeInfo, VolumeOp, VolumeRef, VolumeState, VolumeStatus,
+    VolumeTask,
 };

@@ -363,6 +363,55 @@ pub struct VolumeStatus {
     pub bricks: Vec<BrickStatus>,
     /// Helper daemons reported.
     pub daemons: Vec<DaemonStatus>,
+    /// The volume's tasks (a rebalance, a remove-brick), as gluster lists them.
+    pub tasks: Vec<VolumeTask>,
+}
+
+/// A task of a volume in `volume status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VolumeTask {
+    /// "Rebalance", "Remove brick".
+    pub kind: String,
+    /// "in progress", "completed", "failed", "stopped", ...
+    pub status: String,
+}
+
+/// A rebalance's progress, summed over the nodes (`volume rebalance VOL status`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RebalanceStatus {
+    /// "in progress", "completed", "failed", "stopped", "not started".
+    pub status: String,
+    /// Files moved.
+    pub files: u64,
+    /// Bytes moved.
+    pub bytes: u64,
+    /// Files looked at.
+    pub lookups: u64,
+    /// Files that could not be moved.
+    pub failures: u64,
+    /// Files skipped (e.g. no room on the new brick).
+    pub skipped: u64,
+    /// Seconds it has run.
+    pub runtime_secs: f64,
+}
+
+/// Parses `gluster --xml volume rebalance VOL status`.
+pub fn parse_rebalance_status(xml: &[u8]) -> Result<RebalanceStatus, ReplyError> {
+    cli_output(xml, |root| {
+        let a = root.req("volRebalance")?.req("aggregate")?;
+        Ok(RebalanceStatus {
+            status: a.req_text("statusStr")?.to_owned(),
+            files: a.req_num("files")?,
+            bytes: a.req_num("size")?,
+            lookups: a.req_num("lookups")?,
+            failures: a.req_num("failures")?,
+            skipped: a.req_num("skipped")?,
+            runtime_secs: a
+                .opt_num::<f64>("runtime")
+                .filter(|r| r.is_finite() && *r >= 0.0)
+                .unwrap_or(0.0),
+        })
+    })
 }
 
 impl VolumeStatus {
@@ -404,10 +453,25 @@ fn volume_status(v: Element<'_>) -> Result<VolumeStatus, ParseError> {
             });
         }
     }
+    let tasks = v
+        .child("tasks")
+        .map(|t| {
+            t.all("task")
+                .map(|task| {
+                    Ok(VolumeTask {
+                        kind: task.req_text("type")?.to_owned(),
+                        status: task.req_text("statusStr")?.to_owned(),
+                    })
+                })
+                .collect::<Result<Vec<_>, ParseError>>()
+        })
+        .transpose()?
+        .unwrap_or_default();
     Ok(VolumeStatus {
         name: v.req_text("volName")?.to_owned(),
         bricks,
         daemons,
+        tasks,
     })
 }
 
@@ -579,6 +643,32 @@ mod tests {
             Err(ReplyError::Op(f)) => f,
             other => panic!("expected a gluster failure, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn volume_status_lists_a_rebalance_task() {
+        let st = parse_volume_status(fixture!("volume_status_rebalanced.xml")).expect("parses");
+        assert_eq!(
+            st[0].tasks,
+            vec![VolumeTask {
+                kind: "Rebalance".into(),
+                status: "completed".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn rebalance_status_sums_the_nodes() {
+        let done = parse_rebalance_status(fixture!("volume_rebalance_status_completed.xml"))
+            .expect("parses");
+        assert_eq!(done.status, "completed");
+        assert_eq!((done.files, done.bytes, done.lookups), (142, 515, 300));
+        assert_eq!((done.failures, done.skipped), (0, 0));
+        assert!((done.runtime_secs - 4.0).abs() < 1e-9);
+        let running = parse_rebalance_status(fixture!("volume_rebalance_status_in_progress.xml"))
+            .expect("parses");
+        assert_eq!(running.status, "in progress");
+        assert_eq!(running.files, 16);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::time::Duration;
 use brickyard_gluster::{VolumeInfo, VolumeState, VolumeStatus};
 use brickyard_model::keys::{CONFIG_PREFIX, OBSERVED_VOLUMES, name_in};
 use brickyard_model::records::RecordError;
-use brickyard_model::records::agent::{AgentState, AgentStatus, ObservedVolumes};
+use brickyard_model::records::agent::{AgentState, AgentStatus, ObservedVolumes, RebalanceSeen};
 use brickyard_store::{Store, StoreError, configs};
 use serde::Serialize;
 
@@ -152,6 +152,9 @@ pub struct VolumeHealth {
     pub bricks: usize,
     /// Entries pending heal, summed over bricks; `None` when not known (see `unknown`).
     pub heal_pending: Option<u64>,
+    /// Its last rebalance, when it has one, as the pool lock's holder last saw it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rebalance: Option<RebalanceSeen>,
     /// What could not be observed about this volume, and why.
     pub unknown: Vec<String>,
 }
@@ -357,6 +360,27 @@ pub fn assess(o: &Observed) -> ClusterHealth {
                 notes.push(format!("volume {}: {u}", v.name));
             }
         }
+        let rebalance = match &o.heal {
+            Some(Ok(obs)) => obs.rebalance.get(&v.name).cloned(),
+            _ => None,
+        };
+        match &rebalance {
+            Some(r) if r.running() => notes.push(format!(
+                "volume {}: rebalance in progress: {} files ({} bytes) moved, {} looked at, in {} s",
+                v.name,
+                r.files.unwrap_or(0),
+                r.bytes.unwrap_or(0),
+                r.lookups.unwrap_or(0),
+                r.runtime_secs.unwrap_or(0)
+            )),
+            Some(r) if r.status == "failed" => problems.push(format!(
+                "volume {}: its last rebalance failed ({} files could not move); its hosts' /var/log/glusterfs/{}-rebalance.log say why",
+                v.name,
+                r.failures.unwrap_or(0),
+                v.name
+            )),
+            _ => {}
+        }
         volumes.push(VolumeHealth {
             name: v.name.clone(),
             kind: v.type_str.clone(),
@@ -364,6 +388,7 @@ pub fn assess(o: &Observed) -> ClusterHealth {
             bricks_online: online,
             bricks: total,
             heal_pending,
+            rebalance,
             unknown,
         });
     }
@@ -488,6 +513,55 @@ mod tests {
             h.hosts[0].failed_disks[0].bricks["gv0"],
             vec!["10.0.0.1:/gluster/brick2/gv0".to_owned()]
         );
+    }
+
+    #[test]
+    fn a_running_rebalance_is_a_note_and_a_failed_one_a_problem() {
+        let mut o = Observed {
+            hosts: vec![("a".into(), "10.0.0.1".into())],
+            volumes: Some(vec![
+                volume("moving", VolumeState::Started),
+                volume("broken", VolumeState::Started),
+            ]),
+            volume_status: Some(Ok(vec![])),
+            ..Observed::default()
+        };
+        o.agents.insert("a".into(), agent("a", 0));
+        let mut obs = ObservedVolumes::default();
+        obs.rebalance.insert(
+            "moving".into(),
+            RebalanceSeen {
+                status: "in progress".into(),
+                files: Some(16),
+                bytes: Some(4096),
+                lookups: Some(40),
+                failures: Some(0),
+                runtime_secs: Some(3),
+            },
+        );
+        obs.rebalance.insert(
+            "broken".into(),
+            RebalanceSeen {
+                status: "failed".into(),
+                failures: Some(2),
+                ..RebalanceSeen::default()
+            },
+        );
+        o.heal = Some(Ok(obs));
+        let h = assess(&o);
+        assert!(
+            h.notes.contains(&"volume moving: rebalance in progress: 16 files (4096 bytes) moved, 40 looked at, in 3 s".to_owned()),
+            "{:?}",
+            h.notes
+        );
+        assert!(
+            h.problems
+                .iter()
+                .any(|p| p.starts_with("volume broken: its last rebalance failed (2 files")),
+            "{:?}",
+            h.problems
+        );
+        assert!(h.volumes[0].rebalance.is_some());
     }
 
     #[test]

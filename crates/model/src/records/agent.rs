@@ -244,9 +244,42 @@ pub struct ObservedVolumes {
     /// Volumes whose heal info could not be asked at all, with why.
     #[serde(default)]
     pub heal_unknown: BTreeMap<String, String>,
+    /// The last rebalance of each volume that has one, as gluster reports it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rebalance: BTreeMap<String, RebalanceSeen>,
     /// Fields of a newer writer, kept as they are.
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+/// A volume's last rebalance. The counts are asked for only while it runs or when it
+/// failed; a completed one carries its status alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RebalanceSeen {
+    /// gluster's word: "in progress", "completed", "failed", "stopped", ...
+    pub status: String,
+    /// Files moved so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<u64>,
+    /// Bytes moved so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    /// Files looked at so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookups: Option<u64>,
+    /// Files that could not be moved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<u64>,
+    /// Seconds it has run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_secs: Option<u64>,
+}
+
+impl RebalanceSeen {
+    /// Whether it is still moving files.
+    pub fn running(&self) -> bool {
+        self.status == "in progress"
+    }
 }
 
 impl ObservedVolumes {
@@ -261,7 +294,17 @@ impl ObservedVolumes {
             .heal_pending
             .keys()
             .chain(obs.heal_unreachable.keys())
-            .chain(obs.heal_unknown.keys());
+            .chain(obs.heal_unknown.keys())
+            .chain(obs.rebalance.keys());
+        for r in obs.rebalance.values() {
+            if r.status.len() > 32 || !r.status.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
+                return Err(RecordError::new(
+                    OBSERVED_VOLUMES,
+                    format!("rebalance status {:?} is not gluster's", r.status),
+                    fix,
+                ));
+            }
+        }
         for name in names {
             check_volume_name(name)
                 .map_err(|e| RecordError::new(OBSERVED_VOLUMES, e.to_string(), fix))?;
