@@ -149,7 +149,7 @@ fn rebalance_completed(by: &Brickyard, volume: &str) -> bool {
         "lab",
         "exec",
         "--name",
-        LAB,
+        &by.lab_name(),
         "1",
         "--",
         "gluster",
@@ -408,7 +408,7 @@ fn drain_a_host_then_rebuild_a_dead_one_elsewhere() {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let _guard = LabGuard::new(BIN, LAB4, None);
-    lab_up(LAB4, 4, 2);
+    lab_up(LAB4, 4, 3);
     let lab = open_named(LAB4);
     let store = lab.store_url().to_owned();
     let names: Vec<String> = lab
@@ -433,6 +433,19 @@ fn drain_a_host_then_rebuild_a_dead_one_elsewhere() {
         write_files(&m, v);
         mounts.insert(v, m);
     }
+    // An arbiter volume grows by a whole set too: two data bricks and an arbiter.
+    by.ok(&["volume", "expand", "a2"]);
+    let a2 = bricks(&by, "a2");
+    assert_eq!(a2.len(), 6, "{a2:?}");
+    sets_on_distinct_hosts(&a2, 3);
+    let info = gluster_bricks(&by, "a2");
+    assert!(info.contains("2 x (2 + 1) = 6"), "{info}");
+    wait_until(
+        "rebalance of a2 completing",
+        Duration::from_secs(120),
+        || rebalance_completed(&by, "a2"),
+    );
+    check_files(&mounts["a2"], "a2");
     let on = |host: &str| -> Vec<String> {
         ["r3", "a2"]
             .iter()

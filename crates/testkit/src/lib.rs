@@ -276,6 +276,11 @@ impl Brickyard {
         &self.store
     }
 
+    /// The lab's name.
+    pub fn lab_name(&self) -> String {
+        self.lab.clone()
+    }
+
     /// Runs `brickyard ARGS...`, whatever its exit code.
     pub fn run(&self, args: &[&str]) -> Run {
         run(&self.bin, args, &[("BRICKYARD_STORE", self.store.as_str())])
