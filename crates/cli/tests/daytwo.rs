@@ -255,6 +255,8 @@ fn grow_add_a_disk_and_replace_a_brick_without_losing_a_byte() {
                     })
             },
         );
+        let info = by.ok(&["volume", "info", v]);
+        assert!(info.contains("rebalance completed"), "{info}");
     }
     // The rebalance moved files onto the new set of r3.
     let r3 = bricks(&by, "r3");

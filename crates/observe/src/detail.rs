@@ -5,6 +5,8 @@
 use std::time::Duration;
 
 use brickyard_gluster::VolumeInfo;
+use brickyard_model::keys::OBSERVED_VOLUMES;
+use brickyard_model::records::agent::{ObservedVolumes, RebalanceSeen};
 use brickyard_store::Store;
 use brickyard_volumes::{VolumeError, VolumeView};
 use serde::Serialize;
@@ -24,6 +26,25 @@ pub struct VolumeDetail {
     /// Where desired and observed state differ, one line each; empty when they agree or
     /// when gluster could not be asked.
     pub differences: Vec<String>,
+    /// What the pool lock's holder last saw of its heal and its rebalance; `None` before any
+    /// observation (or when it cannot be read: `brickyard status` says why).
+    pub observed: Option<VolumeObserved>,
+}
+
+/// A volume's heal and rebalance, as the pool lock's holder last observed them.
+#[derive(Debug, Clone, Serialize)]
+pub struct VolumeObserved {
+    /// When (seconds since the epoch).
+    pub at: u64,
+    /// Entries pending heal; `None` when heal info could not be asked (see `heal_unknown`)
+    /// or the volume has no replicas.
+    pub heal_pending: Option<u64>,
+    /// Why heal info could not be asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heal_unknown: Option<String>,
+    /// Its last rebalance, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rebalance: Option<RebalanceSeen>,
 }
 
 /// Volume `name` in detail; `gluster_timeout` bounds each call to one host's glusterd.
@@ -45,10 +66,22 @@ pub async fn volume_detail(
     } else {
         brickyard_volumes::plan::differences(&view.record, view.status.as_ref(), gluster.as_ref())
     };
+    let observed = store
+        .get(OBSERVED_VOLUMES)
+        .await
+        .map_err(VolumeError::Store)?
+        .and_then(|e| ObservedVolumes::decode(&e.value).ok())
+        .map(|o| VolumeObserved {
+            at: o.at,
+            heal_pending: o.heal_pending.get(name).copied(),
+            heal_unknown: o.heal_unknown.get(name).cloned(),
+            rebalance: o.rebalance.get(name).cloned(),
+        });
     Ok(VolumeDetail {
         view,
         gluster,
         gluster_error,
         differences,
+        observed,
     })
 }

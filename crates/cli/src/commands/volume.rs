@@ -497,6 +497,25 @@ async fn info(store: &dyn Store, a: InfoArgs) -> Result<()> {
             if let Some(e) = &out.gluster_error {
                 println!("gluster   not asked: {e}");
             }
+            if let Some(o) = &out.observed {
+                match (o.heal_pending, &o.heal_unknown) {
+                    (_, Some(why)) => println!("heal      could not ask: {why}"),
+                    (Some(n), None) => println!("heal      {n} entries pending"),
+                    (None, None) => {}
+                }
+                if let Some(rb) = &o.rebalance {
+                    match (rb.files, rb.bytes) {
+                        (Some(f), Some(b)) => println!(
+                            "rebalance {}: {f} files ({b} bytes) moved, {} looked at, {} failed, in {} s",
+                            rb.status,
+                            rb.lookups.unwrap_or(0),
+                            rb.failures.unwrap_or(0),
+                            rb.runtime_secs.unwrap_or(0)
+                        ),
+                        _ => println!("rebalance {}", rb.status),
+                    }
+                }
+            }
             let rows: Vec<Vec<String>> = r
                 .bricks
                 .iter()
