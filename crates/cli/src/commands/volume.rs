@@ -275,8 +275,6 @@ enum Goal {
     Gone,
     /// Started with this many bricks and the rebalance started.
     Expanded(usize),
-    /// Started again after the agents reported replacing bricks.
-    Replaced,
 }
 
 fn epoch() -> u64 {
@@ -349,7 +347,6 @@ async fn wait_for(store: &dyn Store, name: &str, goal: Goal, limit: Duration) ->
     let asked = epoch();
     let start = Instant::now();
     let mut failed_since: Option<Instant> = None;
-    let mut seen_replacing = false;
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new_spinner();
         bar.enable_steady_tick(Duration::from_millis(120));
@@ -379,10 +376,6 @@ async fn wait_for(store: &dyn Store, name: &str, goal: Goal, limit: Duration) ->
                     Goal::Phase(p) => s.phase == p,
                     Goal::Expanded(n) => {
                         s.phase == Phase::Started && !s.rebalance_pending && s.bricks == n
-                    }
-                    Goal::Replaced => {
-                        seen_replacing |= s.phase == Phase::Replacing;
-                        s.phase == Phase::Started && s.reason.is_empty() && seen_replacing
                     }
                     Goal::Gone => false,
                 };
@@ -587,12 +580,54 @@ pub(crate) async fn follow_moves(
     }
     let limit = Duration::from_secs(wait.timeout);
     for name in volumes {
-        wait_for(store, name, Goal::Replaced, limit).await?;
+        wait_moved(store, name, limit).await?;
     }
     for name in volumes {
         wait_heal(store, name, limit).await?;
     }
     Ok(())
+}
+
+/// Waits until gluster's bricks of `name` are the recorded ones (every recorded move done),
+/// asking a live glusterd; shows the agents' status as it changes, and gives up on a failure
+/// that stands for [`FAILED_GRACE`].
+async fn wait_moved(store: &dyn Store, name: &str, limit: Duration) -> Result<()> {
+    let start = Instant::now();
+    let mut last = String::new();
+    let mut failed_since: Option<Instant> = None;
+    loop {
+        let d = brickyard_observe::volume_detail(store, name, GLUSTER_TIMEOUT).await?;
+        let want: Vec<String> = d.view.record.bricks.iter().map(|b| b.gluster_name()).collect();
+        if d.gluster
+            .as_ref()
+            .is_some_and(|g| g.bricks.iter().map(|b| &b.name).eq(want.iter()))
+        {
+            return Ok(());
+        }
+        let text = phase_text(&d.view);
+        if text != last {
+            eprintln!(
+                "volume {name}: {text} ({:.1}s)",
+                start.elapsed().as_secs_f32()
+            );
+            last = text;
+        }
+        let failed = d.view.status.as_ref().is_some_and(|s| s.phase == Phase::Failed);
+        if !failed {
+            failed_since = None;
+        } else if failed_since.get_or_insert_with(Instant::now).elapsed() >= FAILED_GRACE {
+            anyhow::bail!(
+                "volume {name}: the bricks are not moved: {last}; the request stays in the store and the agents keep retrying (`brickyard volume info {name}`)"
+            );
+        }
+        if start.elapsed() > limit {
+            anyhow::bail!(
+                "volume {name}: the bricks are not moved within {}s (last: {last}); the agents keep working on it (`brickyard volume info {name}`)",
+                limit.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// Follows the pool lock holder's heal observations of `name` until one made after this
