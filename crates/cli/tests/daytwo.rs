@@ -4,7 +4,8 @@
 //! reported with the bricks it takes down and its brick moved away; every file checked
 //! byte for byte through the mount and on the bricks.
 //!
-//! A second test drains a host and rebuilds a stopped one on another (`bytd4`, 4 hosts).
+//! A second test adds a fourth host to a running lab, drains a host, rebuilds a stopped one
+//! on another and removes it from the cluster (`bytd4`).
 //! The two run one after the other; each lab is removed by a guard however its test ends.
 
 use std::collections::BTreeMap;
@@ -410,8 +411,16 @@ fn drain_a_host_then_rebuild_a_dead_one_elsewhere() {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let _guard = LabGuard::new(BIN, LAB4, None);
-    lab_up(LAB4, 4, 3);
+    lab_up(LAB4, 3, 3);
+    // The fourth host joins the running lab, and its agent the pool.
+    let out = run(BIN, &["lab", "add-host", "--name", LAB4], &[]).ok();
+    assert!(
+        out.stdout.contains("trusted pool of 4 hosts formed"),
+        "{out}"
+    );
     let lab = open_named(LAB4);
+    assert_eq!(lab.state().hosts.len(), 4);
+    assert_eq!(lab.state().hosts[3].extra_loop_devices.len(), 2);
     let store = lab.store_url().to_owned();
     let names: Vec<String> = lab
         .state()

@@ -219,6 +219,73 @@ impl Lab {
         Ok(())
     }
 
+    /// Adds one host to a running lab: its disks (as many as host 1 has, of the same size),
+    /// namespaces and holder, its config (peers: every other host) and every other host's
+    /// config gaining it as a peer, loaded together; then its command, whose agent joins
+    /// the pool. Returns the new host. On failure the new host's pieces stay recorded, and
+    /// `lab down` removes them.
+    pub async fn add_host(&mut self) -> Result<HostState, LabError> {
+        require_root()?;
+        let index = self.state.hosts.len() + 1;
+        if index > MAX_HOSTS || net::check_subnet(self.state.subnet, index, &[]).is_err() {
+            return Err(LabError::BadOption {
+                option: "add-host",
+                value: index.to_string(),
+                problem: format!(
+                    "would be host {index}, more than the lab's subnet or {MAX_HOSTS} hosts hold"
+                ),
+                fix: "make a new lab with more --hosts".into(),
+            });
+        }
+        let first = self
+            .state
+            .hosts
+            .first()
+            .cloned()
+            .ok_or_else(|| LabError::BadOption {
+                option: "add-host",
+                value: self.state.name.to_string(),
+                problem: "has no host to take the disk layout from".into(),
+                fix: "make the lab again with `lab up`".into(),
+            })?;
+        let size = std::fs::metadata(first.disk_file())
+            .map_err(|e| LabError::io("read the size of", first.disk_file(), e))?
+            .len();
+        let name = self.state.name.clone();
+        let host = HostState {
+            index,
+            host_name: name.host_name(index),
+            gluster_node_name: name.gluster_node_name(index),
+            netns: name.netns(index),
+            ip: net::host_ip(self.state.subnet, index),
+            dir: self.state.dir.join("hosts").join(index.to_string()),
+            loop_device: None,
+            extra_loop_devices: Vec::new(),
+        };
+        self.state.hosts.push(host.clone());
+        self.state.write()?;
+        mkdir(&host.dir)?;
+        let i = index - 1;
+        for n in 1..=first.extra_loop_devices.len() + 1 {
+            let file = host.disk_file_n(n);
+            disk::create_file(&file, size)?;
+            let dev = disk::attach(&file).await?;
+            if n == 1 {
+                self.state.hosts[i].loop_device = Some(dev);
+            } else {
+                self.state.hosts[i].extra_loop_devices.push(dev);
+            }
+            self.state.write()?;
+        }
+        net::create_host_net(&name.bridge(), &host.netns, host.ip, self.state.subnet).await?;
+        self.start_holder(&host).await?;
+        let configs = self.write_configs()?;
+        self.load_configs(&configs).await?;
+        let host = self.state.hosts[i].clone();
+        self.start_command(&host).await?;
+        Ok(host)
+    }
+
     /// Gives host `index` one more disk (a sparse file of the size of its first disk on a
     /// loop device), adds it at the end of its `ExtraBrickDevices` and loads its changed
     /// config into the store, where a running agent prepares it and offers it to new

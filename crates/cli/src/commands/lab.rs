@@ -41,6 +41,10 @@ pub enum LabCommand {
     /// end of its `ExtraBrickDevices`; its agent prepares the disk and offers it to new
     /// bricks without a restart.
     AddDisk(HostArgs),
+    /// Add one host to a running lab: disks like host 1's, its namespaces, its config (and
+    /// every other host's gaining it in PeerList), and its agent, which joins the pool.
+    /// Waits until the pool holds every host.
+    AddHost(AddHostArgs),
     /// Give a host a fault, or take it back: kill one of its processes, cut its network,
     /// slow its link, fill its brick filesystem.
     Fault(FaultArgs),
@@ -224,6 +228,16 @@ pub struct HostArgs {
     lab: LabArgs,
     /// The host: its HostName or 1-based index.
     host: String,
+}
+
+/// Arguments of `lab add-host`.
+#[derive(Debug, Args)]
+pub struct AddHostArgs {
+    #[command(flatten)]
+    lab: LabArgs,
+    /// How long to wait for the pool to hold the new host, in seconds.
+    #[arg(long, default_value_t = 180, value_name = "SECONDS")]
+    wait: u64,
 }
 
 /// Arguments of `lab fault`.
@@ -491,6 +505,21 @@ pub async fn run(g: &Globals, cmd: LabCommand) -> Result<()> {
                 "host {} has a new disk {dev}, added to its ExtraBrickDevices in the store; its agent prepares it",
                 host.host_name
             );
+            Ok(())
+        }
+        LabCommand::AddHost(a) => {
+            let mut lab = a.lab.open()?;
+            let host = lab.add_host().await?;
+            println!(
+                "host {} added at {} (namespace {}, disk {})",
+                host.host_name,
+                host.ip,
+                host.netns,
+                host.loop_devices().join(" + ")
+            );
+            if lab.state().host_command.is_some() {
+                wait_for_pool(lab.state(), std::time::Duration::from_secs(a.wait)).await?;
+            }
             Ok(())
         }
         LabCommand::Fault(a) => fault(a).await,

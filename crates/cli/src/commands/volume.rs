@@ -597,7 +597,13 @@ async fn wait_moved(store: &dyn Store, name: &str, limit: Duration) -> Result<()
     let mut failed_since: Option<Instant> = None;
     loop {
         let d = brickyard_observe::volume_detail(store, name, GLUSTER_TIMEOUT).await?;
-        let want: Vec<String> = d.view.record.bricks.iter().map(|b| b.gluster_name()).collect();
+        let want: Vec<String> = d
+            .view
+            .record
+            .bricks
+            .iter()
+            .map(|b| b.gluster_name())
+            .collect();
         if d.gluster
             .as_ref()
             .is_some_and(|g| g.bricks.iter().map(|b| &b.name).eq(want.iter()))
@@ -612,7 +618,11 @@ async fn wait_moved(store: &dyn Store, name: &str, limit: Duration) -> Result<()
             );
             last = text;
         }
-        let failed = d.view.status.as_ref().is_some_and(|s| s.phase == Phase::Failed);
+        let failed = d
+            .view
+            .status
+            .as_ref()
+            .is_some_and(|s| s.phase == Phase::Failed);
         if !failed {
             failed_since = None;
         } else if failed_since.get_or_insert_with(Instant::now).elapsed() >= FAILED_GRACE {
