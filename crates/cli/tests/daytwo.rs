@@ -145,24 +145,38 @@ fn sets_on_distinct_hosts(b: &[(String, String)], width: usize) {
     }
 }
 
-fn rebalance_completed(by: &Brickyard, volume: &str) -> bool {
-    let out = by.run(&[
-        "lab",
-        "exec",
-        "--name",
-        &by.lab_name(),
-        "1",
-        "--",
-        "gluster",
-        "volume",
-        "rebalance",
-        volume,
-        "status",
-    ]);
-    out.code == Some(0)
-        && out.stdout.contains("completed")
-        && !out.stdout.contains("in progress")
-        && !out.stdout.contains("not started")
+/// Waits until every node's rebalance of `volume` completed; fails showing gluster's last
+/// answer.
+#[track_caller]
+fn wait_rebalance(by: &Brickyard, volume: &str) {
+    let start = std::time::Instant::now();
+    loop {
+        let out = by.run(&[
+            "lab",
+            "exec",
+            "--name",
+            &by.lab_name(),
+            "1",
+            "--",
+            "gluster",
+            "volume",
+            "rebalance",
+            volume,
+            "status",
+        ]);
+        if out.code == Some(0)
+            && out.stdout.contains("completed")
+            && !out.stdout.contains("in progress")
+            && !out.stdout.contains("not started")
+        {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "rebalance of {volume} did not complete within 120 s:\n{out}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 /// The brick mounts host `host`'s agent reports (what placement may use).
@@ -236,11 +250,7 @@ fn grow_add_a_disk_and_replace_a_brick_without_losing_a_byte() {
         sets_on_distinct_hosts(&b, 3);
         let info = gluster_bricks(&by, v);
         assert!(info.contains("2 x "), "{v} in gluster: {info}");
-        wait_until(
-            &format!("rebalance of {v} completing"),
-            Duration::from_secs(120),
-            || rebalance_completed(&by, v),
-        );
+        wait_rebalance(&by, v);
         check_files(&mounts[v], v);
         // status (and the API) show the rebalance as the pool lock's holder saw it.
         wait_until(
@@ -451,11 +461,7 @@ fn drain_a_host_then_rebuild_a_dead_one_elsewhere() {
     sets_on_distinct_hosts(&a2, 3);
     let info = gluster_bricks(&by, "a2");
     assert!(info.contains("2 x (2 + 1) = 6"), "{info}");
-    wait_until(
-        "rebalance of a2 completing",
-        Duration::from_secs(120),
-        || rebalance_completed(&by, "a2"),
-    );
+    wait_rebalance(&by, "a2");
     check_files(&mounts["a2"], "a2");
     let on = |host: &str| -> Vec<String> {
         ["r3", "a2"]
@@ -563,4 +569,19 @@ fn drain_a_host_then_rebuild_a_dead_one_elsewhere() {
         by.lab("umount", &[&m.display().to_string()]);
     }
     by.ok(&["volume", "delete", "a2", "--force"]);
+    // And it leaves the lab: namespace, disks and files.
+    let gone = lab.state().hosts[dead_index].clone();
+    by.lab("remove-host", &[&(dead_index + 1).to_string()]);
+    let after = open_named(LAB4);
+    assert_eq!(after.state().hosts.len(), 3);
+    assert!(!gone.dir.exists(), "{}", gone.dir.display());
+    let netns = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip netns list");
+    assert!(
+        !String::from_utf8_lossy(&netns.stdout).contains(&gone.netns),
+        "namespace {} is left",
+        gone.netns
+    );
 }

@@ -226,7 +226,8 @@ impl Lab {
     /// `lab down` removes them.
     pub async fn add_host(&mut self) -> Result<HostState, LabError> {
         require_root()?;
-        let index = self.state.hosts.len() + 1;
+        // After a host was removed, indexes have a gap: a new host takes the next after all.
+        let index = self.state.hosts.iter().map(|h| h.index).max().unwrap_or(0) + 1;
         if index > MAX_HOSTS || net::check_subnet(self.state.subnet, index, &[]).is_err() {
             return Err(LabError::BadOption {
                 option: "add-host",
@@ -265,7 +266,7 @@ impl Lab {
         self.state.hosts.push(host.clone());
         self.state.write()?;
         mkdir(&host.dir)?;
-        let i = index - 1;
+        let i = self.state.hosts.len() - 1;
         for n in 1..=first.extra_loop_devices.len() + 1 {
             let file = host.disk_file_n(n);
             disk::create_file(&file, size)?;
@@ -283,6 +284,43 @@ impl Lab {
         self.load_configs(&configs).await?;
         let host = self.state.hosts[i].clone();
         self.start_command(&host).await?;
+        Ok(host)
+    }
+
+    /// Takes host `index` out of the lab for good: its processes, namespaces, interface,
+    /// loop devices and files. The store is not touched: `brickyard host remove` takes the
+    /// host out of the cluster (first, with the host stopped).
+    pub async fn remove_host(&mut self, index: usize) -> Result<HostState, LabError> {
+        require_root()?;
+        let i = self
+            .state
+            .hosts
+            .iter()
+            .position(|h| h.index == index)
+            .ok_or_else(|| LabError::NoSuchHost {
+                lab: self.state.name.to_string(),
+                value: index.to_string(),
+                hosts: self
+                    .state
+                    .hosts
+                    .iter()
+                    .map(|h| h.host_name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+        let host = self.state.hosts[i].clone();
+        if matches!(self.state.runtime, crate::Runtime::Image { .. }) {
+            self.stop_container(&host).await?;
+        }
+        self.stop_host(&host).await?;
+        for (dev, _) in disk::attached_under(&host.dir).await? {
+            disk::detach(&dev).await?;
+        }
+        net::delete_netns(&host.netns).await?;
+        net::delete_link(&host.netns).await?;
+        self.state.hosts.remove(i);
+        self.state.write()?;
+        std::fs::remove_dir_all(&host.dir).map_err(|e| LabError::io("remove", &host.dir, e))?;
         Ok(host)
     }
 

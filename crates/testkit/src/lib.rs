@@ -362,6 +362,14 @@ impl LabGuard {
 
 impl Drop for LabGuard {
     fn drop(&mut self) {
+        // For a person chasing a failure: BRICKYARD_KEEP_LAB=1 leaves a failed test's lab up.
+        if std::thread::panicking() && std::env::var("BRICKYARD_KEEP_LAB").is_ok_and(|v| v == "1") {
+            eprintln!(
+                "lab {} kept for a look (BRICKYARD_KEEP_LAB=1); `brickyard lab down --name {}` removes it",
+                self.name, self.name
+            );
+            return;
+        }
         let dir = self.dir.as_ref().map(|d| d.display().to_string());
         let mut args = vec!["lab", "down", "--name", self.name.as_str()];
         if let Some(d) = &dir {

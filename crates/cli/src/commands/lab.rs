@@ -45,6 +45,10 @@ pub enum LabCommand {
     /// every other host's gaining it in PeerList), and its agent, which joins the pool.
     /// Waits until the pool holds every host.
     AddHost(AddHostArgs),
+    /// Take a host out of the lab for good: its processes, namespaces, disks and files. The
+    /// store is left alone: first stop it and take it out of the cluster with `brickyard
+    /// host remove`.
+    RemoveHost(HostArgs),
     /// Give a host a fault, or take it back: kill one of its processes, cut its network,
     /// slow its link, fill its brick filesystem.
     Fault(FaultArgs),
@@ -520,6 +524,17 @@ pub async fn run(g: &Globals, cmd: LabCommand) -> Result<()> {
             if lab.state().host_command.is_some() {
                 wait_for_pool(lab.state(), std::time::Duration::from_secs(a.wait)).await?;
             }
+            Ok(())
+        }
+        LabCommand::RemoveHost(a) => {
+            let mut lab = a.lab.open()?;
+            let index = lab.host(&a.host)?.index;
+            let host = lab.remove_host(index).await?;
+            println!(
+                "host {} is gone from lab {} (processes, namespace, disks, files)",
+                host.host_name,
+                lab.state().name
+            );
             Ok(())
         }
         LabCommand::Fault(a) => fault(a).await,
