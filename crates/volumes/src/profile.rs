@@ -1,12 +1,12 @@
 //! Option profiles: named sets of `gluster volume set` options applied after create. Every
-//! profile sets [`PING_TIMEOUT`] and [`HEAL_TIMEOUT`].
+//! profile sets [`PING_TIMEOUT`].
 //!
 //! The options are listed one by one (rather than `volume set VOL group metadata-cache`) so
 //! that a pass can compare them with the options `volume info` reports and set only what is
 //! missing: a create interrupted half-way through its options completes on the next pass.
 
 /// The profile used when none is named: gluster's own defaults, but for
-/// [`PING_TIMEOUT`] and [`HEAL_TIMEOUT`].
+/// [`PING_TIMEOUT`].
 pub const DEFAULT: &str = "default";
 /// The profile for small files and metadata-heavy work.
 pub const SMALL_FILES: &str = "small-files";
@@ -22,16 +22,7 @@ pub const NAMES: &[&str] = &[DEFAULT, SMALL_FILES];
 /// loaded machine may pause.
 pub const PING_TIMEOUT: (&str, &str) = ("network.ping-timeout", "10");
 
-/// How often each self-heal daemon crawls for entries to heal by itself, in seconds
-/// (gluster's default: 600). An index heal is normally started at once (the pool lock's
-/// holder asks for one when entries wait), but gluster refuses it while any peer holding a
-/// brick's daemon is down ("Glusterd Syncop Mgmt brick op 'Heal' failed", measured on
-/// 10.3): after `host replace` of a dead host the new bricks then waited up to 10 minutes.
-/// An index crawl with nothing pending reads one directory per brick, so once a minute
-/// costs little.
-pub const HEAL_TIMEOUT: (&str, &str) = ("cluster.heal-timeout", "60");
-
-const DEFAULT_OPTIONS: &[(&str, &str)] = &[PING_TIMEOUT, HEAL_TIMEOUT];
+const DEFAULT_OPTIONS: &[(&str, &str)] = &[PING_TIMEOUT];
 
 /// `small-files`: gluster's `metadata-cache` group (clients cache stat and xattrs for 10
 /// minutes and the bricks tell them when an entry changes, so repeated lookups stay on the
@@ -40,7 +31,6 @@ const DEFAULT_OPTIONS: &[(&str, &str)] = &[PING_TIMEOUT, HEAL_TIMEOUT];
 /// network threads on both sides for many small requests in flight.
 const SMALL_FILES_OPTIONS: &[(&str, &str)] = &[
     PING_TIMEOUT,
-    HEAL_TIMEOUT,
     // gluster's group "metadata-cache" (/var/lib/glusterd/groups/metadata-cache), 10.3.
     ("features.cache-invalidation", "on"),
     ("features.cache-invalidation-timeout", "600"),
@@ -73,7 +63,7 @@ mod tests {
 
     #[test]
     fn profiles() {
-        assert_eq!(options(DEFAULT), Some(&[PING_TIMEOUT, HEAL_TIMEOUT][..]));
+        assert_eq!(options(DEFAULT), Some(&[PING_TIMEOUT][..]));
         let small = options(SMALL_FILES).expect("small-files");
         assert!(small.contains(&("performance.parallel-readdir", "on")));
         assert!(small.contains(&("cluster.lookup-optimize", "on")));
