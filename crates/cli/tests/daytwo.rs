@@ -512,8 +512,11 @@ fn drain_a_host_then_rebuild_a_dead_one_elsewhere() {
         .expect("another host with bricks");
     let dead = names[dead_index].clone();
     by.lab("stop", &[&(dead_index + 1).to_string()]);
-    let out = by.ok(&["host", "replace", &dead, &busiest]);
-    assert!(out.contains("is drained"), "{out}");
+    // gluster starts no heal on request while a peer is down ("Glusterd Syncop Mgmt brick
+    // op 'Heal' failed"), so the replace is not followed to the end of its heal here: the
+    // bricks move at once, and the heal runs once the dead host is removed.
+    let out = by.ok(&["host", "replace", &dead, &busiest, "--no-wait"]);
+    assert!(out.contains("asked"), "{out}");
     assert!(on(&dead).is_empty(), "host {dead} still holds bricks");
     let ask = (0..names.len())
         .find(|i| *i != dead_index)
@@ -522,22 +525,12 @@ fn drain_a_host_then_rebuild_a_dead_one_elsewhere() {
     for v in ["r3", "a2"] {
         let b = bricks(&by, v);
         assert!(b.iter().any(|(h, _)| *h == busiest), "{v}: {b:?}");
-        let info = gluster_bricks_on(&by, &ask, v);
-        assert!(
-            !info.contains(&format!("{}:", ips[dead_index])),
-            "gluster still has a brick of {v} on {dead}: {info}"
+        wait_until(
+            &format!("gluster moving {v}'s bricks off {dead}"),
+            Duration::from_secs(120),
+            || !gluster_bricks_on(&by, &ask, v).contains(&format!("{}:", ips[dead_index])),
         );
         check_files(&mounts[v], v);
-    }
-    // The rebuilt copies are whole: every file of r3 on the new host's brick.
-    let (_, path) = bricks(&by, "r3")
-        .into_iter()
-        .find(|(h, _)| *h == busiest)
-        .expect("r3 on the new host");
-    for i in 0..FILES {
-        let got = std::fs::read(brick_file_in(LAB4, index + 1, &path, &format!("f{i}")))
-            .unwrap_or_else(|e| panic!("r3/f{i} on {busiest}: {e}"));
-        assert!(got == content("r3", i), "r3/f{i} differs on {busiest}");
     }
     // The dead host leaves the cluster: refused while its agent's lease lives on, then its
     // peer is detached, its address leaves the others' PeerList, and gluster deletes
@@ -552,6 +545,21 @@ fn drain_a_host_then_rebuild_a_dead_one_elsewhere() {
                 "{r}"
             );
             r.code == Some(0)
+        },
+    );
+    // With every peer up again the heal runs: every file of r3 whole on the new brick.
+    let (_, path) = bricks(&by, "r3")
+        .into_iter()
+        .find(|(h, _)| *h == busiest)
+        .expect("r3 on the new host");
+    wait_until(
+        &format!("every file of r3 healed onto {busiest}"),
+        Duration::from_secs(180),
+        || {
+            (0..FILES).all(|i| {
+                std::fs::read(brick_file_in(LAB4, index + 1, &path, &format!("f{i}")))
+                    .is_ok_and(|got| got == content("r3", i))
+            })
         },
     );
     let peers = by.lab("exec", &[&ask, "--", "gluster", "peer", "status"]);
