@@ -656,11 +656,13 @@ fn agents_form_the_pool_and_recover_from_kills() {
             && !before_stop.contains("glusterd stopped, and 0 brick"),
         "the brick and the self-heal daemon stop with glusterd:\n{log}"
     );
-    // The lab's supervisor starts the agent again, which brings glusterd and the brick back.
+    // The lab's supervisor starts the agent again, which brings glusterd and the brick back
+    // (glusterd starts the brick after it answers, so the brick may come a moment later).
     wait_for_pool(&store, 3, Duration::from_secs(90));
-    assert!(
-        gluster_in_host3() >= 2,
-        "glusterd and the brick are back on host 3"
+    wait_until(
+        "glusterd and the brick back on host 3",
+        Duration::from_secs(30),
+        || gluster_in_host3() >= 2,
     );
 
     // A host fails and returns: same UUID, all peers connected, bricks online.
