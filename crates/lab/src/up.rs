@@ -287,27 +287,23 @@ impl Lab {
         Ok(host)
     }
 
+    /// Where host `index` is in the lab's state; [`Lab::host`]'s error when there is none.
+    fn position_of(&self, index: usize) -> Result<usize, LabError> {
+        let host = self.host(&index.to_string())?.index;
+        Ok(self
+            .state
+            .hosts
+            .iter()
+            .position(|h| h.index == host)
+            .expect("found by Lab::host"))
+    }
+
     /// Takes host `index` out of the lab for good: its processes, namespaces, interface,
     /// loop devices and files. The store is not touched: `brickyard host remove` takes the
     /// host out of the cluster (first, with the host stopped).
     pub async fn remove_host(&mut self, index: usize) -> Result<HostState, LabError> {
         require_root()?;
-        let i = self
-            .state
-            .hosts
-            .iter()
-            .position(|h| h.index == index)
-            .ok_or_else(|| LabError::NoSuchHost {
-                lab: self.state.name.to_string(),
-                value: index.to_string(),
-                hosts: self
-                    .state
-                    .hosts
-                    .iter()
-                    .map(|h| h.host_name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?;
+        let i = self.position_of(index)?;
         let host = self.state.hosts[i].clone();
         if matches!(self.state.runtime, crate::Runtime::Image { .. }) {
             self.stop_container(&host).await?;
@@ -329,16 +325,7 @@ impl Lab {
     /// config into the store, where a running agent prepares it and offers it to new
     /// bricks. Returns the device.
     pub async fn add_disk(&mut self, index: usize) -> Result<String, LabError> {
-        let i = self
-            .state
-            .hosts
-            .iter()
-            .position(|h| h.index == index)
-            .ok_or_else(|| LabError::NoSuchHost {
-                lab: self.state.name.to_string(),
-                value: index.to_string(),
-                hosts: self.state.hosts.len().to_string(),
-            })?;
+        let i = self.position_of(index)?;
         let host = self.state.hosts[i].clone();
         let n = host.extra_loop_devices.len() + 2;
         if n > MAX_DISKS {
