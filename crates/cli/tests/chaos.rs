@@ -675,7 +675,18 @@ async fn holder_killed_mid_create(c: &Cluster) -> String {
         .index;
     let t0 = Instant::now();
     let create = Command::new(BIN)
-        .args(["volume", "create", "mid", "--replica", "3"])
+        // When the kill lands while glusterd holds its peers' locks on "mid", that glusterd
+        // dies with the agent and the peers keep the lock until gluster's 180 s timer
+        // releases it (docs/operations.md): the create then waits, and must not give up.
+        .args([
+            "volume",
+            "create",
+            "mid",
+            "--replica",
+            "3",
+            "--timeout",
+            "300",
+        ])
         .env("BRICKYARD_STORE", &c.store)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -106,7 +106,25 @@ pub enum GlusterError {
     },
 }
 
+/// gluster's `opErrno` for "Another transaction is in progress": a management lock on the
+/// volume (or the cluster) is held by another transaction.
+pub const EG_ANOTRANS: i32 = 30802;
+
+impl OpFailure {
+    /// Whether glusterd refused only because another transaction holds the lock it needs:
+    /// nothing was done, and the same command may succeed once that lock is released.
+    pub fn is_busy(&self) -> bool {
+        self.op_errno == EG_ANOTRANS || self.op_errstr.contains("Another transaction")
+    }
+}
+
 impl GlusterError {
+    /// Whether gluster refused because another transaction holds its lock (see
+    /// [`OpFailure::is_busy`]).
+    pub fn is_busy(&self) -> bool {
+        self.op_failure().is_some_and(OpFailure::is_busy)
+    }
+
     /// gluster's own failure, when it answered with one.
     pub fn op_failure(&self) -> Option<&OpFailure> {
         match self {

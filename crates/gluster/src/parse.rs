@@ -914,7 +914,20 @@ mod tests {
             let f = op_err(parse_volume_op(xml, op));
             assert_eq!(f.op_ret, -1);
             assert!(f.op_errstr.contains(text), "{f}");
+            assert!(!f.is_busy(), "{f}");
         }
+    }
+
+    #[test]
+    fn a_lock_held_by_another_transaction_is_busy_not_failed() {
+        // Captured from a lab whose create's originating glusterd was killed mid-create:
+        // the other peers kept its lock on the new volume's name.
+        let f = op_err(parse_volume_op(
+            fixture!("volume_create_busy.xml"),
+            VolumeOp::Create,
+        ));
+        assert_eq!(f.op_errno, crate::error::EG_ANOTRANS);
+        assert!(f.is_busy(), "{f}");
     }
 
     #[test]

@@ -239,11 +239,28 @@ pub async fn cluster_pass(
                     write_status(store, fence, host, &mut vs).await?;
                     break;
                 }
+                Err(Skip::Busy(what)) => {
+                    let reason = busy_reason(name, &what);
+                    info!(volume = %name, "{reason}");
+                    if vs.reason != reason {
+                        vs.reason = reason;
+                        write_status(store, fence, host, &mut vs).await?;
+                    }
+                    break;
+                }
                 Err(Skip::Stop(e)) => return Err(e),
             }
         }
     }
     Ok(report)
+}
+
+/// The status reason while glusterd refuses `what` because another transaction holds its
+/// lock on `name`. One fixed text, so that waiting does not rewrite the status every pass.
+fn busy_reason(name: &str, what: &str) -> String {
+    format!(
+        "waiting: another gluster transaction holds the lock on {name} (`{what}` refused); retrying. A lock left by a glusterd that died mid-transaction is released 3 minutes after it was taken"
+    )
 }
 
 async fn record_unmanaged(
@@ -288,6 +305,9 @@ enum Skip {
     Quietly(String),
     /// Recorded as the volume's failure.
     Failed(String),
+    /// glusterd refused the named command because another transaction holds its lock on
+    /// the volume: not a failure, the next pass tries again. The status says so.
+    Busy(String),
     /// The whole pass stops: the lock is lost, or the store cannot record what this pass
     /// is about to do.
     Stop(ReconcileError),
@@ -300,6 +320,9 @@ impl From<ReconcileError> for Skip {
 }
 
 fn failed(what: &str, e: &GlusterError) -> Skip {
+    if e.is_busy() {
+        return Skip::Busy(what.to_owned());
+    }
     Skip::Failed(format!("{what} failed: {e}"))
 }
 
@@ -320,12 +343,16 @@ async fn execute(
 ) -> Result<(), Skip> {
     match action {
         Action::MarkCreating { name } => {
-            info!(volume = %name, "creating");
-            st.phase = Phase::Creating;
-            st.reason.clear();
-            st.create_attempted = true;
-            // Recorded before the create, or the create does not happen.
-            write_status(store, fence, host, st).await?;
+            // A create already recorded as attempted keeps its status (and the reason it
+            // waits), so that a wait does not rewrite the status twice a pass.
+            if st.phase != Phase::Creating || !st.create_attempted {
+                info!(volume = %name, "creating");
+                st.phase = Phase::Creating;
+                st.reason.clear();
+                st.create_attempted = true;
+                // Recorded before the create, or the create does not happen.
+                write_status(store, fence, host, st).await?;
+            }
         }
         Action::Create { spec } => {
             let t = Instant::now();
