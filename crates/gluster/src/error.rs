@@ -111,10 +111,15 @@ pub enum GlusterError {
 pub const EG_ANOTRANS: i32 = 30802;
 
 impl OpFailure {
-    /// Whether glusterd refused only because another transaction holds the lock it needs:
-    /// nothing was done, and the same command may succeed once that lock is released.
+    /// Whether glusterd refused only because another transaction holds a lock it needs:
+    /// nothing was done, and the same command may succeed once that lock is released. Its
+    /// own lock answers `opErrno` 30802; a peer's refusal comes back as "Locking failed on
+    /// PEER" with the generic 30800 (seen while one peer still held a lock the others had
+    /// released).
     pub fn is_busy(&self) -> bool {
-        self.op_errno == EG_ANOTRANS || self.op_errstr.contains("Another transaction")
+        self.op_errno == EG_ANOTRANS
+            || self.op_errstr.contains("Another transaction")
+            || self.op_errstr.starts_with("Locking failed on ")
     }
 }
 
@@ -153,4 +158,30 @@ fn first_line(stderr: &str, stdout: &str) -> String {
         .find(|l| !l.is_empty())
         .unwrap_or("no output")
         .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(op_errno: i32, op_errstr: &str) -> OpFailure {
+        OpFailure {
+            op_ret: -1,
+            op_errno,
+            op_errstr: op_errstr.to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_peer_holding_a_lock_is_busy_too() {
+        assert!(
+            failure(
+                30800,
+                "Locking failed on 10.250.32.3. Please check log file for details."
+            )
+            .is_busy()
+        );
+        assert!(!failure(30800, "Volume v already exists").is_busy());
+        assert!(!failure(30800, "Staging failed on 10.0.0.2. Error: brick is down").is_busy());
+    }
 }

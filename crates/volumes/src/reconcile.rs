@@ -255,11 +255,12 @@ pub async fn cluster_pass(
     Ok(report)
 }
 
-/// The status reason while glusterd refuses `what` because another transaction holds its
-/// lock on `name`. One fixed text, so that waiting does not rewrite the status every pass.
-fn busy_reason(name: &str, what: &str) -> String {
+/// The status reason while glusterd refuses a command on `name` because another transaction
+/// holds a lock (`refused`: the command and gluster's words). The same text each pass, so
+/// that waiting does not rewrite the status.
+fn busy_reason(name: &str, refused: &str) -> String {
     format!(
-        "waiting: another gluster transaction holds the lock on {name} (`{what}` refused); retrying. A lock left by a glusterd that died mid-transaction is released 3 minutes after it was taken"
+        "waiting: another gluster transaction holds a lock on {name} ({refused}); retrying. A lock left by a glusterd that died mid-transaction is released 3 minutes after it was taken"
     )
 }
 
@@ -305,8 +306,9 @@ enum Skip {
     Quietly(String),
     /// Recorded as the volume's failure.
     Failed(String),
-    /// glusterd refused the named command because another transaction holds its lock on
-    /// the volume: not a failure, the next pass tries again. The status says so.
+    /// glusterd refused a command because another transaction holds a lock it needs (the
+    /// text: the command and gluster's words): not a failure, the next pass tries again.
+    /// The status says so.
     Busy(String),
     /// The whole pass stops: the lock is lost, or the store cannot record what this pass
     /// is about to do.
@@ -320,8 +322,8 @@ impl From<ReconcileError> for Skip {
 }
 
 fn failed(what: &str, e: &GlusterError) -> Skip {
-    if e.is_busy() {
-        return Skip::Busy(what.to_owned());
+    if let Some(f) = e.op_failure().filter(|f| f.is_busy()) {
+        return Skip::Busy(format!("`{what}` refused: {}", f.op_errstr));
     }
     Skip::Failed(format!("{what} failed: {e}"))
 }
