@@ -13,8 +13,8 @@ use std::fmt::Write as _;
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use brickyard_gluster::Gluster;
@@ -272,6 +272,88 @@ fn workload(dir: PathBuf, stop: Arc<AtomicBool>, seed: u64, t0: Instant) -> (Led
     (ledger, stats)
 }
 
+/// How long the writer's last operation, the check of every file and the clean-up may each
+/// take through the FUSE mount once the cluster has recovered.
+const FUSE_STEP_LIMIT: Duration = Duration::from_secs(240);
+
+/// Bounds one step that works through the FUSE mount at `mnt`. A call that gluster's client
+/// never answers would otherwise hang the suite: unless the watchdog is dropped within its
+/// limit, it kills the mount's client process (one this suite started with `lab mount`,
+/// found by its mount point), which fails every pending call on the mount with ENOTCONN,
+/// and the step's caller then fails the suite with [`Watchdog::check`].
+struct Watchdog {
+    what: &'static str,
+    disarm: Arc<(Mutex<bool>, Condvar)>,
+    fired: Arc<Mutex<Option<String>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watchdog {
+    fn arm(what: &'static str, mnt: &Path, limit: Duration) -> Self {
+        let disarm = Arc::new((Mutex::new(false), Condvar::new()));
+        let fired = Arc::new(Mutex::new(None));
+        let thread = {
+            let (disarm, fired, mnt) = (Arc::clone(&disarm), Arc::clone(&fired), mnt.to_owned());
+            std::thread::spawn(move || {
+                let (lock, cv) = &*disarm;
+                let guard = lock.lock().expect("watchdog lock");
+                let (done, _) = cv
+                    .wait_timeout_while(guard, limit, |done| !*done)
+                    .expect("watchdog lock");
+                if *done {
+                    return;
+                }
+                let clients = fuse_clients(&mnt);
+                let left = brickyard_sys::procs::kill_now(&clients);
+                let why = format!(
+                    "{what} through {} took more than {} s: gluster's FUSE client never answered; the client (pids {clients:?}, still alive: {left:?}) was killed to free the suite",
+                    mnt.display(),
+                    limit.as_secs()
+                );
+                eprintln!("   watchdog: {why}");
+                *fired.lock().expect("watchdog lock") = Some(why);
+            })
+        };
+        Self {
+            what,
+            disarm,
+            fired,
+            thread: Some(thread),
+        }
+    }
+
+    /// Disarms the watchdog; panics if it fired, naming the step that hung.
+    fn check(mut self) {
+        self.stop();
+        if let Some(why) = self.fired.lock().expect("watchdog lock").take() {
+            panic!("{}: {why}", self.what);
+        }
+    }
+
+    fn stop(&mut self) {
+        *self.disarm.0.lock().expect("watchdog lock") = true;
+        self.disarm.1.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The gluster FUSE client processes serving the mount point `mnt`.
+fn fuse_clients(mnt: &Path) -> Vec<i32> {
+    brickyard_sys::procs::pids_with_arg(&mnt.display().to_string())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|&pid| brickyard_sys::procs::comm(pid).as_deref() == Some("glusterfs"))
+        .collect()
+}
+
 /// The running lab, as the suite sees it.
 struct Cluster {
     store: String,
@@ -442,7 +524,9 @@ async fn scenario(c: &Cluster, f: &Fault, outage: Duration, seed: u64) -> Row {
     // Keep writing a little after the recovery, then stop and check.
     tokio::time::sleep(Duration::from_secs(4)).await;
     stop.store(true, Ordering::SeqCst);
+    let dog = Watchdog::arm("the writer's last operation", &mnt, FUSE_STEP_LIMIT);
     let (ledger, stats) = writer.join().expect("the writer");
+    dog.check();
     let mut last = None;
     let waited = std::panic::AssertUnwindSafe(wait_for("heal reaching 0", async || {
         let now = c.pending_heal(f.volume).await;
@@ -455,7 +539,9 @@ async fn scenario(c: &Cluster, f: &Fault, outage: Duration, seed: u64) -> Row {
     waited.await;
     // Counted from the end of the fault (it includes the writer's last seconds).
     let heal_s = undone.elapsed().as_secs_f64();
+    let dog = Watchdog::arm("reading every acknowledged file", &mnt, FUSE_STEP_LIMIT);
     let lost = verify(c, f.volume, f.name, &dir, &ledger);
+    dog.check();
     eprintln!(
         "   acked ops {}, errors {}, longest op {:?}, peers {peers_s:.1}s, heal {heal_s:.1}s, lost {}",
         stats.acked_ops,
@@ -481,7 +567,9 @@ async fn scenario(c: &Cluster, f: &Fault, outage: Duration, seed: u64) -> Row {
         eprintln!("   evidence kept in {}", kept.display());
     }
     let checked = ledger.files.len();
+    let dog = Watchdog::arm("removing the scenario's files", &mnt, FUSE_STEP_LIMIT);
     std::fs::remove_dir_all(&dir).ok();
+    dog.check();
     lab(&c.store, "umount", &[&mnt.display().to_string()]);
     Row {
         name: f.name,
