@@ -144,7 +144,28 @@ fn volumes_are_created_used_expanded_and_deleted_by_the_agents() {
         let t = Instant::now();
         let mut args = vec!["volume", "create", name];
         args.extend_from_slice(flags);
-        ok(st, &args);
+        if name == "ec" {
+            // The JSON answer: the volume, and how long the command took.
+            args.extend(["--output", "json"]);
+            let v: Value = serde_json::from_str(&ok(st, &args)).expect("json");
+            assert_eq!(v["record"]["name"], name, "{v}");
+            assert_eq!(v["status"]["phase"], "started", "{v}");
+            assert!(v["took_seconds"].as_f64().is_some_and(|t| t > 0.0), "{v}");
+        } else {
+            // Says what it did: state, layout, hosts, profile, time taken.
+            let out = ok(st, &args);
+            let profile = if name == "rep3small" {
+                "small-files"
+            } else {
+                "default"
+            };
+            assert!(
+                out.starts_with(&format!("volume {name}: desired started, started; "))
+                    && out.contains(&format!(" on {LAB}-"))
+                    && out.contains(&format!("; profile {profile}; took ")),
+                "{out}"
+            );
+        }
         eprintln!("create+start {name} through brickyard: {:?}", t.elapsed());
         let v = info(st, name);
         assert_eq!(v["status"]["phase"], "started", "{v}");

@@ -4,6 +4,7 @@
 //! agents act on it. Commands that change a volume wait (bounded) until the agents report
 //! the result, unless `--no-wait`.
 
+use std::fmt::Write as _;
 use std::io::IsTerminal as _;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -183,10 +184,11 @@ pub async fn run(g: &Globals, cmd: VolumeCommand) -> Result<()> {
             set_state(store, a, DesiredState::Stopped, Phase::Stopped, "stop").await
         }
         VolumeCommand::Delete(a) => {
+            let started = Instant::now();
             brickyard_volumes::delete(store, &a.name, a.force)
                 .await
                 .with_context(|| format!("delete volume {}", a.name))?;
-            finish(store, &a.name, Goal::Gone, &a.wait, a.output).await
+            finish(store, &a.name, Goal::Gone, &a.wait, a.output, started).await
         }
         VolumeCommand::Forget(a) => {
             let gone = brickyard_volumes::forget(store, &a.name, a.force)
@@ -202,6 +204,7 @@ pub async fn run(g: &Globals, cmd: VolumeCommand) -> Result<()> {
         }
         VolumeCommand::ReplaceBrick(a) => replace_brick(store, a).await,
         VolumeCommand::Expand(a) => {
+            let started = Instant::now();
             let rec = brickyard_volumes::expand(store, &a.name)
                 .await
                 .with_context(|| format!("expand volume {}", a.name))?;
@@ -216,7 +219,7 @@ pub async fn run(g: &Globals, cmd: VolumeCommand) -> Result<()> {
                 rec.layout
             );
             let goal = Goal::Expanded(rec.bricks.len());
-            finish(store, &a.name, goal, &a.wait, a.output).await
+            finish(store, &a.name, goal, &a.wait, a.output, started).await
         }
     }
 }
@@ -235,6 +238,7 @@ fn layout(a: &CreateArgs) -> Result<Layout> {
 }
 
 async fn create(store: &dyn Store, a: CreateArgs) -> Result<()> {
+    let started = Instant::now();
     let spec = VolumeSpec {
         name: a.name.clone(),
         layout: layout(&a)?,
@@ -262,6 +266,7 @@ async fn create(store: &dyn Store, a: CreateArgs) -> Result<()> {
         Goal::Phase(Phase::Started),
         &a.wait,
         a.output,
+        started,
     )
     .await
 }
@@ -292,39 +297,89 @@ async fn set_state(
     phase: Phase,
     verb: &str,
 ) -> Result<()> {
+    let started = Instant::now();
     brickyard_volumes::set_state(store, &a.name, state)
         .await
         .with_context(|| format!("{verb} volume {}", a.name))?;
-    finish(store, &a.name, Goal::Phase(phase), &a.wait, a.output).await
+    finish(
+        store,
+        &a.name,
+        Goal::Phase(phase),
+        &a.wait,
+        a.output,
+        started,
+    )
+    .await
 }
 
-/// Waits for `goal` (unless --no-wait), then prints the volume.
+/// What a change printed with `--output json` when it returns: the volume, and how long the
+/// command took when it waited for the agents.
+#[derive(Serialize)]
+struct Finished<'a> {
+    #[serde(flatten)]
+    view: &'a VolumeView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    took_seconds: Option<f64>,
+}
+
+/// Waits for `goal` (unless --no-wait), then says what was done: the volume's name, state,
+/// layout, hosts and profile, and the time since `started` when it waited.
 async fn finish(
     store: &dyn Store,
     name: &str,
     goal: Goal,
     wait: &WaitArgs,
     output: OutputFormat,
+    started: Instant,
 ) -> Result<()> {
     if !wait.no_wait {
         wait_for(store, name, goal, Duration::from_secs(wait.timeout)).await?;
     }
+    let took = (!wait.no_wait).then(|| started.elapsed().as_secs_f64());
     match brickyard_volumes::get(store, name).await {
         Ok(view) => match output {
-            OutputFormat::Json => print_json(&view)?,
-            OutputFormat::Table => println!(
-                "volume {name}: desired {}, {}",
-                view.record.state,
-                phase_text(&view)
-            ),
+            OutputFormat::Json => print_json(&Finished {
+                view: &view,
+                took_seconds: took,
+            })?,
+            OutputFormat::Table => println!("{}", summary(&view, took)),
         },
         Err(VolumeError::NotFound { .. }) if goal == Goal::Gone => match output {
-            OutputFormat::Json => print_json(&serde_json::json!({"name": name, "deleted": true}))?,
-            OutputFormat::Table => println!("volume {name}: deleted"),
+            OutputFormat::Json => print_json(
+                &serde_json::json!({"name": name, "deleted": true, "took_seconds": took}),
+            )?,
+            OutputFormat::Table => match took {
+                Some(t) => println!("volume {name}: deleted; took {t:.1}s"),
+                None => println!("volume {name}: deleted"),
+            },
         },
         Err(e) => return Err(e.into()),
     }
     Ok(())
+}
+
+/// One line on what a volume is now: `volume gv0: desired started, started; replica 3 on
+/// h1, h2, h3; profile default; took 1.3s`.
+fn summary(v: &VolumeView, took: Option<f64>) -> String {
+    let mut hosts: Vec<&str> = Vec::new();
+    for b in &v.record.bricks {
+        if !hosts.contains(&b.host.as_str()) {
+            hosts.push(&b.host);
+        }
+    }
+    let mut line = format!(
+        "volume {}: desired {}, {}; {} on {}; profile {}",
+        v.record.name,
+        v.record.state,
+        phase_text(v),
+        v.record.layout,
+        hosts.join(", "),
+        v.record.profile
+    );
+    if let Some(t) = took {
+        let _ = write!(line, "; took {t:.1}s");
+    }
+    line
 }
 
 fn phase_text(v: &VolumeView) -> String {
@@ -403,12 +458,6 @@ async fn wait_for(store: &dyn Store, name: &str, goal: Goal, limit: Duration) ->
     };
     if let Some(b) = bar {
         b.finish_and_clear();
-    }
-    if result.is_ok() {
-        eprintln!(
-            "volume {name}: done in {:.1}s",
-            start.elapsed().as_secs_f32()
-        );
     }
     result
 }
