@@ -4,7 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::header::AUTHORIZATION;
+use axum::http::HeaderValue;
+use axum::http::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
 use subtle::ConstantTimeEq as _;
@@ -89,14 +90,34 @@ pub(crate) async fn require_token(
                 .eq_ignore_ascii_case("bearer")
                 .then(|| rest.trim().as_bytes())
         });
-    match presented {
-        Some(p) if token.matches(p) => next.run(request).await,
+    let mut refused = match presented {
+        Some(p) if token.matches(p) => return next.run(request).await,
         Some(_) => ApiError::Unauthorized("the bearer token is wrong").into_response(),
         None => ApiError::Unauthorized(
             "this endpoint needs the header `Authorization: Bearer TOKEN` (the token `brickyard serve` was started with)",
         )
         .into_response(),
+    };
+    // The body of a refused request is never read, so the connection cannot carry another
+    // request after it: say so, or a client that keeps the connection for its next request
+    // finds it closed under it.
+    if has_body(&request) {
+        refused
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
     }
+    refused
+}
+
+/// Whether a request has a body, or announces one.
+fn has_body(request: &Request) -> bool {
+    use axum::body::HttpBody as _;
+    let h = request.headers();
+    !request.body().is_end_stream()
+        || h.contains_key(TRANSFER_ENCODING)
+        || h.get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0")
 }
 
 #[cfg(test)]

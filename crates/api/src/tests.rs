@@ -1013,3 +1013,27 @@ async fn status_and_metrics_share_one_observation_per_interval() {
     let b = state.observation().await.expect("observe");
     assert!(!Arc::ptr_eq(&a, &b), "an expired observation is made again");
 }
+
+#[tokio::test]
+async fn a_refused_request_with_a_body_closes_its_connection() {
+    let f = fixture().await;
+    let app = app(f.store.clone(), token());
+    // Its body is never read: the connection cannot carry another request.
+    let (status, headers, _) = send(
+        &app,
+        Method::POST,
+        "/v1/volumes",
+        Some("not-the-token"),
+        Some(("application/json", r#"{"name": "gv0"}"#)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        headers.get(header::CONNECTION).map(|v| v.as_bytes()),
+        Some(&b"close"[..])
+    );
+    // Without a body the connection stays usable.
+    let (status, headers, _) = call(&app, Method::GET, "/v1/volumes", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(headers.get(header::CONNECTION), None);
+}
