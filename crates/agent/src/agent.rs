@@ -51,6 +51,8 @@ pub(crate) struct Live {
     pub(crate) observing: Option<tokio::task::JoinHandle<()>>,
     /// The FUSE mounts this agent keeps to carry out claims (while it holds the pool lock).
     pub(crate) claims: ClaimMounts,
+    /// What the cluster's settings last were applied as (the pool lock's holder only).
+    pub(crate) settings: brickyard_volumes::settings::Applied,
     /// Since when liveness could not be written to the store, while it cannot.
     pub(crate) store_lost: Option<Instant>,
 }
@@ -93,6 +95,7 @@ impl Live {
             last_observed: None,
             observing: None,
             claims: ClaimMounts::new(opts.claims_dir.join(&opts.host)),
+            settings: Default::default(),
             store_lost: None,
         }
     }
@@ -433,8 +436,16 @@ async fn tick(opts: &AgentOptions, store: &Arc<dyn Store>, config: &HostConfig, 
     live.status.failed_disks = failed;
     let started = Instant::now();
     let held = live.held.clone();
-    let (errors, lost, invalid) =
-        reconcile_volumes(opts, store, config, held, live.lease, &mut live.claims).await;
+    let (errors, lost, invalid) = reconcile_volumes(
+        opts,
+        store,
+        config,
+        held,
+        live.lease,
+        &mut live.claims,
+        &mut live.settings,
+    )
+    .await;
     // Each unusable record is logged when it appears, not on every pass.
     let keys: Vec<String> = invalid.iter().map(|e| e.key.clone()).collect();
     for e in invalid
@@ -466,6 +477,7 @@ async fn reconcile_volumes(
     held: Option<Held>,
     lease: Option<LeaseId>,
     claims: &mut ClaimMounts,
+    settings: &mut brickyard_volumes::settings::Applied,
 ) -> (u64, bool, Vec<brickyard_model::records::RecordError>) {
     use brickyard_volumes::reconcile::{self, Fence, ReconcileError};
     // A gluster command can take longer than the lease's TTL (a rebalance start took 10 s):
@@ -510,6 +522,14 @@ async fn reconcile_volumes(
             Err(e) => failed(e, &mut errors, &mut lost_lock),
         }
         if !lost_lock {
+            let applied =
+                brickyard_volumes::settings::apply(store.as_ref(), &opts.gluster, &fence, settings)
+                    .await;
+            if let Err(e) = applied {
+                failed(e, &mut errors, &mut lost_lock);
+            }
+        }
+        if !lost_lock {
             let server = config.ip().to_string();
             let pass = brickyard_volumes::claim_pass::claim_pass(
                 store.as_ref(),
@@ -526,8 +546,10 @@ async fn reconcile_volumes(
             }
         }
     } else {
-        // Only the pool lock's holder keeps claim mounts.
+        // Only the pool lock's holder keeps claim mounts; and it asks gluster afresh
+        // about the settings when it holds the lock again.
         claims.release_except(&Default::default()).await;
+        *settings = Default::default();
     }
     if let Err(e) = reconcile::host_pass(store.as_ref(), &opts.gluster, config).await {
         warn!("{e}");

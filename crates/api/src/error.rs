@@ -110,7 +110,8 @@ impl From<VolumeError> for ApiError {
             | VolumeError::Refused { .. }
             | VolumeError::Drain { .. }
             | VolumeError::HostRemove { .. }
-            | VolumeError::Contended { .. } => Self::Conflict(message),
+            | VolumeError::Contended { .. }
+            | VolumeError::SettingsContended => Self::Conflict(message),
             // Distinct from 409 so that a client can tell "that name is taken" from "this
             // cluster cannot hold that layout" without reading the message.
             VolumeError::Placement { .. } => Self::Unprocessable(message),

@@ -65,6 +65,12 @@ fn table() -> Vec<Entry> {
             true,
             post(volumes::drain),
         ),
+        entry(
+            "/v1/cluster/settings",
+            &[Method::GET, Method::PUT],
+            true,
+            get(volumes::settings).put(volumes::change_settings),
+        ),
         entry("/v1/status", &[Method::GET], true, get(status)),
         entry(
             "/v1/volumes",

@@ -1015,6 +1015,64 @@ async fn status_and_metrics_share_one_observation_per_interval() {
 }
 
 #[tokio::test]
+async fn cluster_settings_are_read_changed_and_refused_strictly() {
+    let f = fixture().await;
+    let app = app(f.store.clone(), token());
+    let got = get_json(&app, "/v1/cluster/settings").await;
+    assert_eq!(got["brick_multiplex"], false, "{got}");
+    let put = |body: &'static str| {
+        let app = app.clone();
+        async move {
+            send(
+                &app,
+                Method::PUT,
+                "/v1/cluster/settings",
+                Some(TOKEN),
+                Some(("application/json", body)),
+            )
+            .await
+        }
+    };
+    let (status, _, body) = put(r#"{"brick_multiplex": true}"#).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(
+        get_json(&app, "/v1/cluster/settings").await["brick_multiplex"],
+        true
+    );
+    // An unknown field or a wrong type changes nothing.
+    for (bad, says) in [
+        (
+            r#"{"brick_multiplexing": false}"#,
+            "unknown field `brick_multiplexing`",
+        ),
+        (r#"{"brick_multiplex": "off"}"#, "expected a boolean"),
+    ] {
+        let (status, _, body) = put(bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert!(error_of(&body).contains(says), "{body}");
+    }
+    assert_eq!(
+        get_json(&app, "/v1/cluster/settings").await["brick_multiplex"],
+        true
+    );
+    // A stored record that cannot be used is named, not taken for the defaults.
+    f.store
+        .put(
+            brickyard_model::keys::CLUSTER_SETTINGS,
+            b"{\"schema\": 9}",
+            None,
+        )
+        .await
+        .expect("put");
+    let (status, _, body) = call(&app, Method::GET, "/v1/cluster/settings", Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert!(
+        error_of(&body).contains("gluster/cluster/settings"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn a_refused_request_with_a_body_closes_its_connection() {
     let f = fixture().await;
     let app = app(f.store.clone(), token());

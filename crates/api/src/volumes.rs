@@ -288,6 +288,45 @@ pub(crate) async fn remove_host(
     Ok((StatusCode::ACCEPTED, Json(removal)).into_response())
 }
 
+/// The body of `PUT /v1/cluster/settings`: the settings to change; absent fields keep
+/// their value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsChange {
+    /// gluster's brick multiplexing (`cluster.brick-multiplex`).
+    #[serde(default)]
+    pub brick_multiplex: Option<bool>,
+}
+
+/// `GET /v1/cluster/settings`: the cluster's settings (the defaults when none are stored).
+pub(crate) async fn settings(
+    State(state): State<AppState>,
+) -> Result<Json<brickyard_model::records::settings::ClusterSettings>, ApiError> {
+    Ok(Json(
+        brickyard_volumes::settings::get(state.store.as_ref()).await?,
+    ))
+}
+
+/// `PUT /v1/cluster/settings`: 202 with the settings as stored; the pool lock's holder
+/// applies them to gluster.
+pub(crate) async fn change_settings(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let request: SettingsChange = json_body(&headers, body)?;
+    let store = state.store.as_ref();
+    let settings = match request.brick_multiplex {
+        Some(on) => brickyard_volumes::settings::set_brick_multiplex(store, on).await?,
+        None => brickyard_volumes::settings::get(store).await?,
+    };
+    tracing::info!(
+        brick_multiplex = settings.brick_multiplex,
+        "cluster settings changed"
+    );
+    Ok((StatusCode::ACCEPTED, Json(settings)).into_response())
+}
+
 /// The query of `DELETE /v1/volumes/{name}`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

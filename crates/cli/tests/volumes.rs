@@ -314,8 +314,75 @@ fn volumes_are_created_used_expanded_and_deleted_by_the_agents() {
     assert_eq!(gl.lines().filter(|l| *l == "race").count(), 1, "{gl}");
     assert_eq!(gl.lines().filter(|l| *l == "killed").count(), 1, "{gl}");
 
+    // Brick multiplexing: asked for in the store, applied to gluster by the pool lock's
+    // holder; the bricks of the next volumes on a host then share a brick process.
+    let settings = |st: &str| -> Value {
+        serde_json::from_str(&ok(st, &["config", "cluster", "--output", "json"])).expect("json")
+    };
+    assert_eq!(settings(st)["brick_multiplex"], false);
+    let gluster_mux = |st: &str| -> Option<String> {
+        let out = lab(
+            st,
+            "exec",
+            &[
+                "1",
+                "--",
+                "gluster",
+                "volume",
+                "get",
+                "all",
+                "cluster.brick-multiplex",
+            ],
+        );
+        out.lines()
+            .find(|l| l.starts_with("cluster.brick-multiplex"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .map(str::to_owned)
+    };
+    ok(st, &["config", "cluster", "--brick-multiplex", "on"]);
+    assert_eq!(settings(st)["brick_multiplex"], true);
+    wait_until(
+        "gluster's brick multiplexing on",
+        Duration::from_secs(60),
+        || gluster_mux(st).as_deref() == Some("on"),
+    );
+    let host1 = brickyard_sys::procs::ns_id(Path::new(&format!("/run/netns/byl-{LAB}-1")))
+        .expect("host 1's namespace");
+    let brick_processes = || {
+        brickyard_sys::procs::pids_in(&[("net", host1)])
+            .expect("list processes")
+            .into_iter()
+            .filter(|&p| brickyard_sys::procs::comm(p).as_deref() == Some("glusterfsd"))
+            .count()
+    };
+    let before = brick_processes();
+    ok(st, &["volume", "create", "mux1"]);
+    ok(st, &["volume", "create", "mux2"]);
+    let after = brick_processes();
+    assert!(
+        after <= before + 1,
+        "two volumes made with brick multiplexing on started {} brick processes on host 1",
+        after - before
+    );
+    ok(st, &["config", "cluster", "--brick-multiplex", "off"]);
+    wait_until(
+        "gluster's brick multiplexing off",
+        Duration::from_secs(60),
+        || gluster_mux(st).as_deref() == Some("off"),
+    );
+
     // Delete everything brickyard made; afterwards no brick directory of it on any host.
-    let ours = ["rep3", "rep3small", "arb", "ec", "dist", "race", "killed"];
+    let ours = [
+        "rep3",
+        "rep3small",
+        "arb",
+        "ec",
+        "dist",
+        "race",
+        "killed",
+        "mux1",
+        "mux2",
+    ];
     for v in ours {
         ok(st, &["volume", "delete", v, "--force", "--no-wait"]);
     }
@@ -325,7 +392,7 @@ fn volumes_are_created_used_expanded_and_deleted_by_the_agents() {
             .expect("list JSON");
         l["volumes"].as_array().is_some_and(Vec::is_empty)
     });
-    eprintln!("deleting 7 volumes took {:?}", t.elapsed());
+    eprintln!("deleting {} volumes took {:?}", ours.len(), t.elapsed());
     let gl = lab(st, "exec", &["1", "--", "gluster", "volume", "list"]);
     assert_eq!(gl.trim(), "handmade", "{gl}");
     for (i, dirs) in brick_dirs(st).iter().enumerate() {

@@ -27,7 +27,7 @@ pub(crate) fn of(e: ClaimError) -> Status {
             VolumeError::Refused { .. }
             | VolumeError::Drain { .. }
             | VolumeError::HostRemove { .. } => Status::failed_precondition(msg),
-            VolumeError::Contended { .. } => Status::aborted(msg),
+            VolumeError::Contended { .. } | VolumeError::SettingsContended => Status::aborted(msg),
             VolumeError::Invalid(_) => Status::internal(msg),
             VolumeError::Store(_) => Status::unavailable(msg),
         },

@@ -10,8 +10,8 @@ use crate::error::{GlusterError, ReplyError};
 use crate::parse::{
     HealBrick, Peer, ProbeOutcome, QuotaLimit, RebalanceStatus, VolumeInfo, VolumeOp, VolumeRef,
     VolumeStatus, parse_heal_info, parse_ok, parse_peer_probe, parse_peer_status, parse_pool_list,
-    parse_quota_list, parse_rebalance_status, parse_uuid_get, parse_volume_info, parse_volume_list,
-    parse_volume_op, parse_volume_status,
+    parse_quota_list, parse_rebalance_status, parse_uuid_get, parse_volume_get, parse_volume_info,
+    parse_volume_list, parse_volume_op, parse_volume_status,
 };
 
 /// Timeout of read commands: they answer in well under a second on a healthy pool, and
@@ -206,6 +206,27 @@ impl Gluster {
     /// The answering glusterd's own UUID (`system:: uuid get`).
     pub async fn own_uuid(&self) -> Result<String, GlusterError> {
         self.run(&["system::", "uuid", "get"], false, parse_uuid_get)
+            .await
+    }
+
+    /// `volume get all OPTION`: the value of one cluster-wide option, as gluster prints it.
+    pub async fn global_option(&self, option: &str) -> Result<String, GlusterError> {
+        let cmd = format!("volume get all {option}");
+        let opts = self
+            .run(&["volume", "get", "all", option], false, parse_volume_get)
+            .await?;
+        opts.into_iter()
+            .find(|(k, _)| k == option)
+            .map(|(_, v)| v)
+            .ok_or_else(|| GlusterError::Parse {
+                cmd,
+                source: crate::error::ParseError::Missing(format!("volGetopts/Opt[{option}]")),
+            })
+    }
+
+    /// `volume set all OPTION VALUE`: sets a cluster-wide option.
+    pub async fn set_global_option(&self, option: &str, value: &str) -> Result<(), GlusterError> {
+        self.run(&["volume", "set", "all", option, value], true, parse_ok)
             .await
     }
 

@@ -29,5 +29,5 @@ pub use error::{GlusterError, OpFailure, ParseError, ReplyError};
 pub use parse::{
     Brick, BrickStatus, DaemonStatus, HealBrick, HealEntry, Peer, PeerState, ProbeOutcome,
     QuotaLimit, RebalanceStatus, VolumeInfo, VolumeOp, VolumeRef, VolumeState, VolumeStatus,
-    VolumeTask,
+    VolumeTask, parse_switch,
 };

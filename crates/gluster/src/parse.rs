@@ -170,6 +170,34 @@ pub fn parse_uuid_get(xml: &[u8]) -> Result<String, ReplyError> {
     })
 }
 
+/// Parses `gluster --xml volume get VOLUME|all OPTION`: the options asked for and their
+/// values as gluster prints them (a value not set is followed by ` (DEFAULT)`).
+pub fn parse_volume_get(xml: &[u8]) -> Result<Vec<(String, String)>, ReplyError> {
+    cli_output(xml, |root| {
+        root.req("volGetopts")?
+            .all("Opt")
+            .map(|o| {
+                Ok((
+                    o.req_text("Option")?.to_owned(),
+                    o.text_of("Value").unwrap_or_default().to_owned(),
+                ))
+            })
+            .collect()
+    })
+}
+
+/// Reads an on/off value as gluster prints it (`on`, `enable`, `yes`, `true`, `1`, or their
+/// opposites, maybe followed by ` (DEFAULT)`); `None` for anything else.
+pub fn parse_switch(value: &str) -> Option<bool> {
+    let v = value.trim();
+    let v = v.strip_suffix("(DEFAULT)").unwrap_or(v).trim();
+    match v.to_ascii_lowercase().as_str() {
+        "on" | "enable" | "yes" | "true" | "1" => Some(true),
+        "off" | "disable" | "no" | "false" | "0" => Some(false),
+        _ => None,
+    }
+}
+
 /// Parses `gluster --xml volume list`.
 pub fn parse_volume_list(xml: &[u8]) -> Result<Vec<String>, ReplyError> {
     cli_output(xml, |root| {
@@ -916,6 +944,32 @@ mod tests {
             assert!(f.op_errstr.contains(text), "{f}");
             assert!(!f.is_busy(), "{f}");
         }
+    }
+
+    #[test]
+    fn a_cluster_option_and_its_switch_value() {
+        let opts =
+            parse_volume_get(fixture!("volume_get_all_brick_multiplex.xml")).expect("parses");
+        assert_eq!(
+            opts,
+            vec![(
+                "cluster.brick-multiplex".to_owned(),
+                "disable (DEFAULT)".to_owned()
+            )]
+        );
+        assert_eq!(parse_switch(&opts[0].1), Some(false));
+        for (v, want) in [
+            ("on", Some(true)),
+            ("enable", Some(true)),
+            ("off", Some(false)),
+            ("maybe", None),
+        ] {
+            assert_eq!(parse_switch(v), want, "{v}");
+        }
+        let f = op_err(parse_volume_get(
+            br#"<?xml version="1.0"?><cliOutput><opRet>-1</opRet><opErrno>0</opErrno><opErrstr>Did you mean cluster.lock-migration?</opErrstr></cliOutput>"#,
+        ));
+        assert!(f.op_errstr.starts_with("Did you mean"), "{f}");
     }
 
     #[test]

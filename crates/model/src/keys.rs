@@ -30,6 +30,9 @@ pub const CLAIM_STATUS_PREFIX: &str = "gluster/csi/claim-status/";
 /// by `brickyard host remove` and deleted by the pool lock's holder once the peer is
 /// detached.
 pub const HOST_REMOVAL_PREFIX: &str = "gluster/host-removals/";
+/// The cluster's settings ([`crate::records::settings::ClusterSettings`]), which the pool
+/// lock's holder applies to gluster's cluster-wide options.
+pub const CLUSTER_SETTINGS: &str = "gluster/cluster/settings";
 /// Prefix of cluster-wide locks: `gluster/locks/<name>` (lease-backed).
 pub const LOCK_PREFIX: &str = "gluster/locks/";
 /// The lock whose holder drives the pool and the volumes.

@@ -82,6 +82,9 @@ pub enum VolumeError {
         /// The volume.
         name: String,
     },
+    /// Others kept changing the cluster's settings while this operation tried to.
+    #[error("the cluster's settings kept changing while this change was made; run it again")]
+    SettingsContended,
     /// A record in the store cannot be used; it names the key and the way out.
     #[error(transparent)]
     Invalid(brickyard_model::records::RecordError),

@@ -15,7 +15,9 @@
 //!   the agents act;
 //! - [`reconcile`]: what an agent runs each pass: [`reconcile::cluster_pass`] on the pool
 //!   lock's holder, [`reconcile::host_pass`] on every host (removal of its own brick
-//!   directories of deleted volumes).
+//!   directories of deleted volumes);
+//! - [`settings`]: the cluster's settings, applied to gluster's cluster-wide options by the
+//!   pool lock's holder.
 //!
 //! Architecture invariant: placement and planning never spawn a process or touch the store;
 //! only [`reconcile`] runs gluster, and only [`reconcile::host_pass`] touches brick
@@ -44,6 +46,7 @@ pub mod profile;
 pub mod reconcile;
 pub mod record;
 pub mod request;
+pub mod settings;
 
 pub use api::{
     Forgotten, Listing, Replacement, VolumeView, capacity, create, delete, expand, forget, get,

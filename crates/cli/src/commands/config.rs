@@ -1,4 +1,5 @@
-//! `brickyard config`: validate, load, list, show and remove host configs.
+//! `brickyard config`: validate, load, list, show and remove host configs; show and change
+//! the cluster's settings.
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +30,33 @@ pub enum ConfigCommand {
     List(ListArgs),
     /// Remove one host's config from the store.
     Delete(GetArgs),
+    /// Show the cluster's settings, or change them (the pool lock's holder applies them to
+    /// gluster's cluster-wide options within a few seconds).
+    Cluster(ClusterArgs),
+}
+
+/// An on/off switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    /// On.
+    On,
+    /// Off.
+    Off,
+}
+
+/// Arguments of `config cluster`.
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// gluster's brick multiplexing (`cluster.brick-multiplex`): one brick process per
+    /// host serves the bricks of every volume with the same options, instead of one process
+    /// per brick; far less memory per volume, but a brick process that dies takes all of
+    /// its bricks on that host down together. Applies to bricks started after the change
+    /// (docs/volumes.md).
+    #[arg(long, value_enum, value_name = "on|off")]
+    brick_multiplex: Option<Switch>,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t)]
+    output: OutputFormat,
 }
 
 /// Arguments of `config validate`.
@@ -80,7 +108,36 @@ pub async fn run(g: &Globals, cmd: ConfigCommand) -> Result<()> {
         ConfigCommand::Get(a) => get(g, &a.host).await,
         ConfigCommand::List(a) => list(g, a.output).await,
         ConfigCommand::Delete(a) => delete(g, &a.host).await,
+        ConfigCommand::Cluster(a) => cluster(g, a).await,
     }
+}
+
+async fn cluster(g: &Globals, a: ClusterArgs) -> Result<()> {
+    use brickyard_volumes::settings;
+    let store = g.open_store().await?;
+    let s = match a.brick_multiplex {
+        Some(sw) => settings::set_brick_multiplex(store.as_ref(), sw == Switch::On)
+            .await
+            .context("change the cluster's settings")?,
+        None => settings::get(store.as_ref())
+            .await
+            .context("read the cluster's settings")?,
+    };
+    match a.output {
+        OutputFormat::Json => print_json(&s)?,
+        OutputFormat::Table => {
+            println!(
+                "brick multiplexing: {}",
+                if s.brick_multiplex { "on" } else { "off" }
+            );
+            if a.brick_multiplex.is_some() {
+                eprintln!(
+                    "the pool lock's holder applies it within a few seconds; bricks already running keep their processes until they are started again"
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Expands directories to their `*.json` files (sorted) and keeps files as given.

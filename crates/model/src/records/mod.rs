@@ -1,6 +1,6 @@
 //! The records brickyard keeps in the store besides host configs, defined once: desired
-//! volumes and what the agents did about them ([`volume`]), and the agents' liveness and
-//! observations ([`agent`]).
+//! volumes and what the agents did about them ([`volume`]), the agents' liveness and
+//! observations ([`agent`]), and the cluster's settings ([`settings`]).
 //!
 //! A record in the store is input like any from the network: anyone who can write the store
 //! can write any bytes under any key, and an older or newer brickyard may have written it.
@@ -20,6 +20,7 @@
 
 pub mod agent;
 pub mod claim;
+pub mod settings;
 pub mod volume;
 
 use std::collections::BTreeMap;
