@@ -62,6 +62,8 @@ pub async fn set_brick_multiplex(
 pub struct Applied {
     revision: Option<Option<i64>>,
     at: Option<Instant>,
+    /// Whether the stored record's being unusable was logged since it last was usable.
+    warned: bool,
 }
 
 /// One pass of the pool lock's holder: keeps gluster's cluster-wide options at the stored
@@ -75,15 +77,17 @@ pub async fn apply(
     let (want, revision) = match load(store).await {
         Ok(v) => v,
         Err(VolumeError::Invalid(e)) => {
-            // Reported once per change of the record; gluster is left as it is.
-            if memo.revision != Some(None) {
+            // Logged once until it is usable again; gluster is left as it is.
+            if !memo.warned {
                 tracing::warn!("skipped: {e}");
-                memo.revision = Some(None);
+                memo.warned = true;
             }
+            memo.revision = None;
             return Ok(None);
         }
         Err(e) => return Err(e.into()),
     };
+    memo.warned = false;
     let fresh = memo.revision == Some(revision) && memo.at.is_some_and(|t| t.elapsed() < RECHECK);
     if fresh {
         return Ok(None);
