@@ -19,6 +19,8 @@ use crate::state::HostState;
 /// The file that fills a brick filesystem, at the root of the brick mount.
 pub const FILL_FILE: &str = ".lab-fill";
 const TC_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `volume status` may take when a fault asks which process serves a brick.
+const GLUSTER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A process of a host that can be killed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,15 +118,27 @@ impl Lab {
 
     /// Kills (SIGKILL) `victim` in `host`; returns its pid. An error when it is not running.
     pub async fn kill(&self, host: &HostState, victim: &Victim) -> Result<Vec<i32>, LabError> {
-        let pids: Vec<i32> = self
-            .host_pids(host)?
-            .into_iter()
+        let own = self.host_pids(host)?;
+        let mut pids: Vec<i32> = own
+            .iter()
+            .copied()
             .filter(|&pid| {
                 let comm = procs::comm(pid).unwrap_or_default();
                 let args = procs::cmdline(pid).unwrap_or_default();
                 is_victim(victim, &comm, &args)
             })
             .collect();
+        if let Victim::Brick(volume) = victim {
+            // With brick multiplexing, the process serving this host's brick of the volume
+            // may have been started for another volume: gluster knows which it is. Only a
+            // glusterfsd of this host is taken from its answer.
+            if let Some(pid) = self.brick_pid(host, volume).await
+                && own.contains(&pid)
+                && procs::comm(pid).as_deref() == Some("glusterfsd")
+            {
+                pids = vec![pid];
+            }
+        }
         if pids.is_empty() {
             return Err(LabError::BadOption {
                 option: "VICTIM",
@@ -142,6 +156,21 @@ impl Lab {
             });
         }
         Ok(pids)
+    }
+
+    /// The pid gluster reports for `host`'s brick of `volume`, when it can say.
+    async fn brick_pid(&self, host: &HostState, volume: &str) -> Option<i32> {
+        let gluster = brickyard_gluster::Gluster::new()
+            .prefix(self.enter_argv(host, &[]).await.ok()?)
+            .timeout(GLUSTER_TIMEOUT);
+        let status = gluster.volume_status(Some(volume)).await.ok()?;
+        let ip = host.ip.to_string();
+        status
+            .iter()
+            .flat_map(|v| &v.bricks)
+            .find(|b| b.host == ip && b.online)
+            .and_then(|b| b.pid)
+            .and_then(|p| i32::try_from(p).ok())
     }
 
     /// Cuts `host` off the lab's network (`cut`), or joins it again. The host keeps running:

@@ -260,7 +260,8 @@ pub enum KillWhat {
     Glusterd,
     /// The host's node agent.
     Agent,
-    /// The host's brick process of --volume.
+    /// The process serving the host's brick of --volume, as `gluster volume status` reports
+    /// it (with brick multiplexing, it serves other bricks too).
     Brick,
 }
 
