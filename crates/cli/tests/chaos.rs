@@ -282,7 +282,6 @@ const FUSE_STEP_LIMIT: Duration = Duration::from_secs(240);
 /// found by its mount point), which fails every pending call on the mount with ENOTCONN,
 /// and the step's caller then fails the suite with [`Watchdog::check`].
 struct Watchdog {
-    what: &'static str,
     disarm: Arc<(Mutex<bool>, Condvar)>,
     fired: Arc<Mutex<Option<String>>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -315,7 +314,6 @@ impl Watchdog {
             })
         };
         Self {
-            what,
             disarm,
             fired,
             thread: Some(thread),
@@ -326,7 +324,7 @@ impl Watchdog {
     fn check(mut self) {
         self.stop();
         if let Some(why) = self.fired.lock().expect("watchdog lock").take() {
-            panic!("{}: {why}", self.what);
+            panic!("{why}");
         }
     }
 

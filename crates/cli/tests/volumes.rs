@@ -364,12 +364,15 @@ fn volumes_are_created_used_expanded_and_deleted_by_the_agents() {
         "two volumes made with brick multiplexing on started {} brick processes on host 1",
         after - before
     );
+    // Turned off again, the next volume's brick has a process of its own.
     ok(st, &["config", "cluster", "--brick-multiplex", "off"]);
     wait_until(
         "gluster's brick multiplexing off",
         Duration::from_secs(60),
         || gluster_mux(st).as_deref() == Some("off"),
     );
+    ok(st, &["volume", "create", "mux3"]);
+    assert_eq!(brick_processes(), after + 1, "mux3's brick on host 1");
 
     // Delete everything brickyard made; afterwards no brick directory of it on any host.
     let ours = [
@@ -382,6 +385,7 @@ fn volumes_are_created_used_expanded_and_deleted_by_the_agents() {
         "killed",
         "mux1",
         "mux2",
+        "mux3",
     ];
     for v in ours {
         ok(st, &["volume", "delete", v, "--force", "--no-wait"]);
