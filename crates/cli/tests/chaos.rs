@@ -303,11 +303,13 @@ impl Watchdog {
                     return;
                 }
                 let clients = fuse_clients(&mnt);
+                let kept = hang_evidence(&mnt, &clients);
                 let left = brickyard_sys::procs::kill_now(&clients);
                 let why = format!(
-                    "{what} through {} took more than {} s: gluster's FUSE client never answered; the client (pids {clients:?}, still alive: {left:?}) was killed to free the suite",
+                    "{what} through {} took more than {} s: gluster's FUSE client never answered; the client (pids {clients:?}, still alive: {left:?}) was killed to free the suite; its statedump and log are in {}",
                     mnt.display(),
-                    limit.as_secs()
+                    limit.as_secs(),
+                    kept.display()
                 );
                 eprintln!("   watchdog: {why}");
                 *fired.lock().expect("watchdog lock") = Some(why);
@@ -341,6 +343,64 @@ impl Drop for Watchdog {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Keeps what shows where a FUSE call waits, before its client is killed: each client's
+/// statedump (SIGUSR1 has glusterfs write its pending calls, layer by layer, to
+/// `/run/gluster/glusterdump.PID.dump.*`) and the mount's log, in a new directory under
+/// /var/tmp. Best effort, bounded by a few seconds per client.
+fn hang_evidence(mnt: &Path, clients: &[i32]) -> PathBuf {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let dir = PathBuf::from(format!("/var/tmp/brickyard-chaos-evidence-{secs}-hang"));
+    if std::fs::create_dir_all(&dir).is_err() {
+        return dir;
+    }
+    let dumps = Path::new("/run/gluster");
+    for &pid in clients {
+        let prefix = format!("glusterdump.{pid}.dump.");
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGUSR1,
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            let found: Vec<PathBuf> = std::fs::read_dir(dumps)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with(&prefix))
+                })
+                .collect();
+            if !found.is_empty() {
+                // Give glusterfs a moment to finish writing it.
+                std::thread::sleep(Duration::from_secs(1));
+                for f in found {
+                    if let Some(name) = f.file_name()
+                        && std::fs::copy(&f, dir.join(name)).is_ok()
+                    {
+                        let _ = std::fs::remove_file(&f);
+                    }
+                }
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    let log = format!(
+        "/var/log/glusterfs/{}.log",
+        mnt.display()
+            .to_string()
+            .trim_start_matches('/')
+            .replace('/', "-")
+    );
+    let _ = std::fs::copy(&log, dir.join("client.log"));
+    dir
 }
 
 /// The gluster FUSE client processes serving the mount point `mnt`.
