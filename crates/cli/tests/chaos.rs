@@ -392,15 +392,19 @@ fn hang_evidence(mnt: &Path, clients: &[i32]) -> PathBuf {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
-    let log = format!(
+    let _ = std::fs::copy(client_log(mnt), dir.join("client.log"));
+    dir
+}
+
+/// The log gluster's FUSE client of the mount point `mnt` writes on this machine.
+fn client_log(mnt: &Path) -> String {
+    format!(
         "/var/log/glusterfs/{}.log",
         mnt.display()
             .to_string()
             .trim_start_matches('/')
             .replace('/', "-")
-    );
-    let _ = std::fs::copy(&log, dir.join("client.log"));
-    dir
+    )
 }
 
 /// The gluster FUSE client processes serving the mount point `mnt`.
@@ -718,13 +722,7 @@ fn keep_evidence(c: &Cluster, volume: &str, sub: &str, names: &[&String], mnt: &
             let _ = writeln!(missing, "host {} logs: {e}", h.index);
         }
     }
-    let client = format!(
-        "/var/log/glusterfs/{}.log",
-        mnt.display()
-            .to_string()
-            .trim_start_matches('/')
-            .replace('/', "-")
-    );
+    let client = client_log(mnt);
     if let Err(e) = std::fs::copy(&client, dir.join("client.log")) {
         let _ = writeln!(missing, "{client}: {e}");
     }

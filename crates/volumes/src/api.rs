@@ -25,7 +25,7 @@ use crate::profile;
 use crate::record::{BrickRef, DesiredState, VolumeRecord, VolumeSpec, VolumeStatus};
 
 /// How often a guarded change is tried before giving up as contended.
-const ATTEMPTS: usize = 5;
+pub(crate) const ATTEMPTS: usize = 5;
 
 /// Seconds since the epoch.
 pub(crate) fn now() -> u64 {

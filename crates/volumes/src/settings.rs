@@ -41,7 +41,7 @@ pub async fn set_brick_multiplex(
     store: &dyn Store,
     on: bool,
 ) -> Result<ClusterSettings, VolumeError> {
-    for _ in 0..5 {
+    for _ in 0..crate::api::ATTEMPTS {
         let (mut s, revision) = load(store).await?;
         s.brick_multiplex = on;
         let value = serde_json::to_vec(&s).expect("settings always serialise");
