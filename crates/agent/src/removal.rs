@@ -1,13 +1,14 @@
-//! Hosts removed from the cluster (`brickyard host remove`): the pool lock's holder detaches
-//! each from gluster's pool, then deletes its removal record. The record is written only once
-//! no volume record lists a brick on the host and its config is gone, so no agent probes it
-//! back.
+//! Hosts removed from the cluster (`brickyard host remove`): the pool lock's holder takes
+//! their bricks out of the volumes being deleted, detaches each from gluster's pool, then
+//! deletes its removal record. The record is written only once no other volume record lists
+//! a brick on the host and its config is gone, so no agent probes it back.
 
 use std::sync::Arc;
 
 use brickyard_model::keys::HOST_REMOVAL_PREFIX;
 use brickyard_model::records::agent::{HostRemoval, PeerView};
 use brickyard_store::{Held, Op, Store, Txn};
+use brickyard_volumes::reconcile::{HostBricks, free_host};
 use tracing::{info, warn};
 
 use crate::options::AgentOptions;
@@ -37,6 +38,20 @@ pub(crate) async fn detach_removed(
         };
         let ip = removal.ip.to_string();
         if known.iter().any(|p| p.hostname == ip) {
+            // Bricks of volumes being deleted leave first: gluster detaches no peer that
+            // holds a brick.
+            match free_host(store.as_ref(), &opts.gluster, &ip).await {
+                Ok(HostBricks::None) => {}
+                Ok(HostBricks::Releasing) => continue,
+                Ok(HostBricks::Kept(why)) => {
+                    warn!(host = %removal.host, %ip, "the peer stays in the pool: {why}");
+                    continue;
+                }
+                Err(err) => {
+                    warn!(host = %removal.host, %ip, "cannot tell which bricks it holds: {err}");
+                    continue;
+                }
+            }
             // A peer that is down is detached only with force; one that answers without.
             let mut result = opts.gluster.peer_detach(&ip, false).await;
             if result.is_err() {

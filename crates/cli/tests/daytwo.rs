@@ -179,6 +179,45 @@ fn wait_rebalance(by: &Brickyard, volume: &str) {
     }
 }
 
+/// Runs `f` on the lab's store.
+fn with_store<T>(store: &str, f: impl AsyncFnOnce(&dyn brickyard_store::Store) -> T) -> T {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let url = store.parse().expect("store URL");
+        let s = brickyard_store::open(&url, &brickyard_store::EtcdOptions::default())
+            .await
+            .expect("open the lab's store");
+        f(s.as_ref()).await
+    })
+}
+
+/// The keys under `prefix`, sorted.
+fn store_keys(store: &str, prefix: &str) -> Vec<String> {
+    with_store(store, async |s| {
+        let mut keys: Vec<String> = s
+            .list(prefix)
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|e| e.key)
+            .collect();
+        keys.sort();
+        keys
+    })
+}
+
+fn store_put(store: &str, key: &str, value: &str) {
+    with_store(store, async |s| {
+        s.put(key, value.as_bytes(), None).await.expect("put")
+    });
+}
+
+fn store_delete(store: &str, key: &str) {
+    with_store(store, async |s| {
+        s.delete(key).await.expect("delete");
+    });
+}
+
 /// The brick mounts host `host`'s agent reports (what placement may use).
 fn reported_mounts(store: &str, host: &str) -> Vec<String> {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -511,7 +550,36 @@ fn drain_a_host_then_rebuild_a_dead_one_elsewhere() {
         .find(|i| *i != index && !on(&names[*i]).is_empty())
         .expect("another host with bricks");
     let dead = names[dead_index].clone();
+    // Two volumes on every brick mount, so that the host about to die holds bricks of
+    // both: they are deleted while it is down.
+    by.ok(&["volume", "create", "gone", "--distribute", "12"]);
+    by.ok(&[
+        "volume",
+        "create",
+        "gone3",
+        "--replica",
+        "3",
+        "--distribute",
+        "4",
+    ]);
+    for v in ["gone", "gone3"] {
+        assert!(bricks(&by, v).iter().any(|(h, _)| *h == dead), "{v}");
+    }
     by.lab("stop", &[&(dead_index + 1).to_string()]);
+    // gluster deletes no volume while a peer is down: the deletes wait, and say why.
+    for v in ["gone", "gone3"] {
+        by.ok(&["volume", "delete", v, "--force", "--no-wait"]);
+    }
+    wait_until(
+        "the deletes waiting for the peer that is down",
+        Duration::from_secs(60),
+        || {
+            ["gone", "gone3"].iter().all(|v| {
+                by.ok(&["volume", "info", v])
+                    .contains("gluster deletes no volume while a peer of the pool is down")
+            })
+        },
+    );
     // gluster starts no heal on request while a peer is down ("Glusterd Syncop Mgmt brick
     // op 'Heal' failed"), so the replace is not followed to the end of its heal here: the
     // bricks move at once, and the heal runs once the dead host is removed.
@@ -535,6 +603,9 @@ fn drain_a_host_then_rebuild_a_dead_one_elsewhere() {
     // The dead host leaves the cluster: refused while its agent's lease lives on, then its
     // peer is detached, its address leaves the others' PeerList, and gluster deletes
     // volumes again (it deletes none while a peer is down).
+    // The volumes being deleted let go of their bricks there and finish without it.
+    let removing = std::time::Instant::now();
+    let mut said = String::new();
     wait_until(
         "host remove accepted once the dead host's agent lease ran out",
         Duration::from_secs(90),
@@ -544,9 +615,78 @@ fn drain_a_host_then_rebuild_a_dead_one_elsewhere() {
                 r.code == Some(0) || r.stderr.contains("agent is live"),
                 "{r}"
             );
+            said = r.stderr;
             r.code == Some(0)
         },
     );
+    assert!(
+        said.contains("volumes being deleted finish without it: gone, gone3"),
+        "{said}"
+    );
+    wait_until(
+        "the deletes finished without the dead host",
+        Duration::from_secs(90),
+        || {
+            let list = by.ok(&["volume", "list"]);
+            !list.contains("gone")
+        },
+    );
+    eprintln!(
+        "deletes finished without {dead} {:.1}s after the first `host remove`",
+        removing.elapsed().as_secs_f64()
+    );
+    let vols = by.lab("exec", &[&ask, "--", "gluster", "volume", "list"]);
+    assert!(!vols.contains("gone"), "{vols}");
+    let left = store_keys(&store, &format!("gluster/leftovers/{dead}/"));
+    assert_eq!(
+        left,
+        [
+            format!("gluster/leftovers/{dead}/gone"),
+            format!("gluster/leftovers/{dead}/gone3")
+        ],
+    );
+    // A host that runs with leftovers removes them, but never a brick a volume still uses.
+    let (keeper, r3_path) = bricks(&by, "r3")
+        .into_iter()
+        .find(|(h, _)| *h != dead && *h != busiest)
+        .expect("r3 on a third host");
+    let keeper_index = (names.iter().position(|h| *h == keeper).expect("a host") + 1).to_string();
+    by.lab(
+        "exec",
+        &[&keeper_index, "--", "mkdir", "-p", "/gluster/brick1/old1/d"],
+    );
+    for (volume, path) in [("old1", "/gluster/brick1/old1"), ("r3", r3_path.as_str())] {
+        store_put(
+            &store,
+            &format!("gluster/leftovers/{keeper}/{volume}"),
+            &serde_json::json!({"schema": 1, "host": keeper, "volume": volume, "paths": [path], "at": 1})
+                .to_string(),
+        );
+    }
+    wait_until(
+        &format!("{keeper} removing its leftover directory"),
+        Duration::from_secs(60),
+        || store_keys(&store, &format!("gluster/leftovers/{keeper}/old1")).is_empty(),
+    );
+    let gone = by.run(&[
+        "lab",
+        "exec",
+        "--name",
+        LAB4,
+        &keeper_index,
+        "--",
+        "test",
+        "-e",
+        "/gluster/brick1/old1",
+    ]);
+    assert_eq!(gone.code, Some(1), "{gone}");
+    by.lab("exec", &[&keeper_index, "--", "test", "-d", &r3_path]);
+    assert_eq!(
+        store_keys(&store, &format!("gluster/leftovers/{keeper}/")),
+        [format!("gluster/leftovers/{keeper}/r3")],
+        "the leftover naming a brick in use waits"
+    );
+    store_delete(&store, &format!("gluster/leftovers/{keeper}/r3"));
     // With every peer up again the heal runs: every file of r3 whole on the new brick.
     let (_, path) = bricks(&by, "r3")
         .into_iter()

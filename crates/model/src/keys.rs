@@ -22,6 +22,11 @@ pub const VOLUME_STATUS_PREFIX: &str = "gluster/volume-status/";
 /// Prefix of brick clean-up acknowledgements: `gluster/volume-cleanup/<Volume>/<HostName>`,
 /// written by a host's agent once its brick directories of a deleted volume are gone.
 pub const CLEANUP_PREFIX: &str = "gluster/volume-cleanup/";
+/// Prefix of brick directories left behind: `gluster/leftovers/<HostName>/<Volume>`, written
+/// when a volume's delete finished without that host (it was removed from the cluster while
+/// down) and removed by that host's agent once it has removed the directories, if it ever
+/// runs again.
+pub const LEFTOVER_PREFIX: &str = "gluster/leftovers/";
 /// Prefix of CSI claims: `gluster/csi/claims/<ID>`, written by the CSI controller.
 pub const CLAIM_PREFIX: &str = "gluster/csi/claims/";
 /// Prefix of what the agents did about each claim: `gluster/csi/claim-status/<ID>`.
@@ -73,6 +78,22 @@ pub fn cleanup_key(volume: &str, host: &str) -> String {
     format!("{CLEANUP_PREFIX}{volume}/{host}")
 }
 
+/// The prefix of one host's leftovers.
+pub fn leftover_prefix(host: &str) -> String {
+    format!("{LEFTOVER_PREFIX}{host}/")
+}
+
+/// The key of the brick directories of `volume` left on `host`.
+pub fn leftover_key(host: &str, volume: &str) -> String {
+    format!("{LEFTOVER_PREFIX}{host}/{volume}")
+}
+
+/// The (host, volume) of a leftover's key. Not validated.
+pub fn leftover_of(key: &str) -> Option<(&str, &str)> {
+    let (host, volume) = key.strip_prefix(LEFTOVER_PREFIX)?.split_once('/')?;
+    (!volume.contains('/')).then_some((host, volume))
+}
+
 /// The key of a CSI claim.
 pub fn claim_key(id: &str) -> String {
     format!("{CLAIM_PREFIX}{id}")
@@ -114,5 +135,8 @@ mod tests {
         assert_eq!(name_in(VOLUME_PREFIX, "gluster/config/x"), None);
         assert_eq!(cleanup_of(&cleanup_key("gv0", "h1")), Some(("gv0", "h1")));
         assert_eq!(cleanup_of("gluster/volume-cleanup/gv0"), None);
+        assert_eq!(leftover_of(&leftover_key("h1", "gv0")), Some(("h1", "gv0")));
+        assert!(leftover_key("h1", "gv0").starts_with(&leftover_prefix("h1")));
+        assert_eq!(leftover_of("gluster/leftovers/h1/gv0/x"), None);
     }
 }

@@ -16,6 +16,7 @@ use brickyard_model::keys::{
 use brickyard_model::names::check_volume_name;
 use brickyard_model::records::RecordError;
 use brickyard_model::records::agent::{AgentStatus, decode_unmanaged};
+use brickyard_model::records::volume::Leftover;
 use brickyard_store::{Entry, Expect, Op, Store, Txn, configs};
 use serde::{Deserialize, Serialize};
 
@@ -689,8 +690,12 @@ pub async fn drain_host(
 /// Removes host `host` from the cluster (`brickyard host remove`): in one transaction its
 /// config leaves the store, its address leaves every other host's `PeerList`, and a
 /// removal record asks the pool lock's holder to detach its peer from gluster's pool.
-/// Refused, changing nothing, while any volume record (even one being deleted) lists a
-/// brick on it, or while its agent is live (it would probe its peers back).
+/// Volumes being deleted with bricks on it finish without it: a leftover record per volume
+/// lets the host remove the directories if it ever runs again, and the holder takes those
+/// bricks out of gluster's volumes before the detach ([`crate::release`]). Refused, changing
+/// nothing, while any other volume record lists a brick on it, while a volume being deleted
+/// cannot let go of its bricks there, or while its agent is live (it would probe its peers
+/// back).
 pub async fn remove_host(
     store: &dyn Store,
     host: &str,
@@ -716,23 +721,48 @@ pub async fn remove_host(
                 ));
             }
         };
-        let holding: Vec<String> = stored(store)
-            .await?
-            .records
-            .into_iter()
-            .filter(|(_, r)| r.bricks.iter().any(|b| b.host == host))
-            .map(|(_, r)| {
-                if r.state == DesiredState::Deleted {
-                    format!("{} (being deleted: gluster deletes no volume while a peer is down, so start the host to let it finish)", r.name)
-                } else {
-                    r.name
-                }
-            })
-            .collect();
+        let mut holding = Vec::new();
+        let mut stuck = Vec::new();
+        let mut leftovers = Vec::new();
+        for (_, r) in stored(store).await?.records {
+            if !r.bricks.iter().any(|b| b.host == host) {
+                continue;
+            }
+            if r.state != DesiredState::Deleted {
+                holding.push(r.name);
+                continue;
+            }
+            // A volume being deleted lets go of its bricks there (the pool lock's holder
+            // removes them from gluster before the detach) and finishes without the host,
+            // which removes the directories if it ever runs again.
+            let (shape, slots) = crate::release::from_record(&r, host);
+            match crate::release::steps(shape, &slots) {
+                Ok(_) => leftovers.push(Leftover {
+                    schema: brickyard_model::records::SCHEMA,
+                    host: host.to_owned(),
+                    volume: r.name.clone(),
+                    paths: r
+                        .bricks
+                        .iter()
+                        .filter(|b| b.host == host)
+                        .map(|b| b.path.clone())
+                        .collect(),
+                    at: now(),
+                    extra: Default::default(),
+                }),
+                Err(why) => stuck.push(format!("{} ({}): {why}", r.name, r.layout)),
+            }
+        }
         if !holding.is_empty() {
             return Err(refuse(format!(
                 "bricks of {} are on it; move them first with `brickyard host drain {host}` (or `brickyard host replace {host} NEW` when it is down)",
                 holding.join(", ")
+            )));
+        }
+        if !stuck.is_empty() {
+            return Err(refuse(format!(
+                "volumes being deleted cannot let go of their bricks there: {}; start the host again to let their deletes finish",
+                stuck.join("; ")
             )));
         }
         if live_agents(store).await?.contains_key(host) {
@@ -761,6 +791,13 @@ pub async fn remove_host(
             value: serde_json::to_vec(&removal).expect("a removal always serialises"),
             lease: None,
         });
+        for l in &leftovers {
+            txn.ops.push(Op::Put {
+                key: brickyard_model::keys::leftover_key(host, &l.volume),
+                value: serde_json::to_vec(l).expect("a leftover always serialises"),
+                lease: None,
+            });
+        }
         for other in all.iter().filter(|c| c.entry.key != mine.entry.key) {
             if let Some(value) = without_peer(&other.entry.value, ip) {
                 txn.guards.push((
@@ -1036,6 +1073,55 @@ mod tests {
         }
         let gone = remove_host(&store, "h3").await.expect_err("no config");
         assert!(gone.to_string().contains("no config"), "{gone}");
+    }
+
+    #[tokio::test]
+    async fn volumes_being_deleted_finish_without_a_removed_host() {
+        let (_d, store) = store_with_hosts(3).await;
+        create(&store, &VolumeSpec::new("r", Layout::replicate(3)))
+            .await
+            .expect("created");
+        delete(&store, "r", true).await.expect("deleted");
+        // A volume whose only brick is on the host cannot let go of it: gluster removes no
+        // volume's last brick.
+        create(&store, &VolumeSpec::new("one", Layout::distribute(1)))
+            .await
+            .expect("created");
+        let mut one = get(&store, "one").await.expect("one").record;
+        let on_h3 = get(&store, "r")
+            .await
+            .expect("r")
+            .record
+            .bricks
+            .into_iter()
+            .find(|b| b.host == "h3")
+            .expect("r on h3");
+        one.bricks = vec![BrickRef {
+            path: on_h3.path.replace("/r", "/one"),
+            ..on_h3.clone()
+        }];
+        one.state = DesiredState::Deleted;
+        store
+            .put("gluster/volumes/one", &encode(&one), None)
+            .await
+            .expect("one on h3");
+        store.delete("gluster/status/h3").await.expect("h3 stops");
+        let stuck = remove_host(&store, "h3").await.expect_err("one is stuck");
+        assert!(
+            stuck.to_string().contains("one (distribute 1)")
+                && stuck.to_string().contains("last brick"),
+            "{stuck}"
+        );
+        assert!(store.get("gluster/config/h3").await.expect("get").is_some());
+        forget(&store, "one", true).await.expect("forgotten");
+        remove_host(&store, "h3").await.expect("removed");
+        let raw = store
+            .get("gluster/leftovers/h3/r")
+            .await
+            .expect("get")
+            .expect("a leftover for r");
+        let left = Leftover::decode("gluster/leftovers/h3/r", &raw.value).expect("valid");
+        assert_eq!(left.paths, [on_h3.path]);
     }
 
     #[tokio::test]

@@ -16,6 +16,8 @@
 //! - [`reconcile`]: what an agent runs each pass: [`reconcile::cluster_pass`] on the pool
 //!   lock's holder, [`reconcile::host_pass`] on every host (removal of its own brick
 //!   directories of deleted volumes);
+//! - [`release`]: pure — the `remove-brick` steps that free a dead host of the bricks of
+//!   volumes being deleted, so that it can leave the pool;
 //! - [`settings`]: the cluster's settings, applied to gluster's cluster-wide options by the
 //!   pool lock's holder.
 //!
@@ -45,6 +47,7 @@ pub mod plan;
 pub mod profile;
 pub mod reconcile;
 pub mod record;
+pub mod release;
 pub mod request;
 pub mod settings;
 

@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 use brickyard_gluster::{Gluster, GlusterError, parse::parse_ok};
 use brickyard_model::HostConfig;
 use brickyard_model::keys::{
-    CLEANUP_PREFIX, UNMANAGED_VOLUMES, cleanup_key, cleanup_of, cleanup_prefix, volume_key,
-    volume_status_key,
+    CLEANUP_PREFIX, LEFTOVER_PREFIX, UNMANAGED_VOLUMES, cleanup_key, cleanup_of, cleanup_prefix,
+    leftover_of, leftover_prefix, volume_key, volume_status_key,
 };
 use brickyard_model::names::check_volume_name;
 use brickyard_model::records::RecordError;
@@ -37,6 +37,7 @@ use tracing::{info, warn};
 use crate::api::{Stored, now, stored};
 use crate::plan::{Action, HostAction, HostInputs, Inputs, host_plan, plan};
 use crate::record::{Phase, VolumeRecord, VolumeStatus};
+use brickyard_model::records::volume::Leftover;
 
 /// How long one cluster pass may keep starting work: the agent renews its liveness lease
 /// between passes, so a pass stays well inside the lease's TTL and continues next time.
@@ -140,10 +141,19 @@ pub struct PassReport {
 
 /// Hosts that acknowledged their clean-up, by volume. An error when the acknowledgements
 /// cannot be listed: a stale list must never let a record be forgotten early.
+/// A host that left the cluster with brick directories of a volume (a leftover record,
+/// written by `brickyard host remove`) counts as done: it removes them if it ever runs again.
 async fn cleaned(store: &dyn Store) -> Result<BTreeMap<String, BTreeSet<String>>, StoreError> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for e in store.list(CLEANUP_PREFIX).await? {
         if let Some((vol, host)) = cleanup_of(&e.key) {
+            out.entry(vol.to_owned())
+                .or_default()
+                .insert(host.to_owned());
+        }
+    }
+    for e in store.list(LEFTOVER_PREFIX).await? {
+        if let Some((host, vol)) = leftover_of(&e.key) {
             out.entry(vol.to_owned())
                 .or_default()
                 .insert(host.to_owned());
@@ -239,8 +249,7 @@ pub async fn cluster_pass(
                     write_status(store, fence, host, &mut vs).await?;
                     break;
                 }
-                Err(Skip::Busy(what)) => {
-                    let reason = busy_reason(name, &what);
+                Err(Skip::Wait(reason)) => {
                     info!(volume = %name, "{reason}");
                     if vs.reason != reason {
                         vs.reason = reason;
@@ -255,12 +264,12 @@ pub async fn cluster_pass(
     Ok(report)
 }
 
-/// The status reason while glusterd refuses a command on `name` because another transaction
-/// holds a lock (`refused`: the command and gluster's words). The same text each pass, so
-/// that waiting does not rewrite the status.
-fn busy_reason(name: &str, refused: &str) -> String {
+/// The status reason while glusterd refuses a command because another transaction holds a
+/// lock (`refused`: the command and gluster's words). The same text each pass, so that
+/// waiting does not rewrite the status.
+fn busy_reason(refused: &str) -> String {
     format!(
-        "waiting: another gluster transaction holds a lock on {name} ({refused}); retrying. A lock left by a glusterd that died mid-transaction is released 3 minutes after it was taken"
+        "waiting: another gluster transaction holds a lock this volume needs ({refused}); retrying. A lock left by a glusterd that died mid-transaction is released 3 minutes after it was taken"
     )
 }
 
@@ -306,10 +315,11 @@ enum Skip {
     Quietly(String),
     /// Recorded as the volume's failure.
     Failed(String),
-    /// glusterd refused a command because another transaction holds a lock it needs (the
-    /// text: the command and gluster's words): not a failure, the next pass tries again.
-    /// The status says so.
-    Busy(String),
+    /// Gluster cannot do it yet: another transaction holds a lock it needs, or it waits
+    /// for something outside this volume (the text: the whole reason, the same each pass).
+    /// Not a failure: the volume keeps its phase, the status says what it waits for, and
+    /// the next pass tries again.
+    Wait(String),
     /// The whole pass stops: the lock is lost, or the store cannot record what this pass
     /// is about to do.
     Stop(ReconcileError),
@@ -323,10 +333,14 @@ impl From<ReconcileError> for Skip {
 
 fn failed(what: &str, e: &GlusterError) -> Skip {
     if let Some(f) = e.op_failure().filter(|f| f.is_busy()) {
-        return Skip::Busy(format!("`{what}` refused: {}", f.op_errstr));
+        return Skip::Wait(busy_reason(&format!("`{what}` refused: {}", f.op_errstr)));
     }
     Skip::Failed(format!("{what} failed: {e}"))
 }
+
+/// gluster's refusal of a `volume delete` while any peer of the pool is down, whatever
+/// peers the volume's bricks are on (measured on gluster 10.3).
+const PEERS_DOWN: &str = "Some of the peers are down";
 
 /// Whether gluster refused because the thing is already the way it is asked to be.
 fn already(e: &GlusterError, needles: &[&str]) -> bool {
@@ -394,6 +408,12 @@ async fn execute(
                 info!(volume = %name, "deleted from gluster; the hosts remove the brick directories")
             }
             Err(e) if already(&e, &["does not exist"]) => {}
+            Err(e) if already(&e, &[PEERS_DOWN]) => {
+                st.phase = Phase::Deleting;
+                return Err(Skip::Wait(format!(
+                    "waiting: gluster deletes no volume while a peer of the pool is down (\"{PEERS_DOWN}\"); the delete finishes once the peer is back or, for a host that will never return, once `brickyard host remove HOST` took it out of the pool (`brickyard status` shows which host is down)"
+                )));
+            }
             Err(e) => return Err(failed("volume delete", &e)),
         },
         Action::MarkExpanding { name } => {
@@ -530,6 +550,74 @@ async fn execute(
     Ok(())
 }
 
+/// Whether a host leaving the pool still holds bricks in gluster ([`free_host`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostBricks {
+    /// No volume of gluster has a brick on it: its peer can be detached.
+    None,
+    /// Bricks of volumes being deleted were taken out this pass; more may follow.
+    Releasing,
+    /// It holds bricks that stay: why, and what to do.
+    Kept(String),
+}
+
+/// On the pool lock's holder, before a removed host's peer is detached: takes the bricks
+/// on `ip` out of gluster's volumes that are being deleted, one `remove-brick ... force`
+/// step per volume per pass ([`crate::release`]). A brick of any other volume keeps the
+/// peer (gluster would refuse the detach anyway).
+pub async fn free_host(
+    store: &dyn Store,
+    gluster: &Gluster,
+    ip: &str,
+) -> Result<HostBricks, ReconcileError> {
+    let volumes = gluster.volume_info(None).await?;
+    let st = stored(store).await?;
+    let mut kept = Vec::new();
+    let mut releasing = false;
+    for v in volumes
+        .iter()
+        .filter(|v| v.bricks.iter().any(|b| b.host == ip))
+    {
+        let deleted = st
+            .records
+            .iter()
+            .any(|(_, r)| r.name == v.name && r.state == crate::DesiredState::Deleted);
+        if !deleted {
+            kept.push(format!(
+                "volume {} has a brick there and is not being deleted (move it with `brickyard host replace`)",
+                v.name
+            ));
+            continue;
+        }
+        let (shape, slots) = crate::release::from_gluster(v, ip);
+        match crate::release::steps(shape, &slots) {
+            Ok(steps) => {
+                let Some(step) = steps.first() else { continue };
+                let args = step.args(&v.name);
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                match gluster.run(&args, true, parse_ok).await {
+                    Ok(()) => {
+                        info!(volume = %v.name, "took bricks {} out of the volume being deleted, so that their host can leave the pool", step.bricks.join(" "));
+                        releasing = true;
+                    }
+                    Err(e) => kept.push(format!("volume {}: `remove-brick` failed: {e}", v.name)),
+                }
+            }
+            Err(why) => kept.push(format!(
+                "volume {} cannot let go of its bricks there: {why}",
+                v.name
+            )),
+        }
+    }
+    Ok(if !kept.is_empty() {
+        HostBricks::Kept(kept.join("; "))
+    } else if releasing {
+        HostBricks::Releasing
+    } else {
+        HostBricks::None
+    })
+}
+
 /// One pass of a host's own agent: removes this host's brick directories of deleted
 /// volumes and acknowledges each volume. Returns the directories removed.
 pub async fn host_pass(
@@ -538,13 +626,14 @@ pub async fn host_pass(
     config: &HostConfig,
 ) -> Result<Vec<String>, ReconcileError> {
     let st = stored(store).await?;
+    let mut removed = leftover_pass(store, gluster, config, &st).await?;
     let (records, status, unreadable) = split(&st);
     let records: Vec<VolumeRecord> = records
         .into_iter()
         .filter(|r| r.state == crate::DesiredState::Deleted)
         .collect();
     if records.is_empty() {
-        return Ok(Vec::new());
+        return Ok(removed);
     }
     let acked: BTreeSet<String> = cleaned(store)
         .await?
@@ -563,7 +652,6 @@ pub async fn host_pass(
         local_volumes: &local,
         acked: &acked,
     });
-    let mut removed = Vec::new();
     let mut failed: BTreeSet<String> = BTreeSet::new();
     for a in actions {
         match a {
@@ -586,6 +674,77 @@ pub async fn host_pass(
                     .put(&cleanup_key(&name, &config.host_name), b"{}", None)
                     .await?;
             }
+        }
+    }
+    Ok(removed)
+}
+
+/// Removes this host's leftovers: brick directories of volumes whose delete finished while
+/// the host was out of the cluster (`brickyard host remove`), then each leftover record.
+/// A directory is left alone while this host's glusterd still knows a volume of that name,
+/// or while a record of that name (not being deleted, or one that cannot be read) may use
+/// it; the record is removed all the same in the second case, since the directory is
+/// another volume's now.
+async fn leftover_pass(
+    store: &dyn Store,
+    gluster: &Gluster,
+    config: &HostConfig,
+    st: &Stored,
+) -> Result<Vec<String>, ReconcileError> {
+    let entries = store.list(&leftover_prefix(&config.host_name)).await?;
+    if entries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let local: BTreeSet<String> = gluster.volume_list().await?.into_iter().collect();
+    let mounts: Vec<String> = config.bricks().into_iter().map(|(_, m)| m).collect();
+    let mut removed = Vec::new();
+    for e in entries {
+        let l = match Leftover::decode(&e.key, &e.value) {
+            Ok(l) => l,
+            Err(err) => {
+                warn!("{err}");
+                continue;
+            }
+        };
+        if local.contains(&l.volume) {
+            info!(volume = %l.volume, "brick directories left from a deleted volume wait: this host's glusterd still has a volume of that name");
+            continue;
+        }
+        if st.invalid.iter().any(|r| r.key == volume_key(&l.volume)) {
+            continue;
+        }
+        let in_use: BTreeSet<&str> = st
+            .records
+            .iter()
+            .map(|(_, r)| r)
+            .filter(|r| r.name == l.volume && r.state != crate::DesiredState::Deleted)
+            .flat_map(|r| r.bricks.iter())
+            .filter(|b| b.host == config.host_name)
+            .map(|b| b.path.as_str())
+            .collect();
+        let mut done = true;
+        for path in &l.paths {
+            if in_use.contains(path.as_str()) {
+                continue;
+            }
+            match remove_brick_dir(&l.volume, path, &mounts) {
+                Ok(true) => {
+                    info!(volume = %l.volume, "removed brick directory {path}, left from when the volume was deleted without this host");
+                    removed.push(path.clone());
+                }
+                Ok(false) => {}
+                Err(err) => {
+                    warn!(volume = %l.volume, "cannot remove brick directory {path}: {err}; retrying next pass");
+                    done = false;
+                }
+            }
+        }
+        if done {
+            let txn = Txn {
+                guards: vec![(e.key.clone(), Expect::ModRevision(e.mod_revision))],
+                ops: vec![Op::Delete { key: e.key }],
+            };
+            store.commit(txn).await?;
         }
     }
     Ok(removed)

@@ -32,8 +32,10 @@ pub enum HostCommand {
     Replace(ReplaceHostArgs),
     /// Remove a host from the cluster for good: its config leaves the store, its address
     /// leaves the other hosts' PeerList, and the pool lock's holder detaches its peer from
-    /// gluster's pool. Refused while a volume has a brick on it (drain or replace it
-    /// first) or while its agent runs. Waits until the peer is detached.
+    /// gluster's pool. Volumes being deleted with bricks on it finish without it (their
+    /// bricks are taken out of gluster's volumes first; it removes the directories if it
+    /// ever runs again). Refused while another volume has a brick on it (drain or replace
+    /// it first) or while its agent runs. Waits until the peer is detached.
     Remove(RemoveHostArgs),
 }
 
@@ -127,6 +129,21 @@ async fn remove(g: &Globals, a: RemoveHostArgs) -> Result<()> {
         "host {}: config removed, {} taken out of the other hosts' PeerList; waiting for its peer to be detached",
         a.host, removal.ip
     );
+    let left = store
+        .list(&brickyard_model::keys::leftover_prefix(&a.host))
+        .await
+        .context("read the volumes being deleted that finish without it")?;
+    let left: Vec<&str> = left
+        .iter()
+        .filter_map(|e| brickyard_model::keys::leftover_of(&e.key).map(|(_, v)| v))
+        .collect();
+    if !left.is_empty() {
+        eprintln!(
+            "host {}: volumes being deleted finish without it: {} (their bricks there leave gluster's volumes first; it removes the directories if it ever runs again)",
+            a.host,
+            left.join(", ")
+        );
+    }
     if !a.wait.no_wait {
         let key = brickyard_model::keys::host_removal_key(&a.host);
         let start = std::time::Instant::now();

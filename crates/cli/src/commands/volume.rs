@@ -36,7 +36,9 @@ pub enum VolumeCommand {
     /// Ask for a volume to be stopped.
     Stop(NameArgs),
     /// Ask for a volume to be deleted: from gluster, then its brick directories on every
-    /// host. A started volume needs --force.
+    /// host. A started volume needs --force. While any host of the pool is down gluster
+    /// deletes nothing and the delete waits; `host remove` lets it finish without a host
+    /// that will never return.
     Delete(DeleteArgs),
     /// Add one replica/disperse set (one brick for plain distribute) and rebalance.
     Expand(NameArgs),

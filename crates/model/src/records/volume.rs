@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use super::{Extra, RecordError, decode_named, schema_v1};
-use crate::keys::{VOLUME_PREFIX, VOLUME_STATUS_PREFIX, name_in};
+use crate::keys::{VOLUME_PREFIX, VOLUME_STATUS_PREFIX, leftover_of, name_in};
 use crate::names::{check_hostname, check_volume_name};
 
 /// The most sets a volume may have (expand adds one at a time).
@@ -581,10 +581,94 @@ impl VolumeStatus {
     }
 }
 
+/// Brick directories of a deleted volume left on a host that was removed from the cluster
+/// while down, at `gluster/leftovers/<HostName>/<Volume>`: the delete finished without it,
+/// and its agent removes them (then this record) if it ever runs again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Leftover {
+    /// The record schema ([`super::SCHEMA`]).
+    #[serde(default = "schema_v1")]
+    pub schema: u32,
+    /// The host (as in the key).
+    pub host: String,
+    /// The deleted volume (as in the key).
+    pub volume: String,
+    /// The brick directories: each `/gluster/brickN/<volume>`.
+    pub paths: Vec<String>,
+    /// When the volume's delete went on without the host (seconds since the epoch).
+    pub at: u64,
+    /// Fields of a newer writer, kept as they are.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Leftover {
+    /// Reads and checks the record stored at `key`: its host and volume are the key's, both
+    /// valid names, and every path is a brick directory of that volume.
+    pub fn decode(key: &str, bytes: &[u8]) -> Result<Self, RecordError> {
+        let fix =
+            "written by `brickyard host remove`; delete the key once the directories are gone";
+        let (host, volume) = leftover_of(key).unwrap_or_default();
+        check_hostname("host name", host)
+            .map_err(|e| RecordError::new(key, format!("its key names no valid host: {e}"), fix))?;
+        check_volume_name(volume).map_err(|e| {
+            RecordError::new(key, format!("its key names no valid volume: {e}"), fix)
+        })?;
+        let r: Self = super::parse(key, bytes, fix)?;
+        super::check_schema(key, r.schema, fix)?;
+        if r.host != host || r.volume != volume {
+            return Err(RecordError::new(
+                key,
+                format!(
+                    "it is about {}/{}, its key about {host}/{volume}",
+                    r.host, r.volume
+                ),
+                fix,
+            ));
+        }
+        if r.paths.len() > MAX_BRICK_MOUNTS {
+            return Err(RecordError::new(
+                key,
+                format!("it lists more than {MAX_BRICK_MOUNTS} paths"),
+                fix,
+            ));
+        }
+        if let Some(bad) = r.paths.iter().find(|p| brick_index(p, volume).is_none()) {
+            return Err(RecordError::new(
+                key,
+                format!(
+                    "its path {bad:?} is not a brick directory of {volume} (/gluster/brickN/{volume})"
+                ),
+                fix,
+            ));
+        }
+        Ok(r)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::keys::{volume_key, volume_status_key};
+
+    #[test]
+    fn a_leftover_names_only_brick_directories_of_its_volume() {
+        let key = crate::keys::leftover_key("h3", "gv0");
+        let good =
+            br#"{"schema":1,"host":"h3","volume":"gv0","paths":["/gluster/brick2/gv0"],"at":1}"#;
+        let l = Leftover::decode(&key, good).expect("valid");
+        assert_eq!(l.paths, ["/gluster/brick2/gv0"]);
+        for bad in [
+            r#"{"schema":1,"host":"h3","volume":"gv0","paths":["/etc"],"at":1}"#,
+            r#"{"schema":1,"host":"h3","volume":"gv0","paths":["/gluster/brick1/gv1"],"at":1}"#,
+            r#"{"schema":1,"host":"h3","volume":"gv0","paths":["/gluster/brick1/gv0/.."],"at":1}"#,
+            r#"{"schema":1,"host":"h4","volume":"gv0","paths":[],"at":1}"#,
+            r#"{"schema":2,"host":"h3","volume":"gv0","paths":[],"at":1}"#,
+        ] {
+            assert!(Leftover::decode(&key, bad.as_bytes()).is_err(), "{bad}");
+        }
+        assert!(Leftover::decode("gluster/leftovers/h3/../x", good).is_err());
+    }
 
     pub(crate) fn record() -> VolumeRecord {
         VolumeRecord {
