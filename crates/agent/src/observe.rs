@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use brickyard_model::keys::OBSERVED_VOLUMES;
-use brickyard_model::records::agent::{ObservedVolumes, RebalanceSeen};
+use brickyard_model::records::agent::{HealPeak, ObservedVolumes, RebalanceSeen};
 use brickyard_store::{Op, Store, Txn};
 use tracing::{Instrument as _, info, warn};
 
@@ -68,6 +68,18 @@ pub(crate) fn observe_volumes(opts: &AgentOptions, store: &Arc<dyn Store>, live:
                 Err(e) => warn!("cannot read the bricks' status: {e}"),
             }
         }
+        // The heal peaks carry over from the last observation (this holder's or the one
+        // before it): the rate is measured from them.
+        let peaks = match store.get(OBSERVED_VOLUMES).await {
+            Ok(Some(e)) => ObservedVolumes::decode(&e.value)
+                .map(|o| o.heal_peak)
+                .unwrap_or_default(),
+            Ok(None) => Default::default(),
+            Err(e) => {
+                warn!("cannot read the last observation (heal rates start afresh): {e}");
+                Default::default()
+            }
+        };
         let mut obs = ObservedVolumes {
             schema: brickyard_model::records::SCHEMA,
             host,
@@ -107,6 +119,9 @@ pub(crate) fn observe_volumes(opts: &AgentOptions, store: &Arc<dyn Store>, live:
                         if let Err(e) = gluster.heal_start(&name).await {
                             warn!("volume {name}: cannot start its heal: {e}");
                         }
+                    }
+                    if let Some(p) = HealPeak::next(peaks.get(&name), obs.at, pending) {
+                        obs.heal_peak.insert(name.clone(), p);
                     }
                     obs.heal_pending.insert(name.clone(), pending);
                     obs.heal_unreachable

@@ -136,6 +136,8 @@ pub(crate) fn render(o: &Observed, health: &ClusterHealth) -> Result<String, std
         let online = Family::<VolumeLabel, Gauge>::default();
         let total = Family::<VolumeLabel, Gauge>::default();
         let heal = Family::<VolumeLabel, Gauge>::default();
+        let heal_rate = Family::<VolumeLabel, Gauge>::default();
+        let heal_eta = Family::<VolumeLabel, Gauge>::default();
         let rebalancing = Family::<VolumeLabel, Gauge>::default();
         let moved = Family::<VolumeLabel, Gauge>::default();
         for v in &health.volumes {
@@ -155,6 +157,14 @@ pub(crate) fn render(o: &Observed, health: &ClusterHealth) -> Result<String, std
             if let Some(n) = v.heal_pending {
                 heal.get_or_create(&l)
                     .set(i64::try_from(n).unwrap_or(i64::MAX));
+            }
+            if let Some(p) = &v.heal_progress {
+                heal_rate.get_or_create(&l).set(p.per_minute.round() as i64);
+                if let Some(eta) = p.eta_seconds {
+                    heal_eta
+                        .get_or_create(&l)
+                        .set(i64::try_from(eta).unwrap_or(i64::MAX));
+                }
             }
             if let Some(r) = &v.rebalance {
                 rebalancing.get_or_create(&l).set(i64::from(r.running()));
@@ -176,6 +186,16 @@ pub(crate) fn render(o: &Observed, health: &ClusterHealth) -> Result<String, std
             "volume_heal_pending",
             "Entries pending heal, summed over the volume's bricks, as last recorded by the pool lock's holder",
             heal,
+        );
+        r.register(
+            "volume_heal_entries_per_minute",
+            "Entries healed per minute since the volume's count pending heal was last at its peak; absent while nothing is pending or before a second observation",
+            heal_rate,
+        );
+        r.register(
+            "volume_heal_eta_seconds",
+            "Seconds until nothing is pending heal at the measured rate; absent while the count does not go down",
+            heal_eta,
         );
         r.register(
             "volume_rebalance_running",
@@ -218,4 +238,54 @@ pub(crate) async fn metrics(
         body,
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use brickyard_gluster::{VolumeInfo, VolumeState};
+    use brickyard_model::records::agent::{HealPeak, ObservedVolumes};
+
+    #[test]
+    fn a_draining_heal_has_a_rate_and_an_estimate() {
+        let volume = VolumeInfo {
+            name: "v".into(),
+            id: "id".into(),
+            state: VolumeState::Started,
+            type_str: "Replicate".into(),
+            brick_count: 3,
+            dist_count: 1,
+            replica_count: 3,
+            arbiter_count: 0,
+            disperse_count: 0,
+            redundancy_count: 0,
+            bricks: Vec::new(),
+            options: Default::default(),
+        };
+        let mut obs = ObservedVolumes {
+            at: 20,
+            ..ObservedVolumes::default()
+        };
+        obs.heal_pending.insert("v".into(), 300);
+        obs.heal_peak.insert(
+            "v".into(),
+            HealPeak {
+                at: 0,
+                pending: 400,
+            },
+        );
+        let o = Observed {
+            volumes: Some(vec![volume]),
+            heal: Some(Ok(obs)),
+            ..Observed::default()
+        };
+        let text = render(&o, &brickyard_observe::assess(&o)).expect("renders");
+        for line in [
+            r#"brickyard_volume_heal_pending{volume="v"} 300"#,
+            r#"brickyard_volume_heal_entries_per_minute{volume="v"} 300"#,
+            r#"brickyard_volume_heal_eta_seconds{volume="v"} 60"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} not in:\n{text}");
+        }
+    }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use brickyard_gluster::VolumeInfo;
 use brickyard_model::keys::OBSERVED_VOLUMES;
-use brickyard_model::records::agent::{ObservedVolumes, RebalanceSeen};
+use brickyard_model::records::agent::{HealProgress, ObservedVolumes, RebalanceSeen};
 use brickyard_store::Store;
 use brickyard_volumes::{VolumeError, VolumeView};
 use serde::Serialize;
@@ -42,6 +42,9 @@ pub struct VolumeObserved {
     /// Why heal info could not be asked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub heal_unknown: Option<String>,
+    /// How fast its heal drains, once measured (while entries are pending).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heal_progress: Option<HealProgress>,
     /// Its last rebalance, when it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rebalance: Option<RebalanceSeen>,
@@ -75,6 +78,7 @@ pub async fn volume_detail(
             at: o.at,
             heal_pending: o.heal_pending.get(name).copied(),
             heal_unknown: o.heal_unknown.get(name).cloned(),
+            heal_progress: o.heal_progress(name),
             rebalance: o.rebalance.get(name).cloned(),
         });
     Ok(VolumeDetail {

@@ -12,7 +12,9 @@ use std::time::Duration;
 use brickyard_gluster::{VolumeInfo, VolumeState, VolumeStatus};
 use brickyard_model::keys::{CONFIG_PREFIX, OBSERVED_VOLUMES, name_in};
 use brickyard_model::records::RecordError;
-use brickyard_model::records::agent::{AgentState, AgentStatus, ObservedVolumes, RebalanceSeen};
+use brickyard_model::records::agent::{
+    AgentState, AgentStatus, HealProgress, ObservedVolumes, RebalanceSeen,
+};
 use brickyard_store::{Store, StoreError, configs};
 use serde::Serialize;
 
@@ -152,6 +154,9 @@ pub struct VolumeHealth {
     pub bricks: usize,
     /// Entries pending heal, summed over bricks; `None` when not known (see `unknown`).
     pub heal_pending: Option<u64>,
+    /// How fast its heal drains, once measured (while entries are pending).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heal_progress: Option<HealProgress>,
     /// Its last rebalance, when it has one, as the pool lock's holder last saw it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rebalance: Option<RebalanceSeen>,
@@ -340,6 +345,10 @@ pub fn assess(o: &Observed) -> ClusterHealth {
                 None
             }
         };
+        let heal_progress = match &o.heal {
+            Some(Ok(obs)) => obs.heal_progress(&v.name),
+            _ => None,
+        };
         if started {
             match online {
                 Some(n) if n < total => {
@@ -352,7 +361,10 @@ pub fn assess(o: &Observed) -> ClusterHealth {
                 Some(_) => {}
             }
             if let Some(n) = heal_pending.filter(|n| *n > 0) {
-                problems.push(format!("volume {}: {n} entries pending heal", v.name));
+                problems.push(match heal_progress {
+                    Some(p) => format!("volume {}: {n} entries pending heal, {p}", v.name),
+                    None => format!("volume {}: {n} entries pending heal", v.name),
+                });
             }
         }
         for u in &unknown {
@@ -366,12 +378,9 @@ pub fn assess(o: &Observed) -> ClusterHealth {
         };
         match &rebalance {
             Some(r) if r.running() => notes.push(format!(
-                "volume {}: rebalance in progress: {} files ({} bytes) moved, {} looked at, in {} s",
+                "volume {}: rebalance in progress: {}",
                 v.name,
-                r.files.unwrap_or(0),
-                r.bytes.unwrap_or(0),
-                r.lookups.unwrap_or(0),
-                r.runtime_secs.unwrap_or(0)
+                r.summary().unwrap_or_else(|| "not counted yet".into())
             )),
             Some(r) if r.status == "failed" => problems.push(format!(
                 "volume {}: its last rebalance failed ({} files could not move); its hosts' /var/log/glusterfs/{}-rebalance.log say why",
@@ -388,6 +397,7 @@ pub fn assess(o: &Observed) -> ClusterHealth {
             bricks_online: online,
             bricks: total,
             heal_pending,
+            heal_progress,
             rebalance,
             unknown,
         });
@@ -547,10 +557,28 @@ mod tests {
                 ..RebalanceSeen::default()
             },
         );
+        // Its heal drained 100 entries in 20 s since its peak.
+        obs.at = 20;
+        obs.heal_pending.insert("moving".into(), 300);
+        obs.heal_peak.insert(
+            "moving".into(),
+            brickyard_model::records::agent::HealPeak {
+                at: 0,
+                pending: 400,
+            },
+        );
         o.heal = Some(Ok(obs));
         let h = assess(&o);
         assert!(
-            h.notes.contains(&"volume moving: rebalance in progress: 16 files (4096 bytes) moved, 40 looked at, in 3 s".to_owned()),
+            h.problems.contains(
+                &"volume moving: 300 entries pending heal, healing 300 a minute, about 1m left"
+                    .to_owned()
+            ),
+            "{:?}",
+            h.problems
+        );
+        assert!(
+            h.notes.contains(&"volume moving: rebalance in progress: 16 files (4096 bytes) moved, 40 looked at, in 3 s (5 files, 1365 bytes a second)".to_owned()),
             "{:?}",
             h.notes
         );

@@ -544,19 +544,20 @@ async fn info(store: &dyn Store, a: InfoArgs) -> Result<()> {
             if let Some(o) = &out.observed {
                 match (o.heal_pending, &o.heal_unknown) {
                     (_, Some(why)) => println!("heal      could not ask: {why}"),
-                    (Some(n), None) => println!("heal      {n} entries pending"),
+                    (Some(n), None) => match &o.heal_progress {
+                        Some(p) => println!("heal      {n} entries pending, {p}"),
+                        None => println!("heal      {n} entries pending"),
+                    },
                     (None, None) => {}
                 }
                 if let Some(rb) = &o.rebalance {
-                    match (rb.files, rb.bytes) {
-                        (Some(f), Some(b)) => println!(
-                            "rebalance {}: {f} files ({b} bytes) moved, {} looked at, {} failed, in {} s",
+                    match rb.summary() {
+                        Some(s) => println!(
+                            "rebalance {}: {s}; {} failed",
                             rb.status,
-                            rb.lookups.unwrap_or(0),
-                            rb.failures.unwrap_or(0),
-                            rb.runtime_secs.unwrap_or(0)
+                            rb.failures.unwrap_or(0)
                         ),
-                        _ => println!("rebalance {}", rb.status),
+                        None => println!("rebalance {}", rb.status),
                     }
                 }
             }
@@ -722,7 +723,10 @@ async fn wait_heal(store: &dyn Store, name: &str, limit: Duration) -> Result<()>
         if let Some(o) = observed.filter(|o| o.at > since) {
             let now = match (o.heal_pending.get(name), o.heal_unknown.get(name)) {
                 (_, Some(why)) => format!("heal: could not ask ({why})"),
-                (Some(n), None) => format!("{n} entries pending heal"),
+                (Some(n), None) => match o.heal_progress(name) {
+                    Some(p) => format!("{n} entries pending heal, {p}"),
+                    None => format!("{n} entries pending heal"),
+                },
                 (None, None) => "heal: not observed yet".to_owned(),
             };
             if Some(&now) != last.as_ref() {
@@ -731,7 +735,11 @@ async fn wait_heal(store: &dyn Store, name: &str, limit: Duration) -> Result<()>
                         most = most.max(n);
                         b.set_length(most);
                         b.set_position(most - n);
-                        b.set_message(String::new());
+                        b.set_message(
+                            o.heal_progress(name)
+                                .map(|p| p.to_string())
+                                .unwrap_or_default(),
+                        );
                     }
                     (Some(b), None) => b.set_message(now.clone()),
                     (None, _) => eprintln!(

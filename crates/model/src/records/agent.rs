@@ -247,9 +247,70 @@ pub struct ObservedVolumes {
     /// The last rebalance of each volume that has one, as gluster reports it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub rebalance: BTreeMap<String, RebalanceSeen>,
+    /// The most entries pending heal since the volume last had none, and when: what the
+    /// heal rate is measured from ([`ObservedVolumes::heal_progress`]). Only volumes with
+    /// entries pending.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub heal_peak: BTreeMap<String, HealPeak>,
     /// Fields of a newer writer, kept as they are.
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+/// A count of entries pending heal and when it was seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealPeak {
+    /// When (seconds since the epoch).
+    pub at: u64,
+    /// Entries pending heal then.
+    pub pending: u64,
+}
+
+impl HealPeak {
+    /// The peak after seeing `pending` entries at `at`, given the one before: `None` once
+    /// nothing is pending, a new peak when the count passed the old one (writes while a
+    /// brick was away add entries), else the old one (a count that stays where it was is
+    /// not draining).
+    pub fn next(before: Option<&Self>, at: u64, pending: u64) -> Option<Self> {
+        match before {
+            _ if pending == 0 => None,
+            Some(b) if pending <= b.pending && b.at <= at => Some(*b),
+            _ => Some(Self { at, pending }),
+        }
+    }
+}
+
+/// `45s`, `3m`, `1h 20m`, `2d 3h`: seconds rounded up to what a reader needs.
+fn short_duration(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m", secs.div_ceil(60)),
+        3600..86400 => format!("{}h {}m", secs / 3600, (secs % 3600) / 60),
+        _ => format!("{}d {}h", secs / 86400, (secs % 86400) / 3600),
+    }
+}
+
+/// How fast a heal drains, measured from its peak to the last observation.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct HealProgress {
+    /// Entries healed per minute since the peak; 0 while the count has not gone down.
+    pub per_minute: f64,
+    /// Seconds until nothing is pending at that rate; `None` while the rate is 0.
+    pub eta_seconds: Option<u64>,
+}
+
+impl std::fmt::Display for HealProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.eta_seconds {
+            None => write!(f, "not draining yet"),
+            Some(eta) => write!(
+                f,
+                "healing {:.0} a minute, about {} left",
+                self.per_minute,
+                short_duration(eta)
+            ),
+        }
+    }
 }
 
 /// A volume's last rebalance. The counts are asked for only while it runs or when it
@@ -280,9 +341,40 @@ impl RebalanceSeen {
     pub fn running(&self) -> bool {
         self.status == "in progress"
     }
+
+    /// What it did so far and how fast: `16 files (4096 bytes) moved, 40 looked at, in 3 s
+    /// (5 files, 1365 bytes a second)`; `None` when its counts were not asked (a completed
+    /// one). gluster's XML gives no estimate of the time left.
+    pub fn summary(&self) -> Option<String> {
+        let (files, bytes) = (self.files?, self.bytes?);
+        let secs = self.runtime_secs.unwrap_or(0);
+        let mut out = format!(
+            "{files} files ({bytes} bytes) moved, {} looked at, in {secs} s",
+            self.lookups.unwrap_or(0)
+        );
+        if let (Some(f), Some(b)) = (files.checked_div(secs), bytes.checked_div(secs)) {
+            out.push_str(&format!(" ({f} files, {b} bytes a second)"));
+        }
+        Some(out)
+    }
 }
 
 impl ObservedVolumes {
+    /// How fast volume `name`'s heal drains: from its peak to this observation. `None`
+    /// when nothing is pending or the rate is not measured yet (the peak is this
+    /// observation).
+    pub fn heal_progress(&self, name: &str) -> Option<HealProgress> {
+        let pending = *self.heal_pending.get(name).filter(|n| **n > 0)?;
+        let peak = self.heal_peak.get(name)?;
+        let secs = self.at.checked_sub(peak.at).filter(|s| *s > 0)?;
+        let healed = peak.pending.saturating_sub(pending);
+        let per_second = healed as f64 / secs as f64;
+        Some(HealProgress {
+            per_minute: per_second * 60.0,
+            eta_seconds: (healed > 0).then(|| (pending as f64 / per_second).ceil() as u64),
+        })
+    }
+
     /// Reads and checks the observation stored at [`OBSERVED_VOLUMES`].
     pub fn decode(bytes: &[u8]) -> Result<Self, RecordError> {
         let fix = "the pool lock's holder rewrites it every few seconds";
@@ -295,7 +387,8 @@ impl ObservedVolumes {
             .keys()
             .chain(obs.heal_unreachable.keys())
             .chain(obs.heal_unknown.keys())
-            .chain(obs.rebalance.keys());
+            .chain(obs.rebalance.keys())
+            .chain(obs.heal_peak.keys());
         for r in obs.rebalance.values() {
             if r.status.len() > 32 || !r.status.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
                 return Err(RecordError::new(
@@ -328,6 +421,39 @@ pub fn decode_unmanaged(bytes: &[u8]) -> Result<Vec<String>, RecordError> {
 mod tests {
     use super::*;
     use crate::keys::status_key;
+
+    #[test]
+    fn a_heal_is_measured_from_its_peak() {
+        let peak = |at, pending| HealPeak { at, pending };
+        // The count grows while a brick is away, then drains.
+        let mut p = None;
+        for (at, pending) in [(0, 10), (10, 400), (20, 300)] {
+            p = HealPeak::next(p.as_ref(), at, pending);
+        }
+        assert_eq!(p, Some(peak(10, 400)));
+        assert_eq!(
+            HealPeak::next(Some(&peak(10, 400)), 30, 400),
+            Some(peak(10, 400))
+        );
+        assert_eq!(HealPeak::next(p.as_ref(), 30, 0), None);
+        let mut obs = ObservedVolumes {
+            at: 20,
+            ..ObservedVolumes::default()
+        };
+        obs.heal_pending.insert("v".into(), 300);
+        obs.heal_peak.insert("v".into(), peak(10, 400));
+        let h = obs.heal_progress("v").expect("measured");
+        assert_eq!(h.per_minute, 600.0);
+        assert_eq!(h.eta_seconds, Some(30));
+        assert_eq!(h.to_string(), "healing 600 a minute, about 30s left");
+        // Not draining: a rate of 0 and no estimate; no peak yet: not measured.
+        obs.heal_peak.insert("v".into(), peak(10, 300));
+        assert_eq!(obs.heal_progress("v").expect("measured").eta_seconds, None);
+        obs.heal_peak.insert("v".into(), peak(20, 300));
+        assert_eq!(obs.heal_progress("v"), None);
+        assert_eq!(short_duration(61), "2m");
+        assert_eq!(short_duration(3700), "1h 1m");
+    }
 
     fn status() -> AgentStatus {
         AgentStatus {
