@@ -326,20 +326,46 @@ fn grow_add_a_disk_and_replace_a_brick_without_losing_a_byte() {
         || reported_mounts(&store, &hosts[0]).contains(&"/gluster/brick5".to_owned()),
     );
 
-    // Refusals first: a brick of plain distribute, a host of the same set.
+    // A plain distribute volume's only brick moves with its files: the new brick is
+    // added, gluster moves every file onto it, then the old one leaves.
     by.ok(&["volume", "create", "dist", "--distribute", "1"]);
     let dist = bricks(&by, "dist");
-    let refused = by.run(&[
+    let dist_mnt = tmp.path().join("dist");
+    by.lab("mount", &["dist", &dist_mnt.display().to_string()]);
+    write_files(&dist_mnt, "dist");
+    let out = by.ok(&[
         "volume",
         "replace-brick",
         "dist",
         &format!("{}:{}", dist[0].0, dist[0].1),
     ]);
-    assert_ne!(refused.code, Some(0), "{refused}");
-    assert!(
-        refused.stderr.contains("only copy"),
-        "the refusal says why: {refused}"
-    );
+    assert_ne!(bricks(&by, "dist"), dist, "{out}");
+    let v: Value = serde_json::from_str(&by.ok(&["volume", "info", "dist", "--output", "json"]))
+        .expect("volume info JSON");
+    let recorded: Vec<String> = v["record"]["bricks"]
+        .as_array()
+        .expect("bricks")
+        .iter()
+        .map(|b| {
+            format!(
+                "{}:{}",
+                b["ip"].as_str().expect("ip"),
+                b["path"].as_str().expect("path")
+            )
+        })
+        .collect();
+    let in_gluster: Vec<String> = v["gluster"]["bricks"]
+        .as_array()
+        .expect("gluster's bricks")
+        .iter()
+        .map(|b| b["name"].as_str().expect("name").to_owned())
+        .collect();
+    assert_eq!(recorded, in_gluster);
+    check_files(&dist_mnt, "dist");
+    by.lab("umount", &[&dist_mnt.display().to_string()]);
+    by.ok(&["volume", "delete", "dist", "--force"]);
+
+    // Refusals: a host of the same set.
     let set1_host1 = r3
         .iter()
         .position(|(h, _)| *h == hosts[0])
@@ -481,13 +507,13 @@ fn drain_a_host_then_rebuild_a_dead_one_elsewhere() {
     let by = Brickyard::new(BIN, &store, LAB4);
     by.ok(&["volume", "create", "r3", "--replica", "3"]);
     by.ok(&["volume", "create", "a2", "--replica", "2", "--arbiter"]);
-    by.ok(&["volume", "create", "dist", "--distribute", "1"]);
+    by.ok(&["volume", "create", "dist", "--distribute", "4"]);
     let tmp = tempfile::Builder::new()
         .prefix("bytd4-")
         .tempdir()
         .expect("temp dir");
     let mut mounts = BTreeMap::new();
-    for v in ["r3", "a2"] {
+    for v in ["r3", "a2", "dist"] {
         let m = tmp.path().join(v);
         by.lab("mount", &[v, &m.display().to_string()]);
         write_files(&m, v);
@@ -510,33 +536,31 @@ fn drain_a_host_then_rebuild_a_dead_one_elsewhere() {
             .collect()
     };
 
-    // The host of the plain distribute volume cannot be drained: nothing changes.
-    let dist_host = bricks(&by, "dist")[0].0.clone();
-    let before: Vec<_> = ["r3", "a2"].iter().map(|v| bricks(&by, v)).collect();
-    let refused = by.run(&["host", "drain", &dist_host]);
-    assert_ne!(refused.code, Some(0), "{refused}");
-    assert!(
-        refused.stderr.contains("volume dist") && refused.stderr.contains("only copy"),
-        "{refused}"
-    );
-    let after: Vec<_> = ["r3", "a2"].iter().map(|v| bricks(&by, v)).collect();
-    assert_eq!(before, after, "a refused drain moves nothing");
-    by.ok(&["volume", "delete", "dist", "--force"]);
-
-    // Drain the host holding the most bricks: it ends empty, every file intact.
+    // Drain a host holding bricks of all three (the busiest such): each replicated brick
+    // is rebuilt elsewhere, the distribute brick's files move onto the volume's bricks.
+    let holds = |h: &str, v: &str| bricks(&by, v).iter().any(|(x, _)| x == h);
     let busiest = names
         .iter()
+        .filter(|h| holds(h, "dist"))
         .max_by_key(|h| on(h).len())
         .expect("hosts")
         .clone();
+    assert_eq!(
+        on(&busiest).len(),
+        2,
+        "{busiest} holds bricks of r3, a2 and dist"
+    );
     let index = names.iter().position(|h| *h == busiest).expect("a host");
-    assert!(!on(&busiest).is_empty());
     let out = by.ok(&["host", "drain", &busiest]);
     assert!(out.contains("is drained"), "{out}");
-    assert!(on(&busiest).is_empty(), "host {busiest} still holds bricks");
-    for v in ["r3", "a2"] {
-        let b = bricks(&by, v);
-        sets_on_distinct_hosts(&b, 3);
+    assert!(
+        on(&busiest).is_empty() && !holds(&busiest, "dist"),
+        "host {busiest} still holds bricks"
+    );
+    for v in ["r3", "a2", "dist"] {
+        if v != "dist" {
+            sets_on_distinct_hosts(&bricks(&by, v), 3);
+        }
         let info = gluster_bricks(&by, v);
         assert!(
             !info.contains(&format!("{}:", ips[index])),
@@ -544,6 +568,12 @@ fn drain_a_host_then_rebuild_a_dead_one_elsewhere() {
         );
         check_files(&mounts[v], v);
     }
+    assert_eq!(bricks(&by, "dist").len(), 4);
+    // The distribute volume would block the dead host's replacement below (its files
+    // cannot move off a stopped host).
+    let m = mounts.remove("dist").expect("dist mounted");
+    by.lab("umount", &[&m.display().to_string()]);
+    by.ok(&["volume", "delete", "dist", "--force"]);
 
     // A host stops for good; its bricks are rebuilt on the drained host. Two volumes it
     // holds bricks of are deleted while it is down.

@@ -10,8 +10,8 @@ use crate::error::{GlusterError, ReplyError};
 use crate::parse::{
     HealBrick, Peer, ProbeOutcome, QuotaLimit, RebalanceStatus, VolumeInfo, VolumeOp, VolumeRef,
     VolumeStatus, parse_heal_info, parse_ok, parse_peer_probe, parse_peer_status, parse_pool_list,
-    parse_quota_list, parse_rebalance_status, parse_uuid_get, parse_volume_get, parse_volume_info,
-    parse_volume_list, parse_volume_op, parse_volume_status,
+    parse_quota_list, parse_rebalance_status, parse_remove_brick_status, parse_uuid_get,
+    parse_volume_get, parse_volume_info, parse_volume_list, parse_volume_op, parse_volume_status,
 };
 
 /// Timeout of read commands: they answer in well under a second on a healthy pool, and
@@ -291,6 +291,21 @@ impl Gluster {
             &["volume", "rebalance", volume, "status"],
             false,
             parse_rebalance_status,
+        )
+        .await
+    }
+
+    /// `volume remove-brick VOL BRICK status`: the files moving off a brick, summed over
+    /// the nodes.
+    pub async fn remove_brick_status(
+        &self,
+        volume: &str,
+        brick: &str,
+    ) -> Result<RebalanceStatus, GlusterError> {
+        self.run(
+            &["volume", "remove-brick", volume, brick, "status"],
+            false,
+            parse_remove_brick_status,
         )
         .await
     }

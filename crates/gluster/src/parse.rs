@@ -425,8 +425,19 @@ pub struct RebalanceStatus {
 
 /// Parses `gluster --xml volume rebalance VOL status`.
 pub fn parse_rebalance_status(xml: &[u8]) -> Result<RebalanceStatus, ReplyError> {
+    parse_migration(xml, "volRebalance")
+}
+
+/// Parses `gluster --xml volume remove-brick VOL BRICK... status`: the same counts as a
+/// rebalance's, for the files moving off the bricks. One that was never started is
+/// gluster's failure ("remove-brick not started for volume VOL.").
+pub fn parse_remove_brick_status(xml: &[u8]) -> Result<RebalanceStatus, ReplyError> {
+    parse_migration(xml, "volRemoveBrick")
+}
+
+fn parse_migration(xml: &[u8], element: &str) -> Result<RebalanceStatus, ReplyError> {
     cli_output(xml, |root| {
-        let a = root.req("volRebalance")?.req("aggregate")?;
+        let a = root.req(element)?.req("aggregate")?;
         Ok(RebalanceStatus {
             status: a.req_text("statusStr")?.to_owned(),
             files: a.req_num("files")?,
@@ -697,6 +708,26 @@ mod tests {
             .expect("parses");
         assert_eq!(running.status, "in progress");
         assert_eq!(running.files, 16);
+    }
+
+    #[test]
+    fn remove_brick_status_counts_the_files_moved_off() {
+        let running =
+            parse_remove_brick_status(fixture!("volume_remove_brick_status_in_progress.xml"))
+                .expect("parses");
+        assert_eq!(running.status, "in progress");
+        assert_eq!((running.files, running.bytes), (16, 320000));
+        let done = parse_remove_brick_status(fixture!("volume_remove_brick_status_completed.xml"))
+            .expect("parses");
+        assert_eq!(done.status, "completed");
+        assert_eq!((done.files, done.failures, done.skipped), (110, 0, 0));
+        let never =
+            parse_remove_brick_status(fixture!("volume_remove_brick_status_not_started.xml"))
+                .expect_err("not started");
+        assert!(
+            matches!(&never, ReplyError::Op(f) if f.op_errstr.contains("remove-brick not started")),
+            "{never:?}"
+        );
     }
 
     #[test]

@@ -511,11 +511,13 @@ pub struct Replacement {
     pub to: BrickRef,
 }
 
-/// Moves brick `brick` (`HOST:PATH`, by `HostName` or address) of a replicated or dispersed
-/// volume to a new brick on host `to`, or where placement chooses: never on the host (or
-/// zone) of another brick of its set. The agents replace it in gluster once it holds
+/// Moves brick `brick` (`HOST:PATH`, by `HostName` or address) to a new brick on host `to`,
+/// or where placement chooses: never on the host (or zone) of another brick of its set.
+/// For a replicated or dispersed volume the agents replace it in gluster once it holds
 /// nothing the rest of its set lacks, and heal the new brick from the others. A plain
-/// distribute volume is refused: its brick holds the only copy of its files.
+/// distribute brick holds the only copy of its files: the agents add the new brick, move
+/// the old one's files onto the volume's bricks (`remove-brick ... start`), and take it out
+/// once every file moved; refused while its host is down.
 pub async fn replace_brick(
     store: &dyn Store,
     name: &str,
@@ -530,12 +532,6 @@ pub async fn replace_brick(
             name: r.name.clone(),
             reason,
         };
-        if matches!(r.layout.kind, crate::LayoutKind::Distribute) {
-            return Err(refuse(format!(
-                "its layout is {}: each brick holds the only copy of its files, so a replaced brick would lose them; replace bricks of replicated or dispersed volumes only",
-                r.layout
-            )));
-        }
         let Some((host, path)) = brick.rsplit_once(':') else {
             return Err(refuse(format!(
                 "{brick:?} is not a brick: give it as HOST:PATH (see `brickyard volume info {}`)",
@@ -556,6 +552,14 @@ pub async fn replace_brick(
                     .join(", ")
             )));
         };
+        if matches!(r.layout.kind, crate::LayoutKind::Distribute)
+            && !hosts.iter().any(|c| c.host == r.bricks[index].host && c.live)
+        {
+            return Err(refuse(format!(
+                "its layout is {}: {brick} holds the only copy of its files, which can only move while its host {} is up; start it first",
+                r.layout, r.bricks[index].host
+            )));
+        }
         let new =
             placement::place_replacement(&r.name, &r.layout, &r.bricks, index, &hosts, to, false)
                 .map_err(|e| refuse(format!("{brick} cannot be moved: {e}")))?;
@@ -582,9 +586,10 @@ fn record_move(r: &mut VolumeRecord, index: usize, new: BrickRef) -> BrickRef {
 /// Moves every brick on host `host` away (`brickyard host drain`): each to `to` when given,
 /// else where placement chooses, by the rules of [`replace_brick`]; the host itself takes
 /// nothing new. Every move is planned first and all are recorded in one transaction, or
-/// none when one cannot be placed: a plain distribute brick (the only copy of its files),
-/// or no room outside its set unless `beside` lets it join another brick's host (the set
-/// then loses a copy with that host). Empty when the host holds no brick.
+/// none when one cannot be placed: a plain distribute brick on a host that is down (the
+/// only copy of its files cannot move), or no room outside its set unless `beside` lets it
+/// join another brick's host (the set then loses a copy with that host). Empty when the
+/// host holds no brick.
 pub async fn drain_host(
     store: &dyn Store,
     host: &str,
@@ -600,6 +605,7 @@ pub async fn drain_host(
     }
     for _ in 0..ATTEMPTS {
         let mut hosts = candidates(store).await?;
+        let up = hosts.iter().any(|c| c.host == host && c.live);
         for c in hosts.iter_mut().filter(|c| c.host == host) {
             c.live = false;
         }
@@ -610,9 +616,9 @@ pub async fn drain_host(
             if r.state == DesiredState::Deleted || !r.bricks.iter().any(|b| b.host == host) {
                 continue;
             }
-            if matches!(r.layout.kind, crate::LayoutKind::Distribute) {
+            if matches!(r.layout.kind, crate::LayoutKind::Distribute) && !up {
                 reasons.push(format!(
-                    "volume {} is {}: its brick there holds the only copy of its files (moving them with remove-brick is planned); copy the data off and delete the volume",
+                    "volume {} is {}: its brick there holds the only copy of its files, which can only move while the host is up; start it first",
                     r.name, r.layout
                 ));
                 continue;

@@ -96,6 +96,16 @@ pub enum Action {
         /// The brick taking its place, `IP:PATH`.
         to: String,
     },
+    /// Move the files of brick FROM of a plain distribute volume onto its other bricks
+    /// (the brick taking its place was added before): `remove-brick NAME FROM start`, wait
+    /// while it runs, then `commit` once every file moved; nothing is committed while a
+    /// file could not move.
+    MigrateOff {
+        /// The volume.
+        name: String,
+        /// The brick leaving, `IP:PATH`.
+        from: String,
+    },
     /// `gluster volume rebalance NAME start`.
     Rebalance {
         /// The volume.
@@ -316,10 +326,46 @@ fn plan_existing(rec: &VolumeRecord, status: Option<&VolumeStatus>, v: &VolumeIn
     let want: Vec<String> = rec.bricks.iter().map(|b| b.gluster_name()).collect();
     let mut a = Vec::new();
     let mut rebalance = status.is_some_and(|s| s.rebalance_pending);
-    if have != want {
+    let replicated = !matches!(rec.layout.kind, LayoutKind::Distribute);
+    // A plain distribute volume's bricks are in no sets, and a moved one comes back at the
+    // end of gluster's list: their order does not matter.
+    let same = if replicated {
+        have == want
+    } else {
+        let (mut h, mut w) = (have.clone(), want.clone());
+        h.sort();
+        w.sort();
+        h == w
+    };
+    if !same && !replicated {
+        match distribute_steps(rec, &have, &want) {
+            Some(steps) => {
+                if steps.moving() {
+                    a.push(Action::MarkReplacing { name: name.clone() });
+                } else {
+                    a.push(Action::MarkExpanding { name: name.clone() });
+                    rebalance = true;
+                }
+                if !steps.add.is_empty() {
+                    a.push(Action::AddBricks {
+                        name: name.clone(),
+                        bricks: steps.add,
+                        replica: None,
+                        arbiter: None,
+                    });
+                }
+                for from in steps.off {
+                    a.push(Action::MigrateOff {
+                        name: name.clone(),
+                        from,
+                    });
+                }
+            }
+            None => return not_recorded(rec, status, &have, &want),
+        }
+    } else if !same {
         let moved: Vec<(&String, &String)> =
             have.iter().zip(&want).filter(|(h, w)| h != w).collect();
-        let replicated = !matches!(rec.layout.kind, LayoutKind::Distribute);
         if want.len() == have.len()
             && replicated
             && moved.iter().all(|(from, to)| rec.moves_brick(from, to))
@@ -345,17 +391,7 @@ fn plan_existing(rec: &VolumeRecord, status: Option<&VolumeStatus>, v: &VolumeIn
             });
             rebalance = true;
         } else {
-            return settle(
-                rec,
-                status,
-                Phase::Failed,
-                format!(
-                    "gluster's bricks of {name} ({}) are not the recorded ones ({}); it is left alone, repair it by hand",
-                    have.join(" "),
-                    want.join(" ")
-                ),
-                have.len(),
-            );
+            return not_recorded(rec, status, &have, &want);
         }
     }
     let marker = rec.marker();
@@ -410,6 +446,63 @@ fn plan_existing(rec: &VolumeRecord, status: Option<&VolumeStatus>, v: &VolumeIn
         bricks: want.len(),
     });
     a
+}
+
+fn not_recorded(
+    rec: &VolumeRecord,
+    status: Option<&VolumeStatus>,
+    have: &[String],
+    want: &[String],
+) -> Vec<Action> {
+    settle(
+        rec,
+        status,
+        Phase::Failed,
+        format!(
+            "gluster's bricks of {} ({}) are not the recorded ones ({}); it is left alone, repair it by hand",
+            rec.name,
+            have.join(" "),
+            want.join(" ")
+        ),
+        have.len(),
+    )
+}
+
+/// What brings a plain distribute volume's bricks in gluster to the recorded ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct DistributeSteps {
+    /// Bricks to add: new ones (expand) or those taking a moved brick's place.
+    add: Vec<String>,
+    /// Moved bricks whose files move onto the others, then leave.
+    off: Vec<String>,
+}
+
+impl DistributeSteps {
+    fn moving(&self) -> bool {
+        !self.off.is_empty()
+    }
+}
+
+/// The steps from gluster's bricks `have` to the recorded `want` of a plain distribute
+/// volume, order aside: every brick gluster has that the record does not must be the
+/// `from` of a recorded move whose `to` is recorded, and every recorded brick gluster
+/// lacks is added. `None` for any other difference (drift, left alone).
+fn distribute_steps(
+    rec: &VolumeRecord,
+    have: &[String],
+    want: &[String],
+) -> Option<DistributeSteps> {
+    let off: Vec<String> = have.iter().filter(|b| !want.contains(b)).cloned().collect();
+    let moved_away = off.iter().all(|from| {
+        rec.moves
+            .iter()
+            .any(|m| m.from.gluster_name() == *from && want.contains(&m.to.gluster_name()))
+    });
+    if !moved_away {
+        return None;
+    }
+    let add: Vec<String> = want.iter().filter(|b| !have.contains(b)).cloned().collect();
+    Some(DistributeSteps { add, off })
 }
 
 /// Where the desired record and what gluster reports differ, one line each, for people
@@ -653,6 +746,7 @@ mod tests {
                 Action::Delete { .. } => "delete".to_owned(),
                 Action::MarkExpanding { .. } => "mark-expanding".to_owned(),
                 Action::MarkReplacing { .. } => "mark-replacing".to_owned(),
+                Action::MigrateOff { from, .. } => format!("migrate-off {from}"),
                 Action::ReplaceBrick { from, to, .. } => format!("replace-brick({from} {to})"),
                 Action::AddBricks {
                     bricks, replica, ..
@@ -743,8 +837,21 @@ mod tests {
             // ... done: nothing left to do, the move stays as history.
             (moved(rec("v", r3, Started, &[1, 2, 4]), 3, 4), Some(status("v", Phase::Started, true)),
              Some(marked(info("v", G::Started, &[1, 2, 4]))), &[], String::new()),
-            // A plain distribute brick is never replaced, move or not: its files would go.
-            (moved(rec("v", Layout::distribute(3), Started, &[1, 2, 4]), 3, 4), Some(status("v", Phase::Started, true)),
+            // A plain distribute brick that moves: the new one is added, the old one's
+            // files move onto the others, then it goes.
+            (moved(rec("v", Layout::distribute(3), Started, &[1, 4, 3]), 2, 4), Some(status("v", Phase::Started, true)),
+             Some(marked(info("v", G::Started, &[1, 2, 3]))), &[],
+             "mark-replacing add-brick(None 10.0.0.4:/gluster/brick1/v) migrate-off 10.0.0.2:/gluster/brick1/v settle(started)".into()),
+            // ... added, files moving (or interrupted): the migration goes on.
+            (moved(rec("v", Layout::distribute(3), Started, &[1, 4, 3]), 2, 4), Some(status("v", Phase::Replacing, true)),
+             Some(marked(info("v", G::Started, &[1, 2, 3, 4]))), &[],
+             "mark-replacing migrate-off 10.0.0.2:/gluster/brick1/v settle(started)".into()),
+            // ... done: gluster lists the new brick last; the order of a distribute volume's
+            // bricks does not matter.
+            (moved(rec("v", Layout::distribute(3), Started, &[1, 4, 3]), 2, 4), Some(status("v", Phase::Replacing, true)),
+             Some(marked(info("v", G::Started, &[1, 3, 4]))), &[], "settle(started)".into()),
+            // A distribute brick gluster has and no move explains: drift, left alone.
+            (rec("v", Layout::distribute(3), Started, &[1, 2, 4]), Some(status("v", Phase::Started, true)),
              Some(marked(info("v", G::Started, &[1, 2, 3]))), &[],
              "settle(failed: gluster's bricks of v (10.0.0.1:/gluster/brick1/v 10.0.0.2:/gluster/brick1/v 10.0.0.3:/gluster/brick1/v) are not the recorded ones (10.0.0.1:/gluster/brick1/v 10.0.0.2:/gluster/brick1/v 10.0.0.4:/gluster/brick1/v); it is left alone, repair it by hand)".into()),
             // Bricks that differ otherwise: drift, left alone.

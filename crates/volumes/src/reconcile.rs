@@ -338,6 +338,66 @@ fn failed(what: &str, e: &GlusterError) -> Skip {
     Skip::Failed(format!("{what} failed: {e}"))
 }
 
+/// Moves the files of brick `from` of a plain distribute volume onto its other bricks, then
+/// takes it out: each pass asks how far gluster's `remove-brick` got and takes the next
+/// step. `Ok` once the brick is out; a wait while files move; a failure, with nothing
+/// committed, when a file could not move (committing would leave it behind).
+async fn migrate_off(gluster: &Gluster, name: &str, from: &str) -> Result<(), Skip> {
+    let status = match gluster.remove_brick_status(name, from).await {
+        Ok(s) if s.status != "stopped" => s,
+        // Not started, or stopped by hand (to make room): start it (again).
+        Ok(_) => return Err(start_migration(gluster, name, from).await),
+        Err(e) if already(&e, &["remove-brick not started"]) => {
+            return Err(start_migration(gluster, name, from).await);
+        }
+        Err(e) => return Err(failed("volume remove-brick status", &e)),
+    };
+    let counts = format!(
+        "{} files ({} bytes) moved, {} looked at, in {:.0} s",
+        status.files, status.bytes, status.lookups, status.runtime_secs
+    );
+    match status.status.as_str() {
+        "completed" if status.failures == 0 && status.skipped == 0 => {
+            gluster
+                .run(
+                    &["volume", "remove-brick", name, from, "commit"],
+                    true,
+                    parse_ok,
+                )
+                .await
+                .map_err(|e| failed("volume remove-brick commit", &e))?;
+            info!(volume = %name, %from, "brick removed, its files moved ({counts})");
+            Ok(())
+        }
+        "completed" => Err(Skip::Failed(format!(
+            "{} files could not move off {from} ({} failed, {} skipped; {counts}); they are still on it and nothing is committed. Its host's /var/log/glusterfs/{name}-rebalance.log says why (often no room on the other bricks); once fixed, `gluster volume remove-brick {name} {from} stop` lets brickyard start the move again",
+            status.failures + status.skipped,
+            status.failures,
+            status.skipped
+        ))),
+        "in progress" | "not started" => Err(Skip::Wait(format!(
+            "moving the files of {from} onto the volume's other bricks: {counts}"
+        ))),
+        other => Err(Skip::Failed(format!(
+            "moving the files off {from} {other} ({counts}); nothing is committed. Its host's /var/log/glusterfs/{name}-rebalance.log says why; `gluster volume remove-brick {name} {from} stop` lets brickyard start the move again"
+        ))),
+    }
+}
+
+/// Starts moving the files off `from`; the volume then waits for them.
+async fn start_migration(gluster: &Gluster, name: &str, from: &str) -> Skip {
+    let start = ["volume", "remove-brick", name, from, "start"];
+    match gluster.run(&start, true, parse_ok).await {
+        Ok(()) => {
+            info!(volume = %name, %from, "moving the brick's files onto the other bricks");
+            Skip::Wait(format!(
+                "moving the files of {from} onto the volume's other bricks: started"
+            ))
+        }
+        Err(e) => failed("volume remove-brick start", &e),
+    }
+}
+
 /// gluster's refusal of a `volume delete` while any peer of the pool is down, whatever
 /// peers the volume's bricks are on (measured on gluster 10.3).
 const PEERS_DOWN: &str = "Some of the peers are down";
@@ -446,10 +506,14 @@ async fn execute(
             info!(volume = %name, "added bricks {}", bricks.join(" "));
         }
         Action::MarkReplacing { name } => {
-            info!(volume = %name, "replacing bricks");
-            st.phase = Phase::Replacing;
-            st.reason.clear();
-            write_status(store, fence, host, st).await?;
+            // A move that waits (for heal, for files to move) keeps its status and reason
+            // until the wait's next text, so that waiting does not rewrite it twice a pass.
+            if st.phase != Phase::Replacing {
+                info!(volume = %name, "replacing bricks");
+                st.phase = Phase::Replacing;
+                st.reason.clear();
+                write_status(store, fence, host, st).await?;
+            }
         }
         Action::ReplaceBrick { name, from, to } => {
             // The leaving brick must not be the only good copy of anything: entries it
@@ -486,6 +550,7 @@ async fn execute(
                 warn!(volume = %name, "cannot start its heal after replace-brick: {e}");
             }
         }
+        Action::MigrateOff { name, from } => migrate_off(gluster, name, from).await?,
         Action::Rebalance { name } => {
             match gluster
                 .run(&["volume", "rebalance", name, "start"], true, parse_ok)

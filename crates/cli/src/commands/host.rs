@@ -21,11 +21,11 @@ pub enum HostCommand {
     /// interface, brick disks formatted (XFS, on LVM thin volumes where LVM works), in fstab
     /// and mounted. Refuses a disk holding data unless ZapDevice is true. Safe to run again.
     Prepare(PrepareArgs),
-    /// Move every brick off a host (for maintenance or before it leaves): each brick of a
-    /// replicated or dispersed volume goes to a live host outside its set, as `volume
-    /// replace-brick` would, and is healed there. All moves are planned first; when one
-    /// cannot be placed nothing changes. Plain distribute bricks are refused (moving their
-    /// files is planned). Works on a host that is down too.
+    /// Move every brick off a host (for maintenance or before it leaves), each as `volume
+    /// replace-brick` would: a brick of a replicated or dispersed volume goes to a live host
+    /// outside its set and is healed there; a plain distribute brick's files move onto the
+    /// volume's bricks. All moves are planned first; when one cannot be placed nothing
+    /// changes. Works on a host that is down too, except for plain distribute bricks.
     Drain(DrainArgs),
     /// Rebuild the bricks of a host that will never return on a new host: `host drain DEAD
     /// --to NEW`. NEW needs a live agent and a free brick mount per volume.

@@ -42,9 +42,10 @@ pub enum VolumeCommand {
     Delete(DeleteArgs),
     /// Add one replica/disperse set (one brick for plain distribute) and rebalance.
     Expand(NameArgs),
-    /// Move one brick of a replicated or dispersed volume to another host or disk (for a
-    /// failed disk or a host leaving); waits until gluster has the new brick, then shows
-    /// the heal that fills it until nothing is pending.
+    /// Move one brick to another host or disk (for a failed disk or a host leaving); waits
+    /// until gluster has the new brick, then shows the heal that fills it until nothing is
+    /// pending. A plain distribute brick moves with its files (its host must be up): the
+    /// new brick is added and the old one leaves once gluster moved every file.
     ReplaceBrick(ReplaceArgs),
     /// Remove a volume's record, status and clean-up acknowledgements from the store
     /// without touching gluster or any brick: the way out for a record that cannot be used
@@ -631,10 +632,13 @@ pub(crate) async fn follow_moves(
         return Ok(());
     }
     let limit = Duration::from_secs(wait.timeout);
+    let mut healing = Vec::new();
     for name in volumes {
-        wait_moved(store, name, limit).await?;
+        if wait_moved(store, name, limit).await? {
+            healing.push(name);
+        }
     }
-    for name in volumes {
+    for name in healing {
         wait_heal(store, name, limit).await?;
     }
     Ok(())
@@ -643,24 +647,35 @@ pub(crate) async fn follow_moves(
 /// Waits until gluster's bricks of `name` are the recorded ones (every recorded move done),
 /// asking a live glusterd; shows the agents' status as it changes, and gives up on a failure
 /// that stands for [`FAILED_GRACE`].
-async fn wait_moved(store: &dyn Store, name: &str, limit: Duration) -> Result<()> {
+/// Waits until gluster has the volume's recorded bricks; returns whether the new bricks
+/// fill by heal (a plain distribute volume's files moved before its old brick left).
+async fn wait_moved(store: &dyn Store, name: &str, limit: Duration) -> Result<bool> {
     let start = Instant::now();
     let mut last = String::new();
     let mut failed_since: Option<Instant> = None;
     loop {
         let d = brickyard_observe::volume_detail(store, name, GLUSTER_TIMEOUT).await?;
-        let want: Vec<String> = d
+        let distribute = matches!(
+            d.view.record.layout.kind,
+            brickyard_volumes::LayoutKind::Distribute
+        );
+        let mut want: Vec<String> = d
             .view
             .record
             .bricks
             .iter()
             .map(|b| b.gluster_name())
             .collect();
-        if d.gluster
-            .as_ref()
-            .is_some_and(|g| g.bricks.iter().map(|b| &b.name).eq(want.iter()))
-        {
-            return Ok(());
+        if let Some(g) = &d.gluster {
+            let mut have: Vec<String> = g.bricks.iter().map(|b| b.name.clone()).collect();
+            // gluster lists a distribute volume's moved brick last; order does not matter.
+            if distribute {
+                have.sort();
+                want.sort();
+            }
+            if have == want {
+                return Ok(!distribute);
+            }
         }
         let text = phase_text(&d.view);
         if text != last {
