@@ -362,6 +362,18 @@ fn grow_add_a_disk_and_replace_a_brick_without_losing_a_byte() {
         .collect();
     assert_eq!(recorded, in_gluster);
     check_files(&dist_mnt, "dist");
+    // The old brick's directory goes once gluster no longer uses it.
+    let old_host = index_of(&dist[0].0).to_string();
+    wait_until(
+        "the directory dist's brick moved away from removed",
+        Duration::from_secs(60),
+        || {
+            let t = by.run(&[
+                "lab", "exec", "--name", LAB, &old_host, "--", "test", "-e", &dist[0].1,
+            ]);
+            t.code == Some(1)
+        },
+    );
     by.lab("umount", &[&dist_mnt.display().to_string()]);
     by.ok(&["volume", "delete", "dist", "--force"]);
 
@@ -416,6 +428,12 @@ fn grow_add_a_disk_and_replace_a_brick_without_losing_a_byte() {
     }
     assert!(healed > 0, "the first set holds files");
     eprintln!("{healed} files healed onto the new brick, every one identical");
+    // The old brick's directory goes once gluster no longer uses it.
+    wait_until(
+        "the directory r3's brick moved away from removed",
+        Duration::from_secs(60),
+        || !brick_file(1, &r3[set1_host1].1, "").exists(),
+    );
 
     // A disk of host 2 fails for good: status names the bricks it takes down, the files
     // stay readable (one brick of a disperse 3 set may be lost), and replace-brick moves

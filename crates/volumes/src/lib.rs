@@ -15,7 +15,7 @@
 //!   the agents act;
 //! - [`reconcile`]: what an agent runs each pass: [`reconcile::cluster_pass`] on the pool
 //!   lock's holder, [`reconcile::host_pass`] on every host (removal of its own brick
-//!   directories of deleted volumes);
+//!   directories of deleted volumes, of leftovers, and of bricks moved away);
 //! - [`release`]: pure — the `remove-brick` steps that free a dead host of the bricks of
 //!   volumes being deleted, so that it can leave the pool;
 //! - [`settings`]: the cluster's settings, applied to gluster's cluster-wide options by the

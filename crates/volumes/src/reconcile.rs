@@ -8,8 +8,10 @@
 //!   written, the step is not taken. An agent killed half-way leaves something the next
 //!   pass — on this host or the next lock holder — completes.
 //! - [`host_pass`], on every host: removes this host's brick directories of deleted volumes
-//!   once its glusterd no longer knows them, and acknowledges that in the store; the lock
-//!   holder forgets a deleted volume once every brick host acknowledged.
+//!   once its glusterd no longer knows them, and acknowledges that in the store (the lock
+//!   holder forgets a deleted volume once every brick host acknowledged); removes the
+//!   directories left to it while it was out of the cluster (leftovers), and those its
+//!   bricks moved away from once gluster no longer uses them.
 //!
 //! Every write of the lock holder is fenced ([`Fence`]): it is a transaction guarded by the
 //! pool lock's revision, so a holder whose lease lapsed mid-pass cannot overwrite the next
@@ -683,8 +685,9 @@ pub async fn free_host(
     })
 }
 
-/// One pass of a host's own agent: removes this host's brick directories of deleted
-/// volumes and acknowledges each volume. Returns the directories removed.
+/// One pass of a host's own agent: removes this host's leftovers and the directories its
+/// bricks moved away from, then its brick directories of deleted volumes, acknowledging
+/// each volume. Returns the directories removed.
 pub async fn host_pass(
     store: &dyn Store,
     gluster: &Gluster,
@@ -692,6 +695,7 @@ pub async fn host_pass(
 ) -> Result<Vec<String>, ReconcileError> {
     let st = stored(store).await?;
     let mut removed = leftover_pass(store, gluster, config, &st).await?;
+    removed.extend(moved_away_pass(gluster, config, &st).await?);
     let (records, status, unreadable) = split(&st);
     let records: Vec<VolumeRecord> = records
         .into_iter()
@@ -810,6 +814,61 @@ async fn leftover_pass(
                 ops: vec![Op::Delete { key: e.key }],
             };
             store.commit(txn).await?;
+        }
+    }
+    Ok(removed)
+}
+
+/// Removes this host's brick directories that a finished move left behind: the `from` of a
+/// recorded move on this host, which the record no longer lists here and no gluster volume
+/// uses as a brick any more. Directories that cannot be looked at (a failed disk) are left
+/// alone; gluster is asked only when such a directory is there.
+async fn moved_away_pass(
+    gluster: &Gluster,
+    config: &HostConfig,
+    st: &Stored,
+) -> Result<Vec<String>, ReconcileError> {
+    let here = |b: &crate::BrickRef, path: &str| b.host == config.host_name && b.path == path;
+    let left: Vec<(&str, &crate::BrickRef)> = st
+        .records
+        .iter()
+        .map(|(_, r)| r)
+        .filter(|r| r.state != crate::DesiredState::Deleted)
+        .flat_map(|r| {
+            r.moves
+                .iter()
+                .filter(|m| m.from.host == config.host_name)
+                .filter(|m| !r.bricks.iter().any(|b| here(b, &m.from.path)))
+                .map(move |m| (r.name.as_str(), &m.from))
+        })
+        .filter(|(_, b)| std::fs::symlink_metadata(&b.path).is_ok_and(|m| m.is_dir()))
+        .collect();
+    if left.is_empty() {
+        return Ok(Vec::new());
+    }
+    let volumes = gluster.volume_info(None).await?;
+    let ip = config.ip().to_string();
+    let mounts: Vec<String> = config.bricks().into_iter().map(|(_, m)| m).collect();
+    let mut removed = Vec::new();
+    for (name, b) in left {
+        // Only what this glusterd positively reports: the volume there, the brick not.
+        let known = volumes.iter().any(|v| v.name == name);
+        let in_use = volumes
+            .iter()
+            .flat_map(|v| v.bricks.iter())
+            .any(|g| g.path == b.path && (g.host == b.ip || g.host == ip));
+        if !known || in_use {
+            continue;
+        }
+        match remove_brick_dir(name, &b.path, &mounts) {
+            Ok(true) => {
+                info!(volume = %name, "removed brick directory {}, which the brick moved away from", b.path);
+                removed.push(b.path.clone());
+            }
+            Ok(false) => {}
+            Err(e) => {
+                warn!(volume = %name, "cannot remove brick directory {}, which the brick moved away from: {e}", b.path)
+            }
         }
     }
     Ok(removed)
