@@ -41,13 +41,8 @@ name=benchv
 out=$(mktemp -d /tmp/bench-volumes.XXXXXX)
 mnt=$out/mnt
 
-cleanup() {
-    for m in "$mnt"/*; do
-        mountpoint -q "$m" 2>/dev/null && { $by lab umount --name $name "$m" >/dev/null 2>&1 || umount -l "$m" || true; }
-    done
-    $by lab down --name $name >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
+. scripts/lib.sh
+trap 'bench_cleanup $name "$mnt"' EXIT
 
 now() { date +%s.%N; }
 lab_json() { $by lab status --name $name --output json; }
@@ -84,7 +79,7 @@ PY
 median() { python3 -c 'import statistics, sys; print(f"{statistics.median(float(x) for x in sys.argv[1:]):.0f}")' "$@"; }
 
 echo "build: $build, $by$note"
-echo "machine: $(nproc) cores, $(. /etc/os-release && echo "$PRETTY_NAME"), $(gluster --version | head -1), load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_machine
 echo
 
 # --- the lab with agents: small files, then the brickyard creates ---------------------------

@@ -1070,6 +1070,16 @@ async fn cluster_settings_are_read_changed_and_refused_strictly() {
         error_of(&body).contains("gluster/cluster/settings"),
         "{body}"
     );
+    // And the cluster's status names it among its problems.
+    let health = get_json(&app, "/v1/status").await;
+    assert!(
+        health["problems"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| p
+                .as_str()
+                .is_some_and(|p| p.starts_with("record gluster/cluster/settings cannot be used")))),
+        "{health}"
+    );
 }
 
 #[tokio::test]

@@ -71,6 +71,17 @@ pub async fn gather(store: &dyn Store, gluster_timeout: Duration) -> Result<Obse
             fix: String::new(),
         }],
     };
+    // The cluster's settings: one that cannot be used leaves gluster's options as they are.
+    match brickyard_volumes::settings::get(store).await {
+        Ok(_) => {}
+        Err(brickyard_volumes::VolumeError::Store(e)) => return Err(e),
+        Err(brickyard_volumes::VolumeError::Invalid(e)) => o.invalid_records.push(e),
+        Err(e) => o.invalid_records.push(RecordError {
+            key: brickyard_model::keys::CLUSTER_SETTINGS.into(),
+            problem: e.to_string(),
+            fix: String::new(),
+        }),
+    }
     let live: Vec<AgentStatus> = o.agents.values().cloned().collect();
     match ask_live_glusterd(&live, gluster_timeout).await {
         Ok((gluster, volumes)) => {

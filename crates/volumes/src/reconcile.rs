@@ -776,7 +776,8 @@ async fn leftover_pass(
             }
         };
         if local.contains(&l.volume) {
-            info!(volume = %l.volume, "brick directories left from a deleted volume wait: this host's glusterd still has a volume of that name");
+            // Checked every pass: quiet unless asked for.
+            tracing::debug!(volume = %l.volume, "brick directories left from a deleted volume wait: this host's glusterd still has a volume of that name");
             continue;
         }
         if st.invalid.iter().any(|r| r.key == volume_key(&l.volume)) {
