@@ -859,17 +859,35 @@ async fn holder_killed_mid_create(c: &Cluster) -> String {
         "the create failed after its holder was killed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The killed holder's glusterd restarted with the volume as it last knew it (created,
+    // not started) and takes the pool's newer view in its handshake, a moment after it
+    // answers: every glusterd must come to agree.
+    let mut seen = String::new();
+    wait_for(
+        "every glusterd seeing mid started with 3 bricks",
+        async || {
+            for i in 1..=3 {
+                let info = c.gluster(i).await.volume_info(Some("mid")).await;
+                let ok = info.as_ref().is_ok_and(|v| {
+                    v.len() == 1
+                        && v[0].bricks.len() == 3
+                        && v[0].state == brickyard_gluster::VolumeState::Started
+                });
+                if !ok {
+                    let now = format!("host {i}: {info:?}");
+                    if now != seen {
+                        eprintln!("   not yet: {now}");
+                        seen = now;
+                    }
+                    return false;
+                }
+            }
+            true
+        },
+    )
+    .await;
     let list = c.gluster(1).await.volume_list().await.expect("volume list");
     assert_eq!(list.iter().filter(|v| *v == "mid").count(), 1, "{list:?}");
-    let info = c
-        .gluster(1)
-        .await
-        .volume_info(Some("mid"))
-        .await
-        .expect("info");
-    assert_eq!(info.len(), 1);
-    assert_eq!(info[0].bricks.len(), 3, "{:?}", info[0].bricks);
-    assert_eq!(info[0].state, brickyard_gluster::VolumeState::Started);
     eprintln!("   created in {took:.1}s despite the holder (host {index}) being killed");
     format!(
         "| holder-kill-mid-create | kill -9 of the pool lock holder's agent (host {index}) while it creates a volume | the create completed once, started, 3 bricks, in {took:.1} s | nothing |"
