@@ -692,18 +692,23 @@ async fn a_reinstalled_peer_is_rejected_and_repaired_by_restoring_its_uuid() {
     lab.hosts[2].stop_glusterd(Signal::SIGTERM);
     lab.hosts[2].start_glusterd();
     lab.hosts[2].wait_glusterd().await;
-    // Once (a loaded CI run) h3 stayed "Sent and Received peer request" with h1 and
-    // "Peer Rejected" with h2 for 30 s after this restart: restart it once more.
-    if lab
+    // On loaded CI runs h3 has stayed "Sent and Received peer request" with h1 and
+    // "Peer Rejected" with h2 after this restart, once even after a second restart. Gluster's
+    // own runbook for a rejected peer says the same: restart "another time or two".
+    let mut restarts = 1;
+    while lab
         .try_wait_pool(3, Duration::from_secs(30))
         .await
         .is_none()
     {
-        println!("the pool did not form after the restart; restarting h3's glusterd once more");
+        if restarts == 4 {
+            lab.pool_failed(3, Duration::from_secs(30)).await;
+        }
+        println!("the pool did not form after restart {restarts}; restarting h3's glusterd again");
         lab.hosts[2].stop_glusterd(Signal::SIGTERM);
         lab.hosts[2].start_glusterd();
         lab.hosts[2].wait_glusterd().await;
-        lab.wait_pool(3, Duration::from_secs(60)).await;
+        restarts += 1;
     }
     assert_eq!(lab.hosts[2].uuid(), old_uuid);
     assert_eq!(g3.volume_list().await.expect("volume list"), ["v2"]);
