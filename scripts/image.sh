@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make image`: the node agent's OCI image, localhost/brickyard:<version>, built with podman.
 #
-#   scripts/image.sh [--binary PATH] [--tag IMAGE] [--print-size]
+#   scripts/image.sh [--binary PATH] [--tag IMAGE] [--geo-replication] [--print-size]
 #
 # The image holds Debian 12's gluster packages and the brickyard binary, with `brickyard node
 # run` as its entrypoint: the first seed's container, run the same way (host network,
@@ -14,6 +14,12 @@
 # localhost/brickyard-base:<hash>. The Containerfile beside this script's directory adds the
 # binary. Building the base takes about a minute the first time; after that an image takes
 # seconds.
+#
+# The image leaves out gluster's geo-replication helper (gsyncd) unless built with
+# --geo-replication: glusterd runs it 25 times at every start, a fresh Python each, and
+# answers after 2-3 s instead of about 50 ms (docs/benchmarks.md). Without it, glusterd logs
+# "geo-replication module not installed" and `gluster volume geo-replication` does not work;
+# brickyard does not manage geo-replication.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,12 +38,14 @@ binary=$repo/target/release/brickyard
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/Cargo.toml" | head -1)
 tag=localhost/brickyard:$version
 print_size=false
+geo_replication=false
 while (($#)); do
     case $1 in
     --binary) binary=$2; shift 2 ;;
     --tag) tag=$2; shift 2 ;;
     --print-size) print_size=true; shift ;;
-    *) die "unknown argument $1; use --binary PATH, --tag IMAGE or --print-size" ;;
+    --geo-replication) geo_replication=true; shift ;;
+    *) die "unknown argument $1; use --binary PATH, --tag IMAGE, --geo-replication or --print-size" ;;
     esac
 done
 [[ $EUID -eq 0 ]] || die "run it as root (sudo make image): podman's root storage holds the image"
@@ -58,9 +66,13 @@ trim_image_root() {
     find "$root/usr/lib/python3" "$root/usr/lib/python3.11" -name __pycache__ -type d -prune -exec rm -rf {} + 2>/dev/null || true
     # glusterd must not find the build machine's identity or peers in a new host directory.
     rm -f "$root/var/lib/glusterd/glusterd.info"
+    # Missing (ENOENT), glusterd skips geo-replication; present but broken, it would not start.
+    if [[ $geo_replication != true ]]; then
+        rm -f "$root"/usr/lib/*/glusterfs/gsyncd
+    fi
 }
 
-tarball=$(cached_rootfs image "$IMAGE_PACKAGES" trim_image_root "$SEED_DIR")
+tarball=$(cached_rootfs image "$IMAGE_PACKAGES" trim_image_root "$SEED_DIR geo-replication=$geo_replication")
 base=localhost/brickyard-base:$(basename "$tarball" .tar | sed 's/^image-//')
 # podman refuses the machine's nofile/nproc defaults under runc here; give it ours.
 ulimits=(--ulimit "nofile=$(ulimit -Sn):$(ulimit -Hn)" --ulimit "nproc=$(ulimit -Su):$(ulimit -Hu)")

@@ -38,6 +38,9 @@ pub struct HolderArgs {
     /// Whether to seed the host's empty gluster directories from the machine's package files
     /// (not for hosts whose command runs in an image that carries its own).
     pub seed: bool,
+    /// Whether to hide gluster's geo-replication helper from the host (see
+    /// [`hide_geo_replication`]).
+    pub hide_geo_replication: bool,
 }
 
 /// Sets up the host's view and waits for SIGTERM or SIGINT. Run as the holder process only.
@@ -116,6 +119,9 @@ pub async fn run(args: &HolderArgs) -> Result<(), LabError> {
         Some("mode=0755,size=64m"),
     )
     .map_err(|e| LabError::io("mount a tmpfs on", "/run", e.into()))?;
+    if args.hide_geo_replication {
+        hide_geo_replication(&args.host_dir)?;
+    }
     nix::unistd::sethostname(&args.hostname).map_err(|e| {
         LabError::io(
             format!("set host name {:?} for", args.hostname),
@@ -133,6 +139,58 @@ pub async fn run(args: &HolderArgs) -> Result<(), LabError> {
     }
     let _ = std::fs::remove_file(&pid_file);
     Ok(())
+}
+
+/// What replaces `gsyncd` in the host: a script whose interpreter does not exist, so that
+/// running it fails with ENOENT, as if the helper were not installed.
+const NO_GSYNCD: &str = "#!/nonexistent/brickyard-lab-hides-geo-replication\n";
+
+/// Makes gluster's geo-replication helper look uninstalled to everything in this host, as in
+/// brickyard's image, which leaves it out.
+///
+/// At every start glusterd runs `gsyncd` 25 times, a fresh Python each, before it answers
+/// (2-3 s here); when running it fails with ENOENT it logs "geo-replication module not
+/// installed" and starts in about 50 ms (docs/benchmarks.md). A helper that exists but fails
+/// otherwise makes glusterd refuse to start, hence ENOENT exactly: a bind mount over each
+/// installed `gsyncd` of a script whose interpreter is missing. The mounts are made in the
+/// host's private mount namespace; the machine's files are not touched.
+fn hide_geo_replication(host_dir: &Path) -> Result<(), LabError> {
+    let stand_in = host_dir.join("no-gsyncd");
+    std::fs::write(&stand_in, NO_GSYNCD).map_err(|e| LabError::io("write", &stand_in, e))?;
+    std::fs::set_permissions(
+        &stand_in,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .map_err(|e| LabError::io("make executable", &stand_in, e))?;
+    for target in installed_gsyncd() {
+        mount(
+            Some(&stand_in),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| {
+            LabError::io(
+                format!("bind-mount {} on", stand_in.display()),
+                &target,
+                e.into(),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Every installed `gsyncd`: in Debian's multiarch directories (`/usr/lib/<triplet>/glusterfs`)
+/// and in libexec, where RPM-based systems put it.
+fn installed_gsyncd() -> Vec<PathBuf> {
+    let mut found = vec![PathBuf::from("/usr/libexec/glusterfs/gsyncd")];
+    if let Ok(entries) = std::fs::read_dir("/usr/lib") {
+        found.extend(entries.flatten().map(|e| e.path().join("glusterfs/gsyncd")));
+    }
+    found.retain(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()));
+    found.sort();
+    found
 }
 
 fn mkdir(path: &Path) -> Result<(), LabError> {

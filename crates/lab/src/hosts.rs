@@ -134,6 +134,8 @@ impl Lab {
         if matches!(self.state.runtime, Runtime::Image { .. }) {
             // The image seeds the host's empty directories from its own package files.
             argv.push("--no-seed".into());
+        } else if !self.state.geo_replication {
+            argv.push("--hide-geo-replication".into());
         }
         let spawned = spawn(&Cmd::new(argv), &host.holder_log())?;
         let deadline = Instant::now() + HOLDER_READY_TIMEOUT;

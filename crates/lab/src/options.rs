@@ -52,6 +52,12 @@ pub struct LabOptions {
     pub runtime: Runtime,
     /// The brickyard binary, run as each host's holder and supervisor.
     pub exe: PathBuf,
+    /// Whether the hosts' glusterd finds gluster's geo-replication helper (`gsyncd`), as on
+    /// a machine with the packages installed. `false` (the default) hides it in each host,
+    /// as brickyard's image leaves it out: glusterd then starts in tens of milliseconds
+    /// instead of seconds (docs/benchmarks.md). Only for hosts whose command runs as
+    /// processes; an image has what it was built with.
+    pub geo_replication: bool,
 }
 
 impl LabOptions {
@@ -69,6 +75,7 @@ impl LabOptions {
             host_command: None,
             runtime: Runtime::Process,
             exe: current_exe(),
+            geo_replication: false,
         }
     }
 }

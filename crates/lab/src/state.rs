@@ -123,6 +123,10 @@ pub struct LabState {
     /// Where the hosts' commands run: as processes in the hosts, or in containers.
     #[serde(default)]
     pub runtime: Runtime,
+    /// Whether the hosts' glusterd finds gluster's geo-replication helper (see
+    /// [`LabOptions::geo_replication`](crate::LabOptions::geo_replication)).
+    #[serde(default)]
+    pub geo_replication: bool,
     /// The hosts.
     pub hosts: Vec<HostState>,
     /// FUSE mounts made on the machine with `lab mount`.

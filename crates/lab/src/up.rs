@@ -121,6 +121,7 @@ impl Lab {
                 exe: opts.exe.clone(),
                 host_command: opts.host_command.clone(),
                 runtime: opts.runtime.clone(),
+                geo_replication: opts.geo_replication,
                 hosts,
                 mounts: Vec::new(),
             },
