@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use thiserror::Error;
 use tokio::sync::mpsc;
 
+mod changes;
 pub mod configs;
 mod etcd;
 mod file;
@@ -22,6 +23,7 @@ pub mod lock;
 mod member;
 mod url;
 
+pub use changes::{Changes, POLL_WITHOUT_WATCH};
 pub use etcd::{EtcdOptions, EtcdStore};
 pub use file::FileStore;
 pub use lock::{Held, Lock, LockValue};

@@ -147,6 +147,7 @@ async fn remove(g: &Globals, a: RemoveHostArgs) -> Result<()> {
     if !a.wait.no_wait {
         let key = brickyard_model::keys::host_removal_key(&a.host);
         let start = std::time::Instant::now();
+        let mut changes = brickyard_store::Changes::watch(store.as_ref(), &[&key]).await;
         while store.get(&key).await.context("read the removal")?.is_some() {
             if start.elapsed().as_secs() > a.wait.timeout {
                 bail!(
@@ -155,7 +156,7 @@ async fn remove(g: &Globals, a: RemoveHostArgs) -> Result<()> {
                     a.wait.timeout
                 );
             }
-            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            changes.next(std::time::Duration::from_secs(1)).await;
         }
     }
     match a.output {

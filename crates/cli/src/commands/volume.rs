@@ -9,8 +9,9 @@ use std::io::IsTerminal as _;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result};
+use brickyard_model::keys::{volume_key, volume_status_key};
 use brickyard_observe::GLUSTER_TIMEOUT;
-use brickyard_store::Store;
+use brickyard_store::{Changes, Store};
 use brickyard_volumes::{
     DesiredState, Layout, LayoutRequest, Phase, VolumeError, VolumeSpec, VolumeView,
 };
@@ -398,11 +399,13 @@ fn phase_text(v: &VolumeView) -> String {
 /// restarting during a create, seen by the fault suite) is gone by their next pass.
 const FAILED_GRACE: Duration = Duration::from_secs(10);
 
-/// Polls the store until the goal is reached, the agents report a failure newer than the
-/// request that stands for [`FAILED_GRACE`], or the time is up. Progress: a spinner on a
-/// terminal, a line per change otherwise.
+/// Follows the volume's record and status (a store watch, looking again at each change)
+/// until the goal is reached, the agents report a failure newer than the request that stands
+/// for [`FAILED_GRACE`], or the time is up. Progress: a spinner on a terminal, a line per
+/// change otherwise.
 async fn wait_for(store: &dyn Store, name: &str, goal: Goal, limit: Duration) -> Result<()> {
     let asked = epoch();
+    let mut changes = Changes::watch(store, &[volume_key(name), volume_status_key(name)]).await;
     let start = Instant::now();
     let mut failed_since: Option<Instant> = None;
     let bar = std::io::stderr().is_terminal().then(|| {
@@ -457,7 +460,7 @@ async fn wait_for(store: &dyn Store, name: &str, goal: Goal, limit: Duration) ->
                 limit.as_secs()
             ));
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        changes.next(Duration::from_secs(1)).await;
     };
     if let Some(b) = bar {
         b.finish_and_clear();
@@ -645,11 +648,12 @@ pub(crate) async fn follow_moves(
 }
 
 /// Waits until gluster's bricks of `name` are the recorded ones (every recorded move done),
-/// asking a live glusterd; shows the agents' status as it changes, and gives up on a failure
-/// that stands for [`FAILED_GRACE`].
-/// Waits until gluster has the volume's recorded bricks; returns whether the new bricks
-/// fill by heal (a plain distribute volume's files moved before its old brick left).
+/// asking a live glusterd at each change of the volume's status and twice a second; shows
+/// the agents' status as it changes, and gives up on a failure that stands for
+/// [`FAILED_GRACE`]. Returns whether the new bricks fill by heal (a plain distribute
+/// volume's files moved before its old brick left).
 async fn wait_moved(store: &dyn Store, name: &str, limit: Duration) -> Result<bool> {
+    let mut changes = Changes::watch(store, &[volume_status_key(name)]).await;
     let start = Instant::now();
     let mut last = String::new();
     let mut failed_since: Option<Instant> = None;
@@ -703,7 +707,7 @@ async fn wait_moved(store: &dyn Store, name: &str, limit: Duration) -> Result<bo
                 limit.as_secs()
             );
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        changes.next(Duration::from_millis(500)).await;
     }
 }
 
@@ -727,6 +731,7 @@ async fn wait_heal(store: &dyn Store, name: &str, limit: Duration) -> Result<()>
         bar
     });
     let mut most = 0;
+    let mut changes = Changes::watch(store, &[brickyard_model::keys::OBSERVED_VOLUMES]).await;
     let result = loop {
         let observed = store
             .get(brickyard_model::keys::OBSERVED_VOLUMES)
@@ -776,7 +781,7 @@ async fn wait_heal(store: &dyn Store, name: &str, limit: Duration) -> Result<()>
                 last.clone().unwrap_or_else(|| "no observation yet".into())
             ));
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        changes.next(Duration::from_secs(1)).await;
     };
     if let Some(b) = bar {
         b.finish_and_clear();
