@@ -18,8 +18,12 @@
 # - floor: a fresh lab of the same shape without agents (hosts prepared with
 #   `brickyard host prepare`, glusterd started by hand and bound, peers probed), then
 #   VOLUMES raw `gluster volume create rN replica 3 ...` + `gluster volume start rN` back to
-#   back in one shell inside host 1, each pair timed there (no `lab exec` cost inside).
+#   back in one shell inside host 1, each pair timed there (no `lab exec` cost inside);
+#   then OPTIONED (default 50) more with the one `gluster volume set` brickyard adds to each
+#   create between the two (its ownership marker and the profile's options), timed the same.
 # Results go to stdout as Markdown rows; the per-volume times to a file named at the end.
+# Without brick multiplexing every brick is a process of its own (about 11 MiB each): keep
+# VOLUMES to what the machine's memory holds twice over (the floor lab adds OPTIONED).
 # The lab is taken down on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +41,7 @@ volumes=${VOLUMES:-100}
 files=${FILES:-1000}
 runs=${RUNS:-3}
 budget=${BUDGET:-1500}   # at most this many seconds for the brickyard creates
+optioned=${OPTIONED:-50}
 name=benchv
 out=$(mktemp -d /tmp/bench-volumes.XXXXXX)
 mnt=$out/mnt
@@ -160,15 +165,30 @@ $by lab exec --name $name 1 -- sh -c '
         fi
         i=$((i + 1))
     done' 2>"$out/floor.err" | awk '{ if ($1 == "-") print "-"; else printf "%.3f\n", $2 - $1 }' >"$out/floor.txt"
+$by lab exec --name $name 1 -- sh -c '
+    i=1
+    while [ $i -le '"$optioned"' ]; do
+        t0=$(date +%s.%N)
+        if gluster --mode=script volume create o$i replica 3 '"${ips[0]}"':/gluster/brick1/o$i '"${ips[1]}"':/gluster/brick1/o$i '"${ips[2]}"':/gluster/brick1/o$i >/dev/null &&
+           gluster --mode=script volume set o$i user.brickyard.id o$i-0 network.ping-timeout 10 >/dev/null &&
+           gluster --mode=script volume start o$i >/dev/null; then
+            echo "$t0 $(date +%s.%N)"
+        else
+            echo "- -"
+        fi
+        i=$((i + 1))
+    done' 2>>"$out/floor.err" | awk '{ if ($1 == "-") print "-"; else printf "%.3f\n", $2 - $1 }' >"$out/optioned.txt"
 $by lab down --name $name >/dev/null
 
 # --- results ---------------------------------------------------------------------------------
 read -r b1 b10 bn bmed bp90 bok < <(stats "$out/brickyard.txt")
 read -r f1 f10 fn fmed fp90 fok < <(stats "$out/floor.txt")
+read -r o1 o10 on omed op90 ook < <(stats "$out/optioned.txt")
 echo "| create + start (replica 3) | volume 1 (s) | volume 10 (s) | volume $volumes (s) | median (s) | p90 (s) | succeeded |"
 echo "|---|---|---|---|---|---|---|"
 echo "| brickyard \`volume create\` (waits for the agents) | $b1 | $b10 | $bn | $bmed | $bp90 | $bok |"
 echo "| floor: raw \`gluster volume create\` + \`start\` in host 1 | $f1 | $f10 | $fn | $fmed | $fp90 | $fok |"
+echo "| floor with brickyard's options: create + one \`volume set\` + start, $optioned more (volume $optioned in the third column) | $o1 | $o10 | $on | $omed | $op90 | $ook |"
 echo
 echo "| profile (replica 3) | files/s, $files files of 1 KiB, runs | median |"
 echo "|---|---|---|"

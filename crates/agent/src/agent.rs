@@ -53,6 +53,8 @@ pub(crate) struct Live {
     pub(crate) claims: ClaimMounts,
     /// What the cluster's settings last were applied as (the pool lock's holder only).
     pub(crate) settings: brickyard_volumes::settings::Applied,
+    /// What the pool lock's holder knows of gluster's volumes from its last pass.
+    pub(crate) gluster_view: brickyard_volumes::reconcile::GlusterView,
     /// Since when liveness could not be written to the store, while it cannot.
     pub(crate) store_lost: Option<Instant>,
 }
@@ -96,6 +98,7 @@ impl Live {
             observing: None,
             claims: ClaimMounts::new(opts.claims_dir.join(&opts.host)),
             settings: Default::default(),
+            gluster_view: Default::default(),
             store_lost: None,
         }
     }
@@ -309,6 +312,9 @@ fn on_glusterd_event(live: &mut Live, ev: GlusterdEvent) {
             info!(pid, "glusterd started");
             live.status.glusterd_pid = Some(pid);
             live.status.glusterd_restarts = restarts;
+            // A new glusterd may know other volumes than the last (a restored
+            // /var/lib/glusterd): ask it about all of them.
+            live.gluster_view.clear();
             live.glusterd_answering = false;
             live.status.state = AgentState::StartingGlusterd;
         }
@@ -410,7 +416,10 @@ async fn tick(opts: &AgentOptions, store: &Arc<dyn Store>, config: &HostConfig, 
     let leads = live.held.is_some();
     if let Some(held) = &live.held {
         let known = live.status.peers.clone();
-        crate::removal::detach_removed(opts, store, held, &known).await;
+        if crate::removal::detach_removed(opts, store, held, &known).await {
+            // It may have taken bricks out of volumes: the next pass asks about all.
+            live.gluster_view.clear();
+        }
     }
     if leads
         && live
@@ -446,17 +455,7 @@ async fn tick(opts: &AgentOptions, store: &Arc<dyn Store>, config: &HostConfig, 
     live.status.bricks = space;
     live.status.failed_disks = failed;
     let started = Instant::now();
-    let held = live.held.clone();
-    let (errors, lost, invalid) = reconcile_volumes(
-        opts,
-        store,
-        config,
-        held,
-        live.lease,
-        &mut live.claims,
-        &mut live.settings,
-    )
-    .await;
+    let (errors, lost, invalid) = reconcile_volumes(opts, store, config, live).await;
     // Each unusable record is logged when it appears, not on every pass.
     let keys: Vec<String> = invalid.iter().map(|e| e.key.clone()).collect();
     for e in invalid
@@ -485,12 +484,11 @@ async fn reconcile_volumes(
     opts: &AgentOptions,
     store: &Arc<dyn Store>,
     config: &HostConfig,
-    held: Option<Held>,
-    lease: Option<LeaseId>,
-    claims: &mut ClaimMounts,
-    settings: &mut brickyard_volumes::settings::Applied,
+    live: &mut Live,
 ) -> (u64, bool, Vec<brickyard_model::records::RecordError>) {
     use brickyard_volumes::reconcile::{self, Fence, ReconcileError};
+    let (held, lease) = (live.held.clone(), live.lease);
+    let (claims, settings, view) = (&mut live.claims, &mut live.settings, &mut live.gluster_view);
     // A gluster command can take longer than the lease's TTL (a rebalance start took 10 s):
     // keep the lease, and with it the pool lock, alive while the pass runs. When a renewal
     // fails, or none succeeded for longer than the lease lasts, the lease may be gone and
@@ -525,12 +523,18 @@ async fn reconcile_volumes(
             *errors += 1;
             *lost_lock |= matches!(e, ReconcileError::LostLock(_));
         };
-        match reconcile::cluster_pass(store.as_ref(), &opts.gluster, &opts.host, &fence).await {
+        let r =
+            reconcile::cluster_pass(store.as_ref(), &opts.gluster, &opts.host, &fence, view).await;
+        match r {
             Ok(report) => {
                 errors += report.failed as u64;
                 invalid = report.invalid;
             }
-            Err(e) => failed(e, &mut errors, &mut lost_lock),
+            Err(e) => {
+                // What the pass did before it stopped is not known: ask about all next time.
+                view.clear();
+                failed(e, &mut errors, &mut lost_lock);
+            }
         }
         if !lost_lock {
             let applied =
@@ -561,6 +565,7 @@ async fn reconcile_volumes(
         // about the settings when it holds the lock again.
         claims.release_except(&Default::default()).await;
         *settings = Default::default();
+        view.clear();
     }
     if let Err(e) = reconcile::host_pass(store.as_ref(), &opts.gluster, config).await {
         warn!("{e}");

@@ -14,20 +14,22 @@ use tracing::{info, warn};
 use crate::options::AgentOptions;
 
 /// Detaches every removed host that gluster's pool still has; forgets the removal of each
-/// that it no longer has. Each failure is logged and tried again at the next pass.
+/// that it no longer has. Each failure is logged and tried again at the next pass. Returns
+/// whether a host was being removed (its bricks may have left volumes: gluster changed).
 pub(crate) async fn detach_removed(
     opts: &AgentOptions,
     store: &Arc<dyn Store>,
     held: &Held,
     known: &[PeerView],
-) {
+) -> bool {
     let entries = match store.list(HOST_REMOVAL_PREFIX).await {
         Ok(e) => e,
         Err(e) => {
             warn!("cannot read the hosts being removed: {e}");
-            return;
+            return false;
         }
     };
+    let removing = !entries.is_empty();
     for e in entries {
         let removal = match HostRemoval::decode(&e.key, &e.value) {
             Ok(r) => r,
@@ -76,4 +78,5 @@ pub(crate) async fn detach_removed(
             Err(err) => warn!("cannot record the removal of {}: {err}", removal.host),
         }
     }
+    removing
 }

@@ -243,6 +243,20 @@ impl Gluster {
         self.run(&args, false, parse_volume_info).await
     }
 
+    /// `volume info VOL`: `None` when gluster has no volume of that name (opErrno 30806).
+    pub async fn volume_info_of(&self, volume: &str) -> Result<Option<VolumeInfo>, GlusterError> {
+        match self.volume_info(Some(volume)).await {
+            Ok(mut found) => Ok(found.pop().filter(|v| v.name == volume)),
+            Err(e)
+                if e.op_failure().is_some_and(|f| f.op_errno == NO_SUCH_VOLUME)
+                    || op_says(&e, "does not exist") =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// `volume status [VOL]`: bricks and daemons of started volumes.
     pub async fn volume_status(
         &self,
@@ -404,6 +418,9 @@ impl Gluster {
 }
 
 /// Whether `e` is gluster's own failure with a message containing `text`.
+/// gluster's opErrno for "Volume VOL does not exist".
+const NO_SUCH_VOLUME: i32 = 30806;
+
 fn op_says(e: &GlusterError, text: &str) -> bool {
     e.op_failure().is_some_and(|f| f.op_errstr.contains(text))
 }
