@@ -48,6 +48,8 @@ pub(crate) struct Live {
     pub(crate) pool_complete: bool,
     pub(crate) started: Instant,
     pub(crate) last_observed: Option<Instant>,
+    /// When the last observation that asked heal info of every volume started.
+    pub(crate) heal_full_at: Option<Instant>,
     pub(crate) observing: Option<tokio::task::JoinHandle<()>>,
     /// The FUSE mounts this agent keeps to carry out claims (while it holds the pool lock).
     pub(crate) claims: ClaimMounts,
@@ -79,6 +81,7 @@ impl Live {
                 reconcile: Default::default(),
                 bricks: Vec::new(),
                 failed_disks: Vec::new(),
+                heal_index: Default::default(),
                 extra: Default::default(),
             },
             lease: None,
@@ -95,6 +98,7 @@ impl Live {
             pool_complete: false,
             started,
             last_observed: None,
+            heal_full_at: None,
             observing: None,
             claims: ClaimMounts::new(opts.claims_dir.join(&opts.host)),
             settings: Default::default(),
@@ -442,7 +446,9 @@ async fn tick(opts: &AgentOptions, store: &Arc<dyn Store>, config: &HostConfig, 
             plan = pool::plan(&view);
         }
     }
-    let (space, failed) = brick_health(config).await;
+    let health = brick_health(config).await;
+    let (space, failed) = (health.space, health.failed);
+    live.status.heal_index = health.heal_index;
     for d in failed
         .iter()
         .filter(|d| !live.status.failed_disks.contains(d))

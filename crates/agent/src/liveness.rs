@@ -1,11 +1,14 @@
 //! The agent's liveness record: renewing its lease, publishing what it sees of glusterd,
 //! its peers and its brick filesystems.
 
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use brickyard_model::HostConfig;
 use brickyard_model::keys::status_key;
+use brickyard_model::names::check_volume_name;
 use brickyard_model::records::agent::{BrickSpace, DiskFailure, PeerView};
 use brickyard_store::{Store, StoreError};
 use tracing::warn;
@@ -83,9 +86,10 @@ const DISK_PROBE: Duration = Duration::from_secs(5);
 /// that fail: not mounted, or a filesystem that cannot list its root (XFS shuts itself
 /// down after an I/O error, and then answers `statvfs` but nothing else). A mount table
 /// that cannot be read says nothing about the disks: such a brick is in neither list.
-pub(crate) async fn brick_health(config: &HostConfig) -> (Vec<BrickSpace>, Vec<DiskFailure>) {
+pub(crate) async fn brick_health(config: &HostConfig) -> BrickHealth {
     let mut space = Vec::new();
     let mut failed = Vec::new();
+    let mut heal_index: BTreeMap<String, u64> = BTreeMap::new();
     for (device, mount_point) in config.bricks() {
         let fail = |reason: String| DiskFailure {
             device: device.clone(),
@@ -103,10 +107,14 @@ pub(crate) async fn brick_health(config: &HostConfig) -> (Vec<BrickSpace>, Vec<D
         let mp = mount_point.clone();
         let probe = tokio::task::spawn_blocking(move || {
             std::fs::read_dir(&mp)?;
-            nix::sys::statvfs::statvfs(mp.as_str()).map_err(std::io::Error::from)
+            let st = nix::sys::statvfs::statvfs(mp.as_str()).map_err(std::io::Error::from)?;
+            Ok::<_, std::io::Error>((st, heal_index_of(Path::new(&mp))))
         });
         match tokio::time::timeout(DISK_PROBE, probe).await {
-            Ok(Ok(Ok(st))) => {
+            Ok(Ok(Ok((st, index)))) => {
+                for (volume, n) in index {
+                    *heal_index.entry(volume).or_default() += n;
+                }
                 let unit = st.fragment_size();
                 space.push(BrickSpace {
                     size_bytes: st.blocks().saturating_mul(unit),
@@ -122,5 +130,88 @@ pub(crate) async fn brick_health(config: &HostConfig) -> (Vec<BrickSpace>, Vec<D
             ))),
         }
     }
-    (space, failed)
+    BrickHealth {
+        space,
+        failed,
+        heal_index,
+    }
+}
+
+/// What [`brick_health`] finds.
+pub(crate) struct BrickHealth {
+    /// The mounted brick filesystems' size and free space.
+    pub(crate) space: Vec<BrickSpace>,
+    /// Brick disks that fail.
+    pub(crate) failed: Vec<DiskFailure>,
+    /// Heal index entries by volume, on the disks that answered ([`heal_index_of`]).
+    pub(crate) heal_index: BTreeMap<String, u64>,
+}
+
+/// Entries in the heal index of each brick under the brick filesystem `mount`
+/// (`MOUNT/VOLUME` is a brick of VOLUME), by volume; only volumes with some.
+///
+/// gluster's replication records there every file a change could not reach on all bricks
+/// of its set (`.glusterfs/indices/xattrop`: a link per file beside the `xattrop-<uuid>`
+/// base file, also while a change is in flight) and every directory with entries to heal
+/// (`indices/entry-changes`); the self-heal daemon and `heal info` read the same index.
+/// Counting them is a few directory reads per brick, where `heal info` starts a gluster
+/// client per volume. An index that exists but cannot be read counts one, so that the
+/// holder asks gluster.
+pub(crate) fn heal_index_of(mount: &Path) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    let Ok(bricks) = std::fs::read_dir(mount) else {
+        return out;
+    };
+    for brick in bricks.flatten() {
+        let Ok(volume) = brick.file_name().into_string() else {
+            continue;
+        };
+        if check_volume_name(&volume).is_err() {
+            continue;
+        }
+        let indices = brick.path().join(".glusterfs/indices");
+        let count = |dir: &str, skip: &str| -> u64 {
+            match std::fs::read_dir(indices.join(dir)) {
+                Ok(entries) => entries
+                    .flatten()
+                    .filter(|e| {
+                        skip.is_empty() || !e.file_name().to_string_lossy().starts_with(skip)
+                    })
+                    .count() as u64,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+                Err(_) => 1,
+            }
+        };
+        let n = count("xattrop", "xattrop-") + count("entry-changes", "");
+        if n > 0 {
+            out.insert(volume, n);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heal_index_counts_what_replication_left_to_heal_per_volume() {
+        let mount = tempfile::tempdir().expect("temp dir");
+        let index = |volume: &str| mount.path().join(volume).join(".glusterfs/indices");
+        // A clean brick: only the base file.
+        std::fs::create_dir_all(index("clean").join("xattrop")).expect("mkdir");
+        std::fs::write(index("clean").join("xattrop/xattrop-1234"), b"").expect("write");
+        // A brick with two files and one directory to heal.
+        std::fs::create_dir_all(index("dirty").join("xattrop")).expect("mkdir");
+        std::fs::create_dir_all(index("dirty").join("entry-changes/gfid-dir")).expect("mkdir");
+        for f in ["xattrop-1234", "gfid-a", "gfid-b"] {
+            std::fs::write(index("dirty").join("xattrop").join(f), b"").expect("write");
+        }
+        // No index yet (a brick never started), and a name that is no volume.
+        std::fs::create_dir_all(mount.path().join("fresh")).expect("mkdir");
+        std::fs::create_dir_all(mount.path().join("lost+found/.glusterfs/indices/xattrop/x"))
+            .expect("mkdir");
+        let counts = heal_index_of(mount.path());
+        assert_eq!(counts, BTreeMap::from([("dirty".to_owned(), 3)]));
+    }
 }

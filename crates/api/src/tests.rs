@@ -195,6 +195,7 @@ async fn hosts_show_the_configs_and_agents() {
         reconcile: Default::default(),
         bricks: every_mount(),
         failed_disks: Vec::new(),
+        heal_index: Default::default(),
     };
     f.store
         .put(
@@ -435,6 +436,7 @@ async fn make_live(store: &dyn Store, host: &str, ip: &str) {
         reconcile: Default::default(),
         bricks: every_mount(),
         failed_disks: Vec::new(),
+        heal_index: Default::default(),
     };
     store
         .put(
@@ -975,6 +977,7 @@ async fn metrics_show_each_agents_reconcile_passes_errors_and_duration() {
         },
         bricks: every_mount(),
         failed_disks: Vec::new(),
+        heal_index: Default::default(),
     };
     f.store
         .put(

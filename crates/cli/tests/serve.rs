@@ -301,6 +301,7 @@ fn set_live(url: &str, hosts: &[(&str, &str)]) {
                     })
                     .collect(),
                 failed_disks: Vec::new(),
+                heal_index: Default::default(),
             };
             let value = serde_json::to_vec(&agent).expect("JSON");
             store

@@ -452,6 +452,7 @@ mod tests {
             reconcile: Default::default(),
             bricks: Vec::new(),
             failed_disks: Vec::new(),
+            heal_index: Default::default(),
             extra: Default::default(),
         }
     }

@@ -740,7 +740,7 @@ async fn wait_heal(store: &dyn Store, name: &str, limit: Duration) -> Result<()>
             .map(|e| brickyard_model::records::agent::ObservedVolumes::decode(&e.value))
             .transpose()
             .map_err(|e| anyhow::anyhow!("the heal observation cannot be used: {e}"))?;
-        if let Some(o) = observed.filter(|o| o.at > since) {
+        if let Some(o) = observed.filter(|o| o.heal_asked_at(name) > since) {
             let now = match (o.heal_pending.get(name), o.heal_unknown.get(name)) {
                 (_, Some(why)) => format!("heal: could not ask ({why})"),
                 (Some(n), None) => match o.heal_progress(name) {

@@ -114,6 +114,11 @@ pub struct AgentStatus {
     /// returns errors. Their bricks are offline and placement does not use them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failed_disks: Vec<DiskFailure>,
+    /// Entries in the heal index of this host's bricks, by volume; only volumes with some
+    /// (or whose index could not be read, counted as one). The pool lock's holder asks
+    /// gluster's `heal info` about these between its full rounds.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub heal_index: BTreeMap<String, u64>,
     /// Fields of a newer writer, kept as they are.
     #[serde(flatten)]
     pub extra: Extra,
@@ -252,6 +257,11 @@ pub struct ObservedVolumes {
     /// entries pending.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub heal_peak: BTreeMap<String, HealPeak>,
+    /// When each volume's heal counts were asked, where that is not `at`: counts of volumes
+    /// nothing suggested asking about again are carried over from an earlier observation
+    /// ([`ObservedVolumes::heal_asked_at`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub heal_at: BTreeMap<String, u64>,
     /// Fields of a newer writer, kept as they are.
     #[serde(flatten)]
     pub extra: Extra,
@@ -360,6 +370,11 @@ impl RebalanceSeen {
 }
 
 impl ObservedVolumes {
+    /// When `volume`'s heal counts were asked (seconds since the epoch).
+    pub fn heal_asked_at(&self, volume: &str) -> u64 {
+        self.heal_at.get(volume).copied().unwrap_or(self.at)
+    }
+
     /// How fast volume `name`'s heal drains: from its peak to this observation. `None`
     /// when nothing is pending or the rate is not measured yet (the peak is this
     /// observation).
@@ -477,6 +492,7 @@ mod tests {
                 free_bytes: 5,
             }],
             failed_disks: Vec::new(),
+            heal_index: Default::default(),
             extra: Extra::new(),
         }
     }
