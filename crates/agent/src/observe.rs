@@ -27,26 +27,22 @@ pub(crate) const HEAL_INFO_PARALLEL: usize = 4;
 /// three quarters of a core busy at 150 volumes (measured).
 pub(crate) const HEAL_FULL_EVERY: Duration = Duration::from_secs(60);
 
-/// How long after a volume's status last changed (a create, a move, an expand) every
-/// observation asks about it, so that whoever waits for its heal (`volume replace-brick`,
-/// `host drain`) sees fresh counts.
-const RECENT_CHANGE: u64 = 120;
-
 /// Whether an observation between full rounds asks `heal info` about `volume`: it had
 /// entries pending, unreachable bricks or could not be asked last time (or was not
-/// observed at all), its status changed in the last [`RECENT_CHANGE`] seconds, some host's
+/// observed at all), its status changed since it was last asked about (a create, a move, an
+/// expand: whoever waits for its heal sees counts asked after the change), some host's
 /// agent counts entries in the volume's heal index on its bricks, or one of its bricks is
 /// on a host without a live agent to count them.
 fn worth_asking(
     volume: &brickyard_gluster::VolumeInfo,
     last: &ObservedVolumes,
-    recent: &BTreeSet<String>,
+    changed: &BTreeSet<String>,
     indexed: &BTreeSet<&str>,
     counting: &BTreeSet<String>,
 ) -> bool {
     let name = volume.name.as_str();
     last.heal_pending.get(name) != Some(&0)
-        || recent.contains(name)
+        || changed.contains(name)
         || last.heal_unreachable.get(name).is_some_and(|n| *n > 0)
         || last.heal_unknown.contains_key(name)
         || indexed.contains(name)
@@ -124,15 +120,16 @@ pub(crate) fn observe_volumes(opts: &AgentOptions, store: &Arc<dyn Store>, live:
                 (ObservedVolumes::default(), true)
             }
         };
-        // Volumes whose status changed lately; all of them when the statuses cannot be read.
-        let recent: Option<BTreeSet<String>> =
+        // Volumes whose status changed since their heal was last asked about (or cannot be
+        // read); every volume when the statuses cannot be listed.
+        let changed: Option<BTreeSet<String>> =
             match brickyard_volumes::api::stored(store.as_ref()).await {
                 Ok(st) => Some(
                     st.statuses
                         .into_iter()
-                        .filter(|(_, s)| {
+                        .filter(|(name, s)| {
                             s.as_ref()
-                                .map_or(true, |s| s.updated_at + RECENT_CHANGE >= now())
+                                .map_or(true, |s| s.updated_at >= last.heal_asked_at(name))
                         })
                         .map(|(name, _)| name)
                         .collect(),
@@ -142,8 +139,8 @@ pub(crate) fn observe_volumes(opts: &AgentOptions, store: &Arc<dyn Store>, live:
                     None
                 }
             };
-        let full = full || agents.is_none() || recent.is_none();
-        let recent = recent.unwrap_or_default();
+        let full = full || agents.is_none() || changed.is_none();
+        let changed = changed.unwrap_or_default();
         let peaks = &last.heal_peak;
         let live_agents = agents.iter().flat_map(|agents| agents.values());
         let indexed: BTreeSet<&str> = live_agents
@@ -163,7 +160,7 @@ pub(crate) fn observe_volumes(opts: &AgentOptions, store: &Arc<dyn Store>, live:
             v.state == brickyard_gluster::VolumeState::Started
                 && (v.replica_count > 1 || v.disperse_count > 0)
         }) {
-            if full || worth_asking(v, &last, &recent, &indexed, &counting) {
+            if full || worth_asking(v, &last, &changed, &indexed, &counting) {
                 names.push(v.name.clone());
                 continue;
             }

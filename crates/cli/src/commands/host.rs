@@ -185,6 +185,7 @@ async fn drain(
     output: OutputFormat,
 ) -> Result<()> {
     let store = g.open_store().await?;
+    let requested = crate::commands::volume::epoch();
     let moves = brickyard_volumes::api::drain_host(store.as_ref(), host, to, force)
         .await
         .with_context(|| format!("drain host {host}"))?;
@@ -196,7 +197,7 @@ async fn drain(
     }
     let mut volumes: Vec<String> = moves.iter().map(|m| m.record.name.clone()).collect();
     volumes.dedup();
-    crate::commands::volume::follow_moves(store.as_ref(), &volumes, wait).await?;
+    crate::commands::volume::follow_moves(store.as_ref(), &volumes, wait, requested).await?;
     match output {
         OutputFormat::Json => print_json(&moves),
         OutputFormat::Table => {

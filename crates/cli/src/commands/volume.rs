@@ -286,7 +286,8 @@ enum Goal {
     Expanded(usize),
 }
 
-fn epoch() -> u64 {
+/// Now, in seconds since the epoch (what the records' times use).
+pub(crate) fn epoch() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -595,6 +596,7 @@ async fn info(store: &dyn Store, a: InfoArgs) -> Result<()> {
 }
 
 async fn replace_brick(store: &dyn Store, a: ReplaceArgs) -> Result<()> {
+    let requested = epoch();
     let moved = brickyard_volumes::replace_brick(store, &a.name, &a.brick, a.to.as_deref())
         .await
         .with_context(|| format!("replace brick {} of volume {}", a.brick, a.name))?;
@@ -602,7 +604,7 @@ async fn replace_brick(store: &dyn Store, a: ReplaceArgs) -> Result<()> {
         "volume {}: moving brick {}:{} to {}:{}",
         a.name, moved.from.host, moved.from.path, moved.to.host, moved.to.path
     );
-    follow_moves(store, std::slice::from_ref(&a.name), &a.wait).await?;
+    follow_moves(store, std::slice::from_ref(&a.name), &a.wait, requested).await?;
     match a.output {
         OutputFormat::Json => print_json(&moved),
         OutputFormat::Table => {
@@ -625,11 +627,13 @@ async fn replace_brick(store: &dyn Store, a: ReplaceArgs) -> Result<()> {
 }
 
 /// Unless --no-wait: waits until the agents have moved the recorded bricks of each volume,
-/// then until the heal that fills the new bricks is done.
+/// then until the heal that fills the new bricks is done, as counted after `requested`
+/// (seconds since the epoch, taken before the moves were asked for).
 pub(crate) async fn follow_moves(
     store: &dyn Store,
     volumes: &[String],
     wait: &WaitArgs,
+    requested: u64,
 ) -> Result<()> {
     if wait.no_wait {
         return Ok(());
@@ -642,7 +646,7 @@ pub(crate) async fn follow_moves(
         }
     }
     for name in healing {
-        wait_heal(store, name, limit).await?;
+        wait_heal(store, name, limit, requested).await?;
     }
     Ok(())
 }
@@ -711,10 +715,11 @@ async fn wait_moved(store: &dyn Store, name: &str, limit: Duration) -> Result<bo
     }
 }
 
-/// Follows the pool lock holder's heal observations of `name` until one made after this
-/// call starts reports nothing pending: a count on a terminal, a line per change otherwise.
-async fn wait_heal(store: &dyn Store, name: &str, limit: Duration) -> Result<()> {
-    let since = epoch();
+/// Follows the pool lock holder's heal observations of `name` until one that asked about it
+/// at or after `since` (seconds since the epoch) reports nothing pending: a count on a
+/// terminal, a line per change otherwise. The holder asks about a volume at its next
+/// observation after the volume's status changed.
+async fn wait_heal(store: &dyn Store, name: &str, limit: Duration, since: u64) -> Result<()> {
     let start = Instant::now();
     let mut last = None;
     // On a terminal a bar of the entries healed since the first count; lines otherwise.
@@ -740,7 +745,7 @@ async fn wait_heal(store: &dyn Store, name: &str, limit: Duration) -> Result<()>
             .map(|e| brickyard_model::records::agent::ObservedVolumes::decode(&e.value))
             .transpose()
             .map_err(|e| anyhow::anyhow!("the heal observation cannot be used: {e}"))?;
-        if let Some(o) = observed.filter(|o| o.heal_asked_at(name) > since) {
+        if let Some(o) = observed.filter(|o| o.heal_asked_at(name) >= since) {
             let now = match (o.heal_pending.get(name), o.heal_unknown.get(name)) {
                 (_, Some(why)) => format!("heal: could not ask ({why})"),
                 (Some(n), None) => match o.heal_progress(name) {
