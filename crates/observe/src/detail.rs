@@ -34,7 +34,7 @@ pub struct VolumeDetail {
 /// A volume's heal and rebalance, as the pool lock's holder last observed them.
 #[derive(Debug, Clone, Serialize)]
 pub struct VolumeObserved {
-    /// When (seconds since the epoch).
+    /// When the volume's heal counts were asked (seconds since the epoch).
     pub at: u64,
     /// Entries pending heal; `None` when heal info could not be asked (see `heal_unknown`)
     /// or the volume has no replicas.
@@ -75,7 +75,7 @@ pub async fn volume_detail(
         .map_err(VolumeError::Store)?
         .and_then(|e| ObservedVolumes::decode(&e.value).ok())
         .map(|o| VolumeObserved {
-            at: o.at,
+            at: o.heal_asked_at(name),
             heal_pending: o.heal_pending.get(name).copied(),
             heal_unknown: o.heal_unknown.get(name).cloned(),
             heal_progress: o.heal_progress(name),
