@@ -75,20 +75,7 @@ pub async fn run(args: &HolderArgs) -> Result<(), LabError> {
         // only one that may be missing on a machine with glusterfs installed, and an empty
         // directory there changes nothing for the machine.
         mkdir(Path::new(target))?;
-        mount(
-            Some(&source),
-            *target,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(|e| {
-            LabError::io(
-                format!("bind-mount {} on", source.display()),
-                target,
-                e.into(),
-            )
-        })?;
+        bind(&source, Path::new(target))?;
     }
     // The host's own fstab, so that `host prepare` records its brick mounts there and
     // never in the machine's /etc/fstab.
@@ -97,20 +84,7 @@ pub async fn run(args: &HolderArgs) -> Result<(), LabError> {
         std::fs::write(&fstab, "# fstab of a brickyard lab host\n")
             .map_err(|e| LabError::io("write", &fstab, e))?;
     }
-    mount(
-        Some(&fstab),
-        "/etc/fstab",
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .map_err(|e| {
-        LabError::io(
-            format!("bind-mount {} on", fstab.display()),
-            "/etc/fstab",
-            e.into(),
-        )
-    })?;
+    bind(&fstab, Path::new("/etc/fstab"))?;
     mount(
         Some("tmpfs"),
         "/run",
@@ -163,20 +137,7 @@ fn hide_geo_replication(host_dir: &Path) -> Result<(), LabError> {
     )
     .map_err(|e| LabError::io("make executable", &stand_in, e))?;
     for target in installed_gsyncd() {
-        mount(
-            Some(&stand_in),
-            &target,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(|e| {
-            LabError::io(
-                format!("bind-mount {} on", stand_in.display()),
-                &target,
-                e.into(),
-            )
-        })?;
+        bind(&stand_in, &target)?;
     }
     Ok(())
 }
@@ -191,6 +152,24 @@ fn installed_gsyncd() -> Vec<PathBuf> {
     found.retain(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()));
     found.sort();
     found
+}
+
+/// Bind-mounts `source` on `target` (in this holder's private mount namespace).
+fn bind(source: &Path, target: &Path) -> Result<(), LabError> {
+    mount(
+        Some(source),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| {
+        LabError::io(
+            format!("bind-mount {} on", source.display()),
+            target,
+            e.into(),
+        )
+    })
 }
 
 fn mkdir(path: &Path) -> Result<(), LabError> {
