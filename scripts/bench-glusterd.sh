@@ -4,8 +4,9 @@
 #
 #   scripts/bench-glusterd.sh          (run as root on an idle machine)
 #
-# On a 1-host lab named `benchg` without agents (the host prepared with `brickyard host
-# prepare`, glusterd bound to its address): glusterd started RUNS times in the foreground
+# On a 1-host lab named `benchg` without agents and with `gsyncd` left visible (`lab up
+# --geo-replication`; the host prepared with `brickyard host prepare`, glusterd bound to
+# its address): glusterd started RUNS times in the foreground
 # from one shell inside the host, each timed from its start to `gluster pool list`
 # answering, then stopped. Once as installed, once with gluster's geo-replication helper
 # (`gsyncd`) absent from the host's view of the file system (an overlay with a whiteout,
@@ -24,7 +25,7 @@ in_host() { $by lab exec --name $name 1 -- "$@"; }
 
 bench_machine
 $by lab down --name $name >/dev/null 2>&1 || true
-$by lab up --name $name --hosts 1 --no-agents >/dev/null 2>&1
+$by lab up --name $name --hosts 1 --no-agents --geo-replication >/dev/null 2>&1
 json=$($by lab status --name $name --output json)
 store=$(echo "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["store_url"])')
 read -r host ip < <(echo "$json" | python3 -c 'import json,sys; h=json.load(sys.stdin)["hosts"][0]; print(h["host_name"], h["ip"])')
