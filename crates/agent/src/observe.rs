@@ -123,9 +123,9 @@ pub(crate) fn observe_volumes(opts: &AgentOptions, store: &Arc<dyn Store>, live:
         // Volumes whose status changed since their heal was last asked about (or cannot be
         // read); every volume when the statuses cannot be listed.
         let changed: Option<BTreeSet<String>> =
-            match brickyard_volumes::api::stored(store.as_ref()).await {
-                Ok(st) => Some(
-                    st.statuses
+            match brickyard_volumes::api::statuses(store.as_ref()).await {
+                Ok((statuses, _)) => Some(
+                    statuses
                         .into_iter()
                         .filter(|(name, s)| {
                             s.as_ref()

@@ -78,20 +78,39 @@ pub async fn stored(store: &dyn Store) -> Result<Stored, VolumeError> {
             Err(err) => out.invalid.push(err),
         }
     }
+    let (statuses, invalid) = statuses(store).await?;
+    out.statuses = statuses;
+    out.invalid.extend(invalid);
+    Ok(out)
+}
+
+/// Reads every volume status, checking each: by volume name (an error for one that cannot
+/// be used), and the statuses that cannot be used, also those under no volume's name.
+pub async fn statuses(
+    store: &dyn Store,
+) -> Result<
+    (
+        BTreeMap<String, Result<VolumeStatus, RecordError>>,
+        Vec<RecordError>,
+    ),
+    VolumeError,
+> {
+    let mut statuses = BTreeMap::new();
+    let mut invalid = Vec::new();
     for e in store.list(VOLUME_STATUS_PREFIX).await? {
         let decoded = VolumeStatus::decode(&e.key, &e.value);
         match (name_in(VOLUME_STATUS_PREFIX, &e.key), decoded) {
             (Some(name), result) if check_volume_name(name).is_ok() => {
                 if let Err(err) = &result {
-                    out.invalid.push(err.clone());
+                    invalid.push(err.clone());
                 }
-                out.statuses.insert(name.to_owned(), result);
+                statuses.insert(name.to_owned(), result);
             }
-            (_, Err(err)) => out.invalid.push(err),
+            (_, Err(err)) => invalid.push(err),
             (_, Ok(_)) => {}
         }
     }
-    Ok(out)
+    Ok((statuses, invalid))
 }
 
 fn view(record: VolumeRecord, status: Option<Result<VolumeStatus, RecordError>>) -> VolumeView {
