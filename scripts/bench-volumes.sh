@@ -153,31 +153,29 @@ for i in 1 2 3; do
         sleep 0.1
     done
 done
-$by lab exec --name $name 1 -- sh -c '
+# Creates and starts volumes PREFIX1..PREFIX$2 back to back in one shell inside host 1, each
+# timed there; with $3 = set, each also gets brickyard's one `volume set` in between.
+# Prints the seconds per volume, "-" for a failure.
+raw_creates() {
+    local set=:
+    [ "${3:-}" = set ] && set='gluster --mode=script volume set $v user.brickyard.id $v-0 network.ping-timeout 10 >/dev/null'
+    $by lab exec --name $name 1 -- sh -c '
     i=1
-    while [ $i -le '"$volumes"' ]; do
+    while [ $i -le '"$2"' ]; do
+        v='"$1"'$i
         t0=$(date +%s.%N)
-        if gluster --mode=script volume create r$i replica 3 '"${ips[0]}"':/gluster/brick1/r$i '"${ips[1]}"':/gluster/brick1/r$i '"${ips[2]}"':/gluster/brick1/r$i >/dev/null &&
-           gluster --mode=script volume start r$i >/dev/null; then
+        if gluster --mode=script volume create $v replica 3 '"${ips[0]}"':/gluster/brick1/$v '"${ips[1]}"':/gluster/brick1/$v '"${ips[2]}"':/gluster/brick1/$v >/dev/null &&
+           '"$set"' &&
+           gluster --mode=script volume start $v >/dev/null; then
             echo "$t0 $(date +%s.%N)"
         else
             echo "- -"
         fi
         i=$((i + 1))
-    done' 2>"$out/floor.err" | awk '{ if ($1 == "-") print "-"; else printf "%.3f\n", $2 - $1 }' >"$out/floor.txt"
-$by lab exec --name $name 1 -- sh -c '
-    i=1
-    while [ $i -le '"$optioned"' ]; do
-        t0=$(date +%s.%N)
-        if gluster --mode=script volume create o$i replica 3 '"${ips[0]}"':/gluster/brick1/o$i '"${ips[1]}"':/gluster/brick1/o$i '"${ips[2]}"':/gluster/brick1/o$i >/dev/null &&
-           gluster --mode=script volume set o$i user.brickyard.id o$i-0 network.ping-timeout 10 >/dev/null &&
-           gluster --mode=script volume start o$i >/dev/null; then
-            echo "$t0 $(date +%s.%N)"
-        else
-            echo "- -"
-        fi
-        i=$((i + 1))
-    done' 2>>"$out/floor.err" | awk '{ if ($1 == "-") print "-"; else printf "%.3f\n", $2 - $1 }' >"$out/optioned.txt"
+    done' 2>>"$out/floor.err" | awk '{ if ($1 == "-") print "-"; else printf "%.3f\n", $2 - $1 }'
+}
+raw_creates r "$volumes" >"$out/floor.txt"
+raw_creates o "$optioned" set >"$out/optioned.txt"
 $by lab down --name $name >/dev/null
 
 # --- results ---------------------------------------------------------------------------------
