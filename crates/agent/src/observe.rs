@@ -299,3 +299,74 @@ async fn rebalances(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use brickyard_gluster::{Brick, VolumeInfo, VolumeState};
+
+    fn volume(name: &str, hosts: &[&str]) -> VolumeInfo {
+        VolumeInfo {
+            name: name.into(),
+            id: String::new(),
+            state: VolumeState::Started,
+            type_str: "Replicate".into(),
+            brick_count: hosts.len() as u32,
+            dist_count: 1,
+            replica_count: hosts.len() as u32,
+            arbiter_count: 0,
+            disperse_count: 0,
+            redundancy_count: 0,
+            bricks: hosts
+                .iter()
+                .map(|h| Brick {
+                    name: format!("{h}:/gluster/brick1/{name}"),
+                    host: (*h).into(),
+                    path: format!("/gluster/brick1/{name}"),
+                    host_uuid: String::new(),
+                    is_arbiter: false,
+                })
+                .collect(),
+            options: Default::default(),
+        }
+    }
+
+    #[test]
+    fn between_full_rounds_only_volumes_something_points_at_are_asked_about() {
+        let hosts = ["10.0.0.1", "10.0.0.2", "10.0.0.3"];
+        let counting: BTreeSet<String> = hosts.iter().map(|h| (*h).to_owned()).collect();
+        let mut last = ObservedVolumes::default();
+        for v in [
+            "quiet",
+            "pending",
+            "unreachable",
+            "unknown",
+            "indexed",
+            "changed",
+        ] {
+            last.heal_pending.insert(v.into(), 0);
+        }
+        last.heal_pending.insert("pending".into(), 3);
+        last.heal_unreachable.insert("unreachable".into(), 1);
+        last.heal_unknown.insert("unknown".into(), "timeout".into());
+        let indexed: BTreeSet<&str> = ["indexed"].into();
+        let changed: BTreeSet<String> = ["changed".to_owned()].into();
+        let asked = |v: &VolumeInfo, counting: &BTreeSet<String>| {
+            worth_asking(v, &last, &changed, &indexed, counting)
+        };
+        assert!(!asked(&volume("quiet", &hosts), &counting));
+        for v in [
+            "pending",
+            "unreachable",
+            "unknown",
+            "indexed",
+            "changed",
+            "never-seen",
+        ] {
+            assert!(asked(&volume(v, &hosts), &counting), "{v}");
+        }
+        // A brick on a host whose agent cannot count its index.
+        let two: BTreeSet<String> = counting.iter().take(2).cloned().collect();
+        assert!(asked(&volume("quiet", &hosts), &two));
+    }
+}
