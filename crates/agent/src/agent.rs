@@ -48,8 +48,6 @@ pub(crate) struct Live {
     pub(crate) pool_complete: bool,
     pub(crate) started: Instant,
     pub(crate) last_observed: Option<Instant>,
-    /// When the last observation that asked heal info of every volume started.
-    pub(crate) heal_full_at: Option<Instant>,
     pub(crate) observing: Option<tokio::task::JoinHandle<()>>,
     /// The FUSE mounts this agent keeps to carry out claims (while it holds the pool lock).
     pub(crate) claims: ClaimMounts,
@@ -98,7 +96,6 @@ impl Live {
             pool_complete: false,
             started,
             last_observed: None,
-            heal_full_at: None,
             observing: None,
             claims: ClaimMounts::new(opts.claims_dir.join(&opts.host)),
             settings: Default::default(),

@@ -152,8 +152,10 @@ pub(crate) struct BrickHealth {
 ///
 /// gluster's replication records there every file a change could not reach on all bricks
 /// of its set (`.glusterfs/indices/xattrop`: a link per file beside the `xattrop-<uuid>`
-/// base file, also while a change is in flight) and every directory with entries to heal
-/// (`indices/entry-changes`); the self-heal daemon and `heal info` read the same index.
+/// base file, also while a change is in flight), every file a change was cut short on
+/// (`indices/dirty`, beside its `dirty-<uuid>` base file) and every directory with entries
+/// to heal (`indices/entry-changes`); the self-heal daemon and `heal info` read the same
+/// index.
 /// Counting them is a few directory reads per brick, where `heal info` starts a gluster
 /// client per volume. An index that exists but cannot be read counts one, so that the
 /// holder asks gluster.
@@ -182,7 +184,8 @@ pub(crate) fn heal_index_of(mount: &Path) -> BTreeMap<String, u64> {
                 Err(_) => 1,
             }
         };
-        let n = count("xattrop", "xattrop-") + count("entry-changes", "");
+        let n =
+            count("xattrop", "xattrop-") + count("dirty", "dirty-") + count("entry-changes", "");
         if n > 0 {
             out.insert(volume, n);
         }
@@ -198,20 +201,26 @@ mod tests {
     fn heal_index_counts_what_replication_left_to_heal_per_volume() {
         let mount = tempfile::tempdir().expect("temp dir");
         let index = |volume: &str| mount.path().join(volume).join(".glusterfs/indices");
-        // A clean brick: only the base file.
-        std::fs::create_dir_all(index("clean").join("xattrop")).expect("mkdir");
-        std::fs::write(index("clean").join("xattrop/xattrop-1234"), b"").expect("write");
-        // A brick with two files and one directory to heal.
+        // A clean brick: only the base files.
+        for (dir, base) in [("xattrop", "xattrop-1234"), ("dirty", "dirty-1234")] {
+            std::fs::create_dir_all(index("clean").join(dir)).expect("mkdir");
+            std::fs::write(index("clean").join(dir).join(base), b"").expect("write");
+        }
+        // A brick with two files, one file cut short and one directory to heal.
         std::fs::create_dir_all(index("dirty").join("xattrop")).expect("mkdir");
+        std::fs::create_dir_all(index("dirty").join("dirty")).expect("mkdir");
         std::fs::create_dir_all(index("dirty").join("entry-changes/gfid-dir")).expect("mkdir");
         for f in ["xattrop-1234", "gfid-a", "gfid-b"] {
             std::fs::write(index("dirty").join("xattrop").join(f), b"").expect("write");
+        }
+        for f in ["dirty-1234", "gfid-c"] {
+            std::fs::write(index("dirty").join("dirty").join(f), b"").expect("write");
         }
         // No index yet (a brick never started), and a name that is no volume.
         std::fs::create_dir_all(mount.path().join("fresh")).expect("mkdir");
         std::fs::create_dir_all(mount.path().join("lost+found/.glusterfs/indices/xattrop/x"))
             .expect("mkdir");
         let counts = heal_index_of(mount.path());
-        assert_eq!(counts, BTreeMap::from([("dirty".to_owned(), 3)]));
+        assert_eq!(counts, BTreeMap::from([("dirty".to_owned(), 4)]));
     }
 }

@@ -1,8 +1,10 @@
 //! What the pool lock's holder observes of the volumes in the background: entries pending
-//! heal, recorded (fenced, under its lease) for `brickyard status` on any machine; and
-//! brick processes that died while their glusterd runs, which it starts again.
+//! heal (counted by the agents in their bricks' heal index, or asked of gluster where
+//! counting cannot tell: [`look`]), recorded (fenced, under its lease) for `brickyard
+//! status` on any machine; and brick processes that died while their glusterd runs, which
+//! it starts again.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,37 +23,58 @@ pub(crate) const OBSERVE_EVERY: Duration = Duration::from_secs(10);
 /// How many `volume heal ... info` calls an observation runs at once.
 pub(crate) const HEAL_INFO_PARALLEL: usize = 4;
 
-/// How often an observation asks `heal info` about every replicated volume. In between it
-/// asks only about volumes something points at (see [`worth_asking`]): each `heal info`
-/// starts a gluster client (about 40 ms of CPU), which for every volume every 10 s kept
-/// three quarters of a core busy at 150 volumes (measured).
-pub(crate) const HEAL_FULL_EVERY: Duration = Duration::from_secs(60);
+/// How an observation learns what a replicated volume has pending heal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Look {
+    /// Ask gluster's `heal info`: a gluster client per volume (about 40 ms of CPU, and
+    /// tens of seconds with thousands of entries, inspecting each while the self-heal
+    /// daemon works on them: docs/gluster-notes.md).
+    Ask,
+    /// Add up the entries the volume's hosts' agents count in their bricks' heal index
+    /// (a few directory reads each, on every agent tick): gluster's own `heal-count`.
+    Count(u64),
+}
 
-/// Whether an observation between full rounds asks `heal info` about `volume`: it had
-/// entries pending, unreachable bricks or could not be asked last time (or was not
-/// observed at all), its status changed since it was last asked about (a create, a move, an
-/// expand: whoever waits for its heal sees counts asked after the change), some host's
-/// agent counts entries in the volume's heal index on its bricks, or one of its bricks is
-/// on a host without a live agent to count them.
-fn worth_asking(
+/// How `volume` is observed. Its entries are counted from the agents' heal index when every
+/// brick is online in this round's `volume status` and on a host whose live agent counts
+/// it, and gluster is asked only where counting cannot tell: a brick offline, on a host
+/// that does not answer or without a live agent (`heal info` says which bricks it cannot
+/// reach); a volume never observed, or whose `heal info` failed or found bricks unreachable
+/// last time; or whose status changed since gluster was last asked about it (a create, a
+/// move, an expand), so that a wait for its heal sees an answer given after the change
+/// (counted rounds keep the time of that answer, [`ObservedVolumes::heal_asked_at`]).
+fn look(
     volume: &brickyard_gluster::VolumeInfo,
     last: &ObservedVolumes,
     changed: &BTreeSet<String>,
-    indexed: &BTreeSet<&str>,
-    counting: &BTreeSet<String>,
-) -> bool {
+    index: &BTreeMap<String, &BTreeMap<String, u64>>,
+    online: &BTreeSet<String>,
+) -> Look {
     let name = volume.name.as_str();
-    last.heal_pending.get(name) != Some(&0)
-        || changed.contains(name)
+    let ask = changed.contains(name)
+        || !last.heal_pending.contains_key(name)
         || last.heal_unreachable.get(name).is_some_and(|n| *n > 0)
         || last.heal_unknown.contains_key(name)
-        || indexed.contains(name)
-        || volume.bricks.iter().any(|b| !counting.contains(&b.host))
+        || volume
+            .bricks
+            .iter()
+            .any(|b| !index.contains_key(&b.host) || !online.contains(&b.name));
+    if ask {
+        return Look::Ask;
+    }
+    let hosts: BTreeSet<&str> = volume.bricks.iter().map(|b| b.host.as_str()).collect();
+    Look::Count(
+        hosts
+            .into_iter()
+            .filter_map(|h| index.get(h))
+            .filter_map(|counts| counts.get(name))
+            .sum(),
+    )
 }
 
-/// Starts an observation of the volumes in the background, unless one still runs: heal info
-/// costs about 0.3 s per volume, so with many volumes a round takes seconds and must never
-/// hold up the agent's pass (which renews its lease and drives the volumes).
+/// Starts an observation of the volumes in the background, unless one still runs: `volume
+/// status` and any `heal info` it asks take seconds with many volumes or entries, and must
+/// never hold up the agent's pass (which renews its lease and drives the volumes).
 pub(crate) fn observe_volumes(opts: &AgentOptions, store: &Arc<dyn Store>, live: &mut Live) {
     if live.observing.as_ref().is_some_and(|t| !t.is_finished()) {
         return;
@@ -60,12 +83,6 @@ pub(crate) fn observe_volumes(opts: &AgentOptions, store: &Arc<dyn Store>, live:
         return;
     };
     live.last_observed = Some(Instant::now());
-    let full = live
-        .heal_full_at
-        .is_none_or(|t| t.elapsed() >= HEAL_FULL_EVERY);
-    if full {
-        live.heal_full_at = Some(Instant::now());
-    }
     let (gluster, store, host) = (opts.gluster.clone(), Arc::clone(store), opts.host.clone());
     let task = async move {
         let volumes = match gluster.volume_info(None).await {
@@ -84,6 +101,8 @@ pub(crate) fn observe_volumes(opts: &AgentOptions, store: &Arc<dyn Store>, live:
                 None
             }
         };
+        // The bricks `volume status` lists online ("HOST:PATH"); none when it fails.
+        let mut online = BTreeSet::new();
         if volumes
             .iter()
             .any(|v| v.state == brickyard_gluster::VolumeState::Started)
@@ -103,51 +122,49 @@ pub(crate) fn observe_volumes(opts: &AgentOptions, store: &Arc<dyn Store>, live:
                 Ok(status) => {
                     restart_dead_bricks(&gluster, &status, &failing).await;
                     rebalance = rebalances(&gluster, &status).await;
+                    online = status
+                        .iter()
+                        .flat_map(|v| v.bricks.iter().filter(|b| b.online))
+                        .map(|b| format!("{}:{}", b.host, b.path))
+                        .collect();
                 }
                 Err(e) => warn!("cannot read the bricks' status: {e}"),
             }
         }
         // The last observation (this holder's or the one before it): the heal peaks the
         // rate is measured from, and the counts of volumes not asked about again.
-        let (last, full) = match store.get(OBSERVED_VOLUMES).await {
-            Ok(Some(e)) => match ObservedVolumes::decode(&e.value) {
-                Ok(o) => (o, full),
-                Err(_) => (ObservedVolumes::default(), true),
-            },
-            Ok(None) => (ObservedVolumes::default(), true),
+        let last = match store.get(OBSERVED_VOLUMES).await {
+            Ok(Some(e)) => ObservedVolumes::decode(&e.value).unwrap_or_default(),
+            Ok(None) => ObservedVolumes::default(),
             Err(e) => {
                 warn!("cannot read the last observation (heal rates start afresh): {e}");
-                (ObservedVolumes::default(), true)
+                ObservedVolumes::default()
             }
         };
         // Volumes whose status changed since their heal was last asked about (or cannot be
         // read); every volume when the statuses cannot be listed.
-        let changed: Option<BTreeSet<String>> =
-            match brickyard_volumes::api::statuses(store.as_ref()).await {
-                Ok((statuses, _)) => Some(
-                    statuses
-                        .into_iter()
-                        .filter(|(name, s)| {
-                            s.as_ref()
-                                .map_or(true, |s| s.updated_at >= last.heal_asked_at(name))
-                        })
-                        .map(|(name, _)| name)
-                        .collect(),
-                ),
-                Err(e) => {
-                    warn!("cannot read the volumes' status (heal info asked of every volume): {e}");
-                    None
-                }
-            };
-        let full = full || agents.is_none() || changed.is_none();
-        let changed = changed.unwrap_or_default();
+        let changed: BTreeSet<String> = match brickyard_volumes::api::statuses(store.as_ref()).await
+        {
+            Ok((statuses, _)) => statuses
+                .into_iter()
+                .filter(|(name, s)| {
+                    s.as_ref()
+                        .map_or(true, |s| s.updated_at >= last.heal_asked_at(name))
+                })
+                .map(|(name, _)| name)
+                .collect(),
+            Err(e) => {
+                warn!("cannot read the volumes' status (heal info asked of every volume): {e}");
+                volumes.iter().map(|v| v.name.clone()).collect()
+            }
+        };
         let peaks = &last.heal_peak;
-        let live_agents = agents.iter().flat_map(|agents| agents.values());
-        let indexed: BTreeSet<&str> = live_agents
-            .clone()
-            .flat_map(|a| a.heal_index.keys().map(String::as_str))
+        // The live agents' heal index counts, by the address their bricks are named with.
+        let index: BTreeMap<String, &BTreeMap<String, u64>> = agents
+            .iter()
+            .flat_map(|agents| agents.values())
+            .map(|a| (a.ip.to_string(), &a.heal_index))
             .collect();
-        let counting: BTreeSet<String> = live_agents.map(|a| a.ip.to_string()).collect();
         let mut obs = ObservedVolumes {
             schema: brickyard_model::records::SCHEMA,
             host,
@@ -160,16 +177,30 @@ pub(crate) fn observe_volumes(opts: &AgentOptions, store: &Arc<dyn Store>, live:
             v.state == brickyard_gluster::VolumeState::Started
                 && (v.replica_count > 1 || v.disperse_count > 0)
         }) {
-            if full || worth_asking(v, &last, &changed, &indexed, &counting) {
-                names.push(v.name.clone());
-                continue;
+            let pending = match look(v, &last, &changed, &index, &online) {
+                Look::Ask => {
+                    names.push(v.name.clone());
+                    continue;
+                }
+                Look::Count(n) => n,
+            };
+            let name = &v.name;
+            // Entries that stay without shrinking wait for the self-heal daemons' next
+            // crawl (a full brick that was freed, a write that failed on one brick only):
+            // every brick is online, so have them crawl now. Entries that shrink are being
+            // healed, and entries of writes in flight come and go.
+            let before = last.heal_pending.get(name).copied().unwrap_or(0);
+            if pending > 0 && before > 0 && pending >= before {
+                if let Err(e) = gluster.heal_start(name).await {
+                    warn!("volume {name}: cannot start its heal: {e}");
+                }
             }
-            // Nothing points at it: its counts (none pending, every brick reachable) carry
-            // over, with when they were asked.
-            obs.heal_pending.insert(v.name.clone(), 0);
-            obs.heal_unreachable.insert(v.name.clone(), 0);
-            obs.heal_at
-                .insert(v.name.clone(), last.heal_asked_at(&v.name));
+            if let Some(p) = HealPeak::next(peaks.get(name), obs.at, pending) {
+                obs.heal_peak.insert(name.clone(), p);
+            }
+            obs.heal_pending.insert(name.clone(), pending);
+            obs.heal_unreachable.insert(name.clone(), 0);
+            obs.heal_at.insert(name.clone(), last.heal_asked_at(name));
         }
         let mut running = tokio::task::JoinSet::new();
         loop {
@@ -332,41 +363,56 @@ mod tests {
     }
 
     #[test]
-    fn between_full_rounds_only_volumes_something_points_at_are_asked_about() {
+    fn entries_are_counted_where_every_brick_is_online_and_counted_else_gluster_is_asked() {
         let hosts = ["10.0.0.1", "10.0.0.2", "10.0.0.3"];
-        let counting: BTreeSet<String> = hosts.iter().map(|h| (*h).to_owned()).collect();
-        let mut last = ObservedVolumes::default();
-        for v in [
+        let names = [
             "quiet",
             "pending",
             "unreachable",
             "unknown",
-            "indexed",
             "changed",
-        ] {
+            "offline",
+        ];
+        let mut last = ObservedVolumes::default();
+        for v in names {
             last.heal_pending.insert(v.into(), 0);
         }
         last.heal_pending.insert("pending".into(), 3);
         last.heal_unreachable.insert("unreachable".into(), 1);
         last.heal_unknown.insert("unknown".into(), "timeout".into());
-        let indexed: BTreeSet<&str> = ["indexed"].into();
         let changed: BTreeSet<String> = ["changed".to_owned()].into();
-        let asked = |v: &VolumeInfo, counting: &BTreeSet<String>| {
-            worth_asking(v, &last, &changed, &indexed, counting)
+        // Hosts 1 and 2 count two and one entries of `pending`; host 3 none.
+        let counts: Vec<BTreeMap<String, u64>> = vec![
+            [("pending".to_owned(), 2)].into(),
+            [("pending".to_owned(), 1)].into(),
+            BTreeMap::new(),
+        ];
+        let index: BTreeMap<String, &BTreeMap<String, u64>> = hosts
+            .iter()
+            .zip(&counts)
+            .map(|(h, c)| ((*h).to_owned(), c))
+            .collect();
+        let mut online: BTreeSet<String> = names
+            .iter()
+            .chain(&["never-seen"])
+            .flat_map(|v| {
+                hosts
+                    .iter()
+                    .map(move |h| format!("{h}:/gluster/brick1/{v}"))
+            })
+            .collect();
+        online.remove("10.0.0.2:/gluster/brick1/offline");
+        let looked = |v: &str, index: &BTreeMap<String, &BTreeMap<String, u64>>| {
+            look(&volume(v, &hosts), &last, &changed, index, &online)
         };
-        assert!(!asked(&volume("quiet", &hosts), &counting));
-        for v in [
-            "pending",
-            "unreachable",
-            "unknown",
-            "indexed",
-            "changed",
-            "never-seen",
-        ] {
-            assert!(asked(&volume(v, &hosts), &counting), "{v}");
+        assert_eq!(looked("quiet", &index), Look::Count(0));
+        assert_eq!(looked("pending", &index), Look::Count(3));
+        for v in ["unreachable", "unknown", "changed", "offline", "never-seen"] {
+            assert_eq!(looked(v, &index), Look::Ask, "{v}");
         }
-        // A brick on a host whose agent cannot count its index.
-        let two: BTreeSet<String> = counting.iter().take(2).cloned().collect();
-        assert!(asked(&volume("quiet", &hosts), &two));
+        // A brick on a host without a live agent to count its index.
+        let two: BTreeMap<String, &BTreeMap<String, u64>> =
+            index.iter().take(2).map(|(h, c)| (h.clone(), *c)).collect();
+        assert_eq!(looked("quiet", &two), Look::Ask);
     }
 }

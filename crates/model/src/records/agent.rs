@@ -115,8 +115,8 @@ pub struct AgentStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failed_disks: Vec<DiskFailure>,
     /// Entries in the heal index of this host's bricks, by volume; only volumes with some
-    /// (or whose index could not be read, counted as one). The pool lock's holder asks
-    /// gluster's `heal info` about these between its full rounds.
+    /// (or whose index could not be read, counted as one). The pool lock's holder adds
+    /// these up for the entries pending heal of a volume whose bricks are all online.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub heal_index: BTreeMap<String, u64>,
     /// Fields of a newer writer, kept as they are.
@@ -257,9 +257,10 @@ pub struct ObservedVolumes {
     /// entries pending.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub heal_peak: BTreeMap<String, HealPeak>,
-    /// When each volume's heal counts were asked, where that is not `at`: counts of volumes
-    /// nothing suggested asking about again are carried over from an earlier observation
-    /// ([`ObservedVolumes::heal_asked_at`]).
+    /// When gluster was last asked about each volume's heal (`heal info`), where that is not
+    /// `at`: a volume whose bricks are all online and counted by their hosts' agents has its
+    /// entries counted from their heal index, and keeps the time of the last answer, which a
+    /// wait for a heal after a change compares with ([`ObservedVolumes::heal_asked_at`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub heal_at: BTreeMap<String, u64>,
     /// Fields of a newer writer, kept as they are.
@@ -370,7 +371,7 @@ impl RebalanceSeen {
 }
 
 impl ObservedVolumes {
-    /// When `volume`'s heal counts were asked (seconds since the epoch).
+    /// When gluster was last asked about `volume`'s heal (seconds since the epoch).
     pub fn heal_asked_at(&self, volume: &str) -> u64 {
         self.heal_at.get(volume).copied().unwrap_or(self.at)
     }
