@@ -109,7 +109,7 @@ print(f"| {sys.argv[2]} | " + " | ".join(cells) + " |")
 PY
 done
 echo
-echo "Medians, each run's figure in brackets. Options on top of \`default\` (network.ping-timeout=10):"
+echo "Medians, each run's figure in brackets. Options on top of \`default\` (network.ping-timeout=10, performance.enable-least-priority=off):"
 for c in "${order[@]}"; do
     echo "- $c: ${layout[$c]:+${layout[$c]}, }${options[$c]:-none}"
 done
