@@ -80,6 +80,7 @@ impl Live {
                 bricks: Vec::new(),
                 failed_disks: Vec::new(),
                 heal_index: Default::default(),
+                open_files: None,
                 extra: Default::default(),
             },
             lease: None,
@@ -130,6 +131,7 @@ async fn run_inner(
     let started = Instant::now();
     let mut config = bootstrap::prepare(&opts, &store, &shutdown).await?;
     supervise::stop_leftover(&opts.glusterd.pid_file).await;
+    let open_files = supervise::raise_open_files();
     info!("starting glusterd");
     let (events_tx, mut events) = mpsc::channel(16);
     let supervisor = tokio::spawn(
@@ -138,6 +140,7 @@ async fn run_inner(
     );
     let mut live = Live::new(&opts, &config, started);
     live.status.uuid = bootstrap::read_uuid(&opts.paths.var_lib_glusterd);
+    live.status.open_files = open_files;
     let mut next_tick = tokio::time::Instant::now();
     // A change to the desired volumes or claims starts a pass at once instead of at the
     // next tick, so a create does not wait for the agent's pace; a change to the host's own

@@ -192,6 +192,7 @@ mod tests {
             bricks: Vec::new(),
             failed_disks: Vec::new(),
             heal_index: Default::default(),
+            open_files: None,
             extra: Default::default(),
         }
     }

@@ -249,6 +249,26 @@ pub async fn supervise(
         .await;
 }
 
+/// Raises this process's open-files limit (`RLIMIT_NOFILE`) to its hard limit, which
+/// glusterd and the brick processes it starts inherit, and returns the limit they get;
+/// `None` when it cannot be read. gluster raises it further only with `CAP_SYS_RESOURCE`
+/// (a container may lack it); a multiplexed brick process keeps about 260 files open per
+/// brick, so this limit bounds how many bricks one process can take
+/// (`brickyard_volumes::settings::bricks_per_process`).
+pub(crate) fn raise_open_files() -> Option<u64> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    if soft < hard {
+        match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => return Some(hard),
+            Err(e) => {
+                tracing::warn!("cannot raise the open-files limit from {soft} to {hard}: {e}")
+            }
+        }
+    }
+    Some(soft)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

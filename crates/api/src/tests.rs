@@ -196,6 +196,7 @@ async fn hosts_show_the_configs_and_agents() {
         bricks: every_mount(),
         failed_disks: Vec::new(),
         heal_index: Default::default(),
+        open_files: None,
     };
     f.store
         .put(
@@ -437,6 +438,7 @@ async fn make_live(store: &dyn Store, host: &str, ip: &str) {
         bricks: every_mount(),
         failed_disks: Vec::new(),
         heal_index: Default::default(),
+        open_files: None,
     };
     store
         .put(
@@ -978,6 +980,7 @@ async fn metrics_show_each_agents_reconcile_passes_errors_and_duration() {
         bricks: every_mount(),
         failed_disks: Vec::new(),
         heal_index: Default::default(),
+        open_files: None,
     };
     f.store
         .put(

@@ -302,6 +302,7 @@ fn set_live(url: &str, hosts: &[(&str, &str)]) {
                     .collect(),
                 failed_disks: Vec::new(),
                 heal_index: Default::default(),
+                open_files: None,
             };
             let value = serde_json::to_vec(&agent).expect("JSON");
             store

@@ -119,6 +119,11 @@ pub struct AgentStatus {
     /// these up for the entries pending heal of a volume whose bricks are all online.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub heal_index: BTreeMap<String, u64>,
+    /// How many files glusterd and the brick processes it starts may keep open (the agent's
+    /// `RLIMIT_NOFILE`, which they inherit); absent when the agent could not read it. With
+    /// brick multiplexing the pool lock's holder keeps the bricks per process within it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_files: Option<u64>,
     /// Fields of a newer writer, kept as they are.
     #[serde(flatten)]
     pub extra: Extra,
@@ -494,6 +499,7 @@ mod tests {
             }],
             failed_disks: Vec::new(),
             heal_index: Default::default(),
+            open_files: None,
             extra: Extra::new(),
         }
     }
