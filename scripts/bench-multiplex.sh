@@ -22,41 +22,17 @@ volumes=${VOLUMES:-40}
 name=benchm
 out=$(mktemp -d /tmp/bench-multiplex.XXXXXX)
 
+. scripts/lib.sh
+
 cleanup() { $by lab down --name $name >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
 now() { date +%s.%N; }
 
 # Prints "processes rss_kib pss_kib" for the glusterfsd processes of host 1, then the same
-# for its glusterd, from /proc (the host is a network namespace of this machine).
+# for its glusterd.
 measure() {
-    python3 - "/run/netns/byl-$name-1" <<'PY'
-import os, sys
-ns = os.stat(sys.argv[1]).st_ino
-def kib(pid, path, key):
-    try:
-        for line in open(f"/proc/{pid}/{path}"):
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-out = {"glusterfsd": [0, 0, 0], "glusterd": [0, 0, 0]}
-for p in os.listdir("/proc"):
-    if not p.isdigit():
-        continue
-    try:
-        comm = open(f"/proc/{p}/comm").read().strip()
-        same = os.stat(f"/proc/{p}/ns/net").st_ino == ns
-    except OSError:
-        continue
-    if same and comm in out:
-        o = out[comm]
-        o[0] += 1
-        o[1] += kib(p, "status", "VmRSS")
-        o[2] += kib(p, "smaps_rollup", "Pss")
-print(*out["glusterfsd"], *out["glusterd"])
-PY
+    gluster_memory $name 1 | awk '$1 == "glusterfsd" {f = $2 " " $3 " " $4} $1 == "glusterd" {d = $2 " " $3 " " $4} END {print f, d}'
 }
 
 echo "build: $build, $by"

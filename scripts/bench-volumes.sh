@@ -5,7 +5,9 @@
 #
 #   scripts/bench-volumes.sh          (run as root on an idle machine)
 #   BRICKYARD=target/release/brickyard scripts/bench-volumes.sh
-#   VOLUMES=100 FILES=1000 RUNS=3 BUDGET=1500   (the defaults)
+#   VOLUMES=100 FILES=1000 RUNS=3 BUDGET=1500 MULTIPLEX=off ANSWER_EVERY=1   (the defaults)
+#   VOLUMES=1000 BUDGET=5400 MULTIPLEX=on FILES=0 BRICKYARD=target/release/brickyard \
+#       scripts/bench-volumes.sh   (the thousand-volume run: about 80 minutes)
 #
 # On a 3-host lab named `benchv` (replica 3 throughout):
 # - small files: a `default` and a `small-files` volume made with `brickyard volume create`,
@@ -17,13 +19,21 @@
 #   record written, the agents creating and starting it, the CLI seeing it started).
 # - floor: a fresh lab of the same shape without agents (hosts prepared with
 #   `brickyard host prepare`, glusterd started by hand and bound, peers probed), then
-#   VOLUMES raw `gluster volume create rN replica 3 ...` + `gluster volume start rN` back to
-#   back in one shell inside host 1, each pair timed there (no `lab exec` cost inside);
+#   as many raw `gluster volume create rN replica 3 ...` + `gluster volume start rN` as
+#   brickyard made (VOLUMES, or fewer when BUDGET ran out first), back to back in one
+#   shell inside host 1, each pair timed there (no `lab exec` cost inside);
 #   then OPTIONED (default 50) more with the one `gluster volume set` brickyard adds to each
 #   create between the two (its ownership marker and the profile's options), timed the same.
+# - idle: once the creates are done, each node agent's resident memory and its CPU over 60 s,
+#   on its own and with the gluster commands it ran (its waited-for children), and how busy
+#   the whole machine was meanwhile.
+# - answering: every ANSWER_EVERY-th volume (and the last) mounted on this machine in turn,
+#   one file written and read back through it, unmounted.
 # Results go to stdout as Markdown rows; the per-volume times to a file named at the end.
-# Without brick multiplexing every brick is a process of its own (about 11 MiB each): keep
-# VOLUMES to what the machine's memory holds twice over (the floor lab adds OPTIONED).
+# MULTIPLEX=on turns gluster's brick multiplexing on in both labs before the first volume
+# (`brickyard config cluster --brick-multiplex on`; `volume set all cluster.brick-multiplex
+# on` in the floor's). Without it every brick is a process of its own (about 11 MiB each):
+# keep VOLUMES to what the machine's memory holds twice over (the floor lab adds OPTIONED).
 # The lab is taken down on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +52,9 @@ files=${FILES:-1000}
 runs=${RUNS:-3}
 budget=${BUDGET:-1500}   # at most this many seconds for the brickyard creates
 optioned=${OPTIONED:-50}
+multiplex=${MULTIPLEX:-off}
+answer_every=${ANSWER_EVERY:-1}
+case $multiplex in on | off) ;; *) echo "MULTIPLEX is on or off, not '$multiplex'" >&2; exit 2 ;; esac
 name=benchv
 out=$(mktemp -d /tmp/bench-volumes.XXXXXX)
 mnt=$out/mnt
@@ -52,7 +65,8 @@ trap 'bench_cleanup $name "$mnt"' EXIT
 now() { date +%s.%N; }
 lab_json() { $by lab status --name $name --output json; }
 
-# Prints "v1 v10 vN median p90 ok" from a file of seconds, one per line (a failure as "-").
+# Prints "v1 v10 vN median p90 ok mean11-20 mean-of-the-last-10" from a file of seconds, one
+# per line (a failure as "-").
 stats() {
     python3 - "$1" <<'PY'
 import math, sys
@@ -62,7 +76,10 @@ def at(i):
     return f"{float(raw[i - 1]):.2f}" if len(raw) >= i and raw[i - 1] != "-" else "-"
 med = f"{ok[(len(ok) - 1) // 2] if len(ok) % 2 else (ok[len(ok) // 2 - 1] + ok[len(ok) // 2]) / 2:.2f}" if ok else "-"
 p90 = f"{ok[math.ceil(0.9 * len(ok)) - 1]:.2f}" if ok else "-"
-print(at(1), at(10), at(len(raw)), med, p90, f"{len(ok)}/{len(raw)}")
+def mean(part):
+    xs = [float(x) for x in part if x != "-"]
+    return f"{sum(xs) / len(xs):.2f}" if xs else "-"
+print(at(1), at(10), at(len(raw)), med, p90, f"{len(ok)}/{len(raw)}", mean(raw[10:20]), mean(raw[-10:]))
 PY
 }
 
@@ -93,17 +110,27 @@ $by lab up --name $name --hosts 3 --wait 600 >"$out/lab-up.log" 2>&1
 eval "$($by lab env --name $name)"
 export BRICKYARD_STORE
 
+if [ "$multiplex" = on ]; then
+    $by config cluster --brick-multiplex on >/dev/null
+    for _ in $(seq 1 600); do
+        $by lab exec --name $name 1 -- gluster volume get all cluster.brick-multiplex 2>/dev/null | grep -q 'brick-multiplex *on' && break
+        sleep 0.1
+    done
+fi
+
 declare -A rate
-for p in default small-files; do
+profiles=(default small-files)
+[ "$files" -gt 0 ] || profiles=()
+for p in "${profiles[@]}"; do
     $by volume create "s${p//-/}" --profile "$p" --timeout 120 >>"$out/create.log" 2>&1
     $by lab mount --name $name "s${p//-/}" "$mnt/$p" >/dev/null
 done
 for r in $(seq 1 "$runs"); do
-    for p in default small-files; do
+    for p in "${profiles[@]}"; do
         rate[$p]="${rate[$p]:-} $(small_files "$mnt/$p/run$r")"
     done
 done
-for p in default small-files; do
+for p in "${profiles[@]}"; do
     $by lab umount --name $name "$mnt/$p" >/dev/null
     $by volume delete "s${p//-/}" --force --timeout 120 >>"$out/create.log" 2>&1
 done
@@ -124,6 +151,46 @@ for i in $(seq 1 "$volumes"); do
 done
 by_count=$(wc -l <"$out/brickyard.txt")
 gluster_count=$($by lab exec --name $name 1 -- gluster volume list 2>/dev/null | grep -c '^v' || true)
+started_count=$($by volume list --output json | python3 -c 'import json, sys; print(sum(1 for v in json.load(sys.stdin)["volumes"] if (v.get("status") or {}).get("phase") == "started"))' 2>/dev/null || echo "could not ask")
+
+# Memory of host 1's gluster processes.
+host1_memory=$(gluster_memory $name 1 | awk '$2 > 0 {printf "%s%s ×%d: RSS %.0f MiB, PSS %.0f MiB", sep, $1, $2, $3 / 1024, $4 / 1024; sep = "; "}')
+
+# Idle: the agents' memory and CPU over 60 s once nothing is asked of them.
+sleep 10
+hz=$(getconf CLK_TCK)
+mapfile -t agents < <(pgrep -f -- "--store .*/lab/$name/store node run" || true)
+idle_window=60
+read -r busy0 total0 < <(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8}' /proc/stat)
+declare -A self0 kids0
+for p in "${agents[@]}"; do read -r self0[$p] kids0[$p] < <(awk '{print $14 + $15, $16 + $17}' /proc/$p/stat); done
+sleep $idle_window
+read -r busy1 total1 < <(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8}' /proc/stat)
+idle_rows=()
+for p in "${agents[@]}"; do
+    read -r s1 k1 < <(awk '{print $14 + $15, $16 + $17}' /proc/$p/stat)
+    rss=$(awk '/^VmRSS/ {print $2}' /proc/$p/status)
+    idle_rows+=("| $p | $(python3 -c "print(f'{$rss / 1024:.1f}')") | $(python3 -c "print(f'{($s1 - ${self0[$p]}) * 100 / $hz / $idle_window:.2f}')") | $(python3 -c "print(f'{($s1 - ${self0[$p]} + $k1 - ${kids0[$p]}) * 100 / $hz / $idle_window:.2f}')") |")
+done
+machine_busy=$(python3 -c "print(f'{($busy1 - $busy0) * 100 / ($total1 - $total0):.0f}')")
+
+# Answering: each chosen volume mounted, a file written and read back, unmounted.
+: >"$out/answer.txt"
+t_answer=$(now)
+for i in $(seq 1 "$by_count"); do
+    [ $((i % answer_every)) = 0 ] || [ "$i" = "$by_count" ] || continue
+    m=$mnt/answer
+    if $by lab mount --name $name "v$i" "$m" >/dev/null 2>>"$out/answer.err" &&
+        echo "v$i" >"$m/probe" && [ "$(cat "$m/probe")" = "v$i" ]; then
+        echo "v$i ok" >>"$out/answer.txt"
+    else
+        echo "v$i failed" >>"$out/answer.txt"
+    fi
+    mountpoint -q "$m" && $by lab umount --name $name "$m" >/dev/null 2>>"$out/answer.err"
+done
+answer_time=$(python3 -c "print(f'{$(now) - $t_answer:.0f}')")
+answered=$(grep -c ' ok$' "$out/answer.txt" || true)
+asked=$(wc -l <"$out/answer.txt")
 cp -r /var/lib/brickyard/lab/$name/hosts "$out/agent-logs" 2>/dev/null || true
 $by lab down --name $name >/dev/null
 
@@ -147,6 +214,7 @@ done
 for ip in "${ips[@]:1}"; do
     $by lab exec --name $name 1 -- gluster peer probe "$ip" >/dev/null
 done
+[ "$multiplex" = on ] && $by lab exec --name $name 1 -- gluster --mode=script volume set all cluster.brick-multiplex on >/dev/null
 for i in 1 2 3; do
     for _ in $(seq 1 300); do
         [ "$($by lab exec --name $name "$i" -- gluster pool list 2>/dev/null | grep -c Connected)" = 3 ] && break
@@ -158,7 +226,7 @@ done
 # Prints the seconds per volume, "-" for a failure.
 raw_creates() {
     local set=:
-    [ "${3:-}" = set ] && set='gluster --mode=script volume set $v user.brickyard.id $v-0 network.ping-timeout 10 >/dev/null'
+    [ "${3:-}" = set ] && set='gluster --mode=script volume set $v user.brickyard.id $v-0 network.ping-timeout 10 performance.enable-least-priority off >/dev/null'
     $by lab exec --name $name 1 -- sh -c '
     i=1
     while [ $i -le '"$2"' ]; do
@@ -174,24 +242,32 @@ raw_creates() {
         i=$((i + 1))
     done' 2>>"$out/floor.err" | awk '{ if ($1 == "-") print "-"; else printf "%.3f\n", $2 - $1 }'
 }
-raw_creates r "$volumes" >"$out/floor.txt"
+raw_creates r "$by_count" >"$out/floor.txt"   # as many as brickyard made within its budget
 raw_creates o "$optioned" set >"$out/optioned.txt"
 $by lab down --name $name >/dev/null
 
 # --- results ---------------------------------------------------------------------------------
-read -r b1 b10 bn bmed bp90 bok < <(stats "$out/brickyard.txt")
-read -r f1 f10 fn fmed fp90 fok < <(stats "$out/floor.txt")
-read -r o1 o10 on omed op90 ook < <(stats "$out/optioned.txt")
-echo "| create + start (replica 3) | volume 1 (s) | volume 10 (s) | volume $volumes (s) | median (s) | p90 (s) | succeeded |"
-echo "|---|---|---|---|---|---|---|"
-echo "| brickyard \`volume create\` (waits for the agents) | $b1 | $b10 | $bn | $bmed | $bp90 | $bok |"
-echo "| floor: raw \`gluster volume create\` + \`start\` in host 1 | $f1 | $f10 | $fn | $fmed | $fp90 | $fok |"
-echo "| floor with brickyard's options: create + one \`volume set\` + start, $optioned more (volume $optioned in the third column) | $o1 | $o10 | $on | $omed | $op90 | $ook |"
+read -r b1 b10 bn bmed bp90 bok bm11 bmlast < <(stats "$out/brickyard.txt")
+read -r f1 f10 fn fmed fp90 fok fm11 fmlast < <(stats "$out/floor.txt")
+read -r o1 o10 on omed op90 ook om11 omlast < <(stats "$out/optioned.txt")
+echo "| create + start (replica 3) | volume 1 (s) | volume 10 (s) | volume $by_count (s) | median (s) | p90 (s) | mean of 11–20 (s) | mean of the last 10 (s) | succeeded |"
+echo "|---|---|---|---|---|---|---|---|---|"
+echo "| brickyard \`volume create\` (waits for the agents) | $b1 | $b10 | $bn | $bmed | $bp90 | $bm11 | $bmlast | $bok |"
+echo "| floor: raw \`gluster volume create\` + \`start\` in host 1 | $f1 | $f10 | $fn | $fmed | $fp90 | $fm11 | $fmlast | $fok |"
+echo "| floor with brickyard's options: create + one \`volume set\` + start, $optioned more (volume $optioned in the third column) | $o1 | $o10 | $on | $omed | $op90 | $om11 | $omlast | $ook |"
 echo
-echo "| profile (replica 3) | files/s, $files files of 1 KiB, runs | median |"
-echo "|---|---|---|"
-for p in default small-files; do
-    echo "| \`$p\` | $(tr ' ' '\n' <<<"${rate[$p]}" | grep . | paste -sd, | sed 's/,/, /g') | $(median ${rate[$p]}) |"
-done
+if [ "${#profiles[@]}" -gt 0 ]; then
+    echo "| profile (replica 3) | files/s, $files files of 1 KiB, runs | median |"
+    echo "|---|---|---|"
+    for p in "${profiles[@]}"; do
+        echo "| \`$p\` | $(tr ' ' '\n' <<<"${rate[$p]}" | grep . | paste -sd, | sed 's/,/, /g') | $(median ${rate[$p]}) |"
+    done
+    echo
+fi
+echo "| node agent, idle after $by_count volumes (pid) | RSS (MiB) | CPU, % of a core | CPU with the gluster commands it ran, % of a core |"
+echo "|---|---|---|---|"
+printf '%s\n' "${idle_rows[@]}"
 echo
-echo "brickyard created $by_count volumes ($gluster_count in gluster at the end); per-volume times: $out/brickyard.txt, $out/floor.txt; load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "host 1's gluster processes after $by_count volumes: $host1_memory"
+echo "whole machine busy during those ${idle_window} s: $machine_busy %; answering: $answered of $asked volumes mounted, written and read back (every ${answer_every}th and the last) in $answer_time s"
+echo "brick multiplexing: $multiplex; brickyard created $by_count volumes ($gluster_count in gluster at the end, $started_count recorded started); per-volume times: $out/brickyard.txt, $out/floor.txt; load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -49,6 +49,8 @@ pub(crate) struct Live {
     pub(crate) started: Instant,
     pub(crate) last_observed: Option<Instant>,
     pub(crate) observing: Option<tokio::task::JoinHandle<()>>,
+    /// When the holder's observation may next ask `volume status` of every volume.
+    pub(crate) status_due: crate::observe::StatusDue,
     /// The FUSE mounts this agent keeps to carry out claims (while it holds the pool lock).
     pub(crate) claims: ClaimMounts,
     /// What the cluster's settings last were applied as (the pool lock's holder only).
@@ -98,6 +100,7 @@ impl Live {
             started,
             last_observed: None,
             observing: None,
+            status_due: Default::default(),
             claims: ClaimMounts::new(opts.claims_dir.join(&opts.host)),
             settings: Default::default(),
             gluster_view: Default::default(),

@@ -50,8 +50,9 @@ pub struct ClusterArgs {
     /// gluster's brick multiplexing (`cluster.brick-multiplex`): one brick process per
     /// host serves the bricks of every volume with the same options, instead of one process
     /// per brick; far less memory per volume, but a brick process that dies takes all of
-    /// its bricks on that host down together. Applies to bricks started after the change
-    /// (docs/volumes.md).
+    /// its bricks on that host down together. Applies to bricks started after the change;
+    /// each process takes as many bricks as its open-files limit allows (at most 250), the
+    /// next ones start another (docs/volumes.md).
     #[arg(long, value_enum, value_name = "on|off")]
     brick_multiplex: Option<Switch>,
     /// Output format.
