@@ -63,7 +63,7 @@ enum Look {
 
 /// How `volume` is observed. Its entries are counted from the agents' heal index when every
 /// brick is online in this round's `volume status` (`online`; `None` in a round that did not
-/// ask it, [`STATUS_SPACING`]) and on a host whose live agent counts it, and gluster is
+/// ask it, [`STATUS_SPACING`], or got no answer) and on a host whose live agent counts it, and gluster is
 /// asked only where counting cannot tell: a brick offline, on a host
 /// that does not answer or without a live agent (`heal info` says which bricks it cannot
 /// reach); a volume never observed, or whose `heal info` failed or found bricks unreachable
@@ -138,8 +138,8 @@ pub(crate) fn observe_volumes(opts: &AgentOptions, store: &Arc<dyn Store>, live:
                 ObservedVolumes::default()
             }
         };
-        // The bricks `volume status` lists online ("HOST:PATH") in a round that asks it
-        // (none when it fails); rounds in between carry the last rebalances over.
+        // The bricks `volume status` lists online ("HOST:PATH"), in a round that asks it and
+        // gets an answer; rounds in between carry the last rebalances over.
         let mut online = None;
         let mut rebalance = last.rebalance.clone();
         if status_due.due()
@@ -173,10 +173,9 @@ pub(crate) fn observe_volumes(opts: &AgentOptions, store: &Arc<dyn Store>, live:
                             .collect(),
                     );
                 }
-                Err(e) => {
-                    warn!("cannot read the bricks' status: {e}");
-                    online = Some(BTreeSet::new());
-                }
+                // Heals are still counted where live agents count them; a `heal info` of
+                // every volume would cost far more than the `volume status` that failed.
+                Err(e) => warn!("cannot read the bricks' status: {e}"),
             }
         }
         // Volumes whose status changed since their heal was last asked about (or cannot be
