@@ -330,25 +330,19 @@ fn volumes_are_created_used_expanded_and_deleted_by_the_agents() {
         serde_json::from_str(&ok(st, &["config", "cluster", "--output", "json"])).expect("json")
     };
     assert_eq!(settings(st)["brick_multiplex"], false);
-    let gluster_mux = |st: &str| -> Option<String> {
+    // A cluster-wide option as host 1's glusterd reports it.
+    let global = |st: &str, option: &str| -> Option<String> {
         let out = lab(
             st,
             "exec",
-            &[
-                "1",
-                "--",
-                "gluster",
-                "volume",
-                "get",
-                "all",
-                "cluster.brick-multiplex",
-            ],
+            &["1", "--", "gluster", "volume", "get", "all", option],
         );
         out.lines()
-            .find(|l| l.starts_with("cluster.brick-multiplex"))
+            .find(|l| l.starts_with(option))
             .and_then(|l| l.split_whitespace().nth(1))
             .map(str::to_owned)
     };
+    let gluster_mux = |st: &str| global(st, "cluster.brick-multiplex");
     ok(st, &["config", "cluster", "--brick-multiplex", "on"]);
     assert_eq!(settings(st)["brick_multiplex"], true);
     wait_until(
@@ -362,31 +356,10 @@ fn volumes_are_created_used_expanded_and_deleted_by_the_agents() {
         .expect("the open-files limit");
     let per_process = brickyard_volumes::settings::bricks_per_process(hard).to_string();
     // The holder sets it right after turning multiplexing on, in the same pass.
-    let max_bricks = || {
-        lab(
-            st,
-            "exec",
-            &[
-                "1",
-                "--",
-                "gluster",
-                "volume",
-                "get",
-                "all",
-                "cluster.max-bricks-per-process",
-            ],
-        )
-    };
     wait_until(
         &format!("{per_process} bricks per process (open-files limit {hard})"),
         Duration::from_secs(30),
-        || {
-            max_bricks().lines().any(|l| {
-                l.split_whitespace()
-                    .collect::<Vec<_>>()
-                    .starts_with(&["cluster.max-bricks-per-process", per_process.as_str()])
-            })
-        },
+        || global(st, "cluster.max-bricks-per-process").as_deref() == Some(per_process.as_str()),
     );
     let host1 = brickyard_sys::procs::ns_id(Path::new(&format!("/run/netns/byl-{LAB}-1")))
         .expect("host 1's namespace");
