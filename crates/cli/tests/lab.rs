@@ -316,6 +316,29 @@ fn gluster_volume_on_the_machine(guard: &LabGuard, dir: &Path, st: &Value, tmp: 
             std::thread::sleep(Duration::from_millis(200));
         }
     }
+    // A probe that succeeded on host 1 is not yet a pool every host sees: host 1 tells the
+    // others of each other afterwards, and staging fails on a host that has not connected.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for i in 1..=3 {
+        let n = i.to_string();
+        loop {
+            let out =
+                by(&guard.args(&["exec", &n, "--", "gluster", "--mode=script", "pool", "list"]));
+            let connected = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter(|l| l.split_whitespace().last() == Some("Connected"))
+                .count();
+            if out.status.success() && connected == 3 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "host {i} does not see all three hosts connected:\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
     let mut args = vec!["volume", "create", "gv0", "replica", "3"];
     args.extend(bricks.iter().map(String::as_str));
     gluster(&args);

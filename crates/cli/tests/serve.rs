@@ -58,7 +58,7 @@ fn client(ca: Option<&str>) -> ureq::Agent {
     config.build().into()
 }
 
-/// One request, with an optional JSON body.
+/// One request, with an optional JSON body; panics when no answer comes.
 fn request(
     agent: &ureq::Agent,
     base: &str,
@@ -67,6 +67,19 @@ fn request(
     bearer: Option<&str>,
     json: Option<&str>,
 ) -> Answer {
+    try_request(agent, base, method, path, bearer, json)
+        .unwrap_or_else(|e| panic!("{method} {base}{path}: {e}"))
+}
+
+/// One request, with an optional JSON body; an error when no answer comes.
+fn try_request(
+    agent: &ureq::Agent,
+    base: &str,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    json: Option<&str>,
+) -> Result<Answer, ureq::Error> {
     let mut req = ureq::http::Request::builder()
         .method(method)
         .uri(format!("{base}{path}"));
@@ -79,9 +92,7 @@ fn request(
     let req = req
         .body(json.unwrap_or_default().to_owned())
         .expect("a request");
-    let mut resp = agent
-        .run(req)
-        .unwrap_or_else(|e| panic!("{method} {base}{path}: {e}"));
+    let mut resp = agent.run(req)?;
     let headers = resp
         .headers()
         .iter()
@@ -92,11 +103,11 @@ fn request(
             )
         })
         .collect();
-    Answer {
+    Ok(Answer {
         status: resp.status().as_u16(),
         headers,
-        body: resp.body_mut().read_to_string().expect("a UTF-8 answer"),
-    }
+        body: resp.body_mut().read_to_string()?,
+    })
 }
 
 /// A running `brickyard serve`; stopped (SIGTERM, then SIGKILL) on drop.
@@ -139,9 +150,10 @@ impl Server {
             if let Ok(Some(status)) = me.child.try_wait() {
                 panic!("brickyard serve exited with {status}:\n{}", me.log());
             }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok()
-                && me.get("/healthz", None).status == 200
-            {
+            // Asked until it answers: a bare connect is no proof, since a connect to a free
+            // port in the ephemeral range can meet itself (TCP self-connect).
+            let healthz = try_request(&me.agent, &me.base, "GET", "/healthz", None, None);
+            if healthz.is_ok_and(|a| a.status == 200) {
                 return me;
             }
             std::thread::sleep(Duration::from_millis(50));
