@@ -662,7 +662,10 @@ impl Notifier {
 /// keys without touching their files).
 const LEASE_CHECK: Duration = Duration::from_millis(250);
 /// How often a watch looks at every key under its prefix, in case a change was missed.
-const RESCAN_EVERY: Duration = Duration::from_secs(5);
+/// inotify reports every change (when its queue overflows the watches look at once), so
+/// this is a safety net only: each look reads every file under the prefix, which with a
+/// thousand volumes is most of what an idle agent would do.
+const RESCAN_EVERY: Duration = Duration::from_secs(30);
 
 /// One watch: the keys it last reported, and where to send changes.
 struct Watcher {

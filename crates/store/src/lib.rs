@@ -21,6 +21,7 @@ mod etcd;
 mod file;
 pub mod lock;
 mod member;
+mod mirror;
 mod url;
 
 pub use changes::{Changes, POLL_WITHOUT_WATCH};
@@ -28,6 +29,7 @@ pub use etcd::{EtcdOptions, EtcdStore};
 pub use file::FileStore;
 pub use lock::{Held, Lock, LockValue};
 pub use member::EtcdMember;
+pub use mirror::{Mirrored, RELIST_EVERY};
 pub use url::{DEFAULT_STORE_URL, StoreUrl, open};
 
 /// A store revision: increases with every change.
