@@ -133,6 +133,18 @@ async fn run_inner(
 ) -> Result<(), AgentError> {
     let started = Instant::now();
     let mut config = bootstrap::prepare(&opts, &store, &shutdown).await?;
+    // Every pass reads the desired volumes, their statuses and the agents' statuses: from
+    // memory, kept current by watches, so that an idle pass costs what changed rather than
+    // what is stored.
+    let mirrored = Arc::new(brickyard_store::Mirrored::new(
+        store,
+        &[
+            brickyard_model::keys::VOLUME_PREFIX,
+            brickyard_model::keys::VOLUME_STATUS_PREFIX,
+            brickyard_model::keys::STATUS_PREFIX,
+        ],
+    ));
+    let store: Arc<dyn Store> = mirrored.clone();
     supervise::stop_leftover(&opts.glusterd.pid_file).await;
     let open_files = supervise::raise_open_files();
     info!("starting glusterd");
@@ -145,22 +157,18 @@ async fn run_inner(
     live.status.uuid = bootstrap::read_uuid(&opts.paths.var_lib_glusterd);
     live.status.open_files = open_files;
     let mut next_tick = tokio::time::Instant::now();
-    // A change to the desired volumes or claims starts a pass at once instead of at the
-    // next tick, so a create does not wait for the agent's pace; a change to the host's own
-    // config is applied at once (what can change live) or reported. A watch that ends (the
-    // store went away) is made again at the next tick once the store answers; without one
-    // the pace still converges, only more slowly.
+    // A change to the desired volumes (once the mirror has it) or the claims starts a pass
+    // at once instead of at the next tick, so a create does not wait for the agent's pace;
+    // a change to the host's own config is applied at once (what can change live) or
+    // reported. A watch that ends (the store went away) is made again at the next tick once
+    // the store answers; without one the pace still converges, only more slowly.
     let mut config_watch = Watched::new(
         "this host's config",
         brickyard_model::keys::config_key(&opts.host),
     );
-    let mut volumes_watch = Watched::new(
-        "the desired volumes",
-        brickyard_model::keys::VOLUME_PREFIX.to_owned(),
-    );
     let mut claims_watch =
         Watched::new("the claims", brickyard_model::keys::CLAIM_PREFIX.to_owned());
-    for w in [&mut config_watch, &mut volumes_watch, &mut claims_watch] {
+    for w in [&mut config_watch, &mut claims_watch] {
         w.ensure(store.as_ref()).await;
     }
     loop {
@@ -180,10 +188,8 @@ async fn run_inner(
                     next_tick = tokio::time::Instant::now();
                 }
             }
-            ev = volumes_watch.next(), if volumes_watch.is_on() => {
-                if volumes_watch.event(ev) {
-                    next_tick = tokio::time::Instant::now();
-                }
+            () = mirrored.changed(brickyard_model::keys::VOLUME_PREFIX) => {
+                next_tick = tokio::time::Instant::now();
             }
             ev = claims_watch.next(), if claims_watch.is_on() => {
                 if claims_watch.event(ev) {
@@ -196,7 +202,6 @@ async fn run_inner(
                 if config_watch.ensure(store.as_ref()).await {
                     reload_config(&opts, &store, &mut config, &mut live).await;
                 }
-                volumes_watch.ensure(store.as_ref()).await;
                 claims_watch.ensure(store.as_ref()).await;
                 supervise::reap_orphans(live.status.glusterd_pid);
                 add_disks(&mut config, &mut live).await;
