@@ -112,13 +112,19 @@ pub(crate) fn observe_volumes(opts: &AgentOptions, store: &Arc<dyn Store>, live:
     live.last_observed = Some(Instant::now());
     let (gluster, store, host) = (opts.gluster.clone(), Arc::clone(store), opts.host.clone());
     let status_due = live.status_due.clone();
+    // What the passes keep of gluster's volumes (each pass asks about what changed): with
+    // a thousand volumes, `volume info` of all costs glusterd and the CLI about a second.
+    let known = live.gluster_view.known();
     let task = async move {
-        let volumes = match gluster.volume_info(None).await {
-            Ok(v) => v,
-            Err(e) => {
-                warn!("cannot observe the volumes: {e}");
-                return;
-            }
+        let volumes = match known {
+            Some(v) => v,
+            None => match gluster.volume_info(None).await {
+                Ok(v) => v,
+                Err(e) => {
+                    warn!("cannot observe the volumes: {e}");
+                    return;
+                }
+            },
         };
         // The live agents: their failing disks, and the heal index entries they count.
         let agents = match brickyard_volumes::api::live_agents(store.as_ref()).await {

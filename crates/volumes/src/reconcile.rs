@@ -49,6 +49,12 @@ pub const PASS_BUDGET: Duration = Duration::from_secs(4);
 /// a pass asks only about the volumes that changed (see [`GlusterView`]).
 pub const FULL_VIEW_EVERY: Duration = Duration::from_secs(10);
 
+/// How much longer than its last `volume info` of every volume took the view waits before
+/// it asks again, when that is longer than [`FULL_VIEW_EVERY`]: glusterd and the CLI spend
+/// time in proportion to the number of volumes (about 1 ms each), and an idle holder should
+/// not spend more than a few percent of a core on asking what it already knows.
+const FULL_VIEW_SPACING: u32 = 20;
+
 /// A pass asks about at most this many volumes one by one; with more, one `volume info` of
 /// all is cheaper.
 const ASK_ONE_BY_ONE: usize = 8;
@@ -60,13 +66,16 @@ const ASK_ONE_BY_ONE: usize = 8;
 ///
 /// A pass asks `volume info NAME` for the volumes whose record changed since the last pass,
 /// the ones it acted on or left work for last time, and those it never saw; the rest it
-/// takes from here. Every [`FULL_VIEW_EVERY`], and when there is no view yet, it asks about
-/// all of them, which also finds what changed behind brickyard's back (a volume stopped or
-/// made by hand). A new holder starts with an empty view.
+/// takes from here. Every [`FULL_VIEW_EVERY`] (or 20 times what the last such call took,
+/// when that is longer), and when there is no view yet, it asks about all of them, which
+/// also finds what changed behind brickyard's back (a volume stopped or made by hand). A new
+/// holder starts with an empty view.
 #[derive(Debug, Default)]
 pub struct GlusterView {
     volumes: BTreeMap<String, brickyard_gluster::VolumeInfo>,
     full_at: Option<Instant>,
+    /// How long the last `volume info` of every volume took.
+    full_took: Duration,
     /// Each record's store revision as of the last pass.
     revisions: BTreeMap<String, i64>,
     /// Volumes the last pass acted on or left actions for: asked about again.
@@ -74,6 +83,12 @@ pub struct GlusterView {
 }
 
 impl GlusterView {
+    /// Every volume gluster has, as of the last pass; `None` before the first full look.
+    pub fn known(&self) -> Option<Vec<brickyard_gluster::VolumeInfo>> {
+        self.full_at
+            .map(|_| self.volumes.values().cloned().collect())
+    }
+
     /// Forgets everything: the next pass asks about every volume.
     pub fn clear(&mut self) {
         *self = Self::default();
@@ -83,7 +98,8 @@ impl GlusterView {
     /// those whose record changed, appeared or went, and the dirty ones; `None` when all
     /// are to be asked about at once.
     fn to_ask(&self, records: &BTreeMap<&str, i64>) -> Option<BTreeSet<String>> {
-        if self.full_at.is_none_or(|t| t.elapsed() >= FULL_VIEW_EVERY) {
+        let every = FULL_VIEW_EVERY.max(self.full_took * FULL_VIEW_SPACING);
+        if self.full_at.is_none_or(|t| t.elapsed() >= every) {
             return None;
         }
         let ask: BTreeSet<String> = records
@@ -121,8 +137,10 @@ impl GlusterView {
                 };
             }
         } else {
+            let started = Instant::now();
             let all = gluster.volume_info(None).await?;
             self.full_at = Some(Instant::now());
+            self.full_took = started.elapsed();
             self.volumes = all.into_iter().map(|v| (v.name.clone(), v)).collect();
         }
         self.revisions = records.iter().map(|(n, r)| ((*n).to_owned(), *r)).collect();
@@ -1050,6 +1068,11 @@ mod tests {
         assert_eq!(view.to_ask(&many), None, "too many: all at once");
         view.full_at = Some(Instant::now() - FULL_VIEW_EVERY);
         assert_eq!(view.to_ask(&records), None, "old: all at once");
+        // A slow `volume info` of all is asked for less often: 20 times what it took.
+        view.full_took = Duration::from_secs(1);
+        assert!(view.to_ask(&records).is_some(), "10 s is not yet 20 s");
+        view.full_at = Some(Instant::now() - Duration::from_secs(20));
+        assert_eq!(view.to_ask(&records), None, "20 s: all at once");
     }
 
     #[test]
