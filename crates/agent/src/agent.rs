@@ -48,6 +48,14 @@ pub(crate) struct Live {
     pub(crate) pool_complete: bool,
     pub(crate) started: Instant,
     pub(crate) last_observed: Option<Instant>,
+    /// When the bricks' heal index was last counted.
+    pub(crate) heal_counted: Option<Instant>,
+    /// The generation of what the host pass reads (records, statuses, leftovers) as this
+    /// pass began, from the mirrored store (`None`: it cannot tell).
+    pub(crate) generation: Option<u64>,
+    /// The generation an idle host pass read, and when: while it stays the same, the host
+    /// pass has nothing to do (it runs all the same every [`HOST_PASS_EVERY`]).
+    pub(crate) host_idle: Option<(u64, Instant)>,
     pub(crate) observing: Option<tokio::task::JoinHandle<()>>,
     /// When the holder's observation may next ask `volume status` of every volume.
     pub(crate) status_due: crate::observe::StatusDue,
@@ -99,6 +107,9 @@ impl Live {
             pool_complete: false,
             started,
             last_observed: None,
+            heal_counted: None,
+            generation: None,
+            host_idle: None,
             observing: None,
             status_due: Default::default(),
             claims: ClaimMounts::new(opts.claims_dir.join(&opts.host)),
@@ -108,6 +119,9 @@ impl Live {
         }
     }
 }
+
+/// How often an idle host pass runs although nothing it reads has changed.
+const HOST_PASS_EVERY: Duration = Duration::from_secs(60);
 
 /// The pace of the loop while the pool is incomplete.
 const FAST_TICK: Duration = Duration::from_millis(500);
@@ -133,15 +147,24 @@ async fn run_inner(
 ) -> Result<(), AgentError> {
     let started = Instant::now();
     let mut config = bootstrap::prepare(&opts, &store, &shutdown).await?;
-    // Every pass reads the desired volumes, their statuses and the agents' statuses: from
-    // memory, kept current by watches, so that an idle pass costs what changed rather than
-    // what is stored.
+    // What passes read again and again (the desired volumes and claims, their statuses,
+    // the agents', cleanups, leftovers and host removals) comes from memory, kept current
+    // by watches, so that an idle pass costs what changed rather than what is stored.
+    use brickyard_model::keys::{
+        CLAIM_PREFIX, CLAIM_STATUS_PREFIX, CLEANUP_PREFIX, HOST_REMOVAL_PREFIX, LEFTOVER_PREFIX,
+        STATUS_PREFIX, VOLUME_PREFIX, VOLUME_STATUS_PREFIX,
+    };
     let mirrored = Arc::new(brickyard_store::Mirrored::new(
         store,
         &[
-            brickyard_model::keys::VOLUME_PREFIX,
-            brickyard_model::keys::VOLUME_STATUS_PREFIX,
-            brickyard_model::keys::STATUS_PREFIX,
+            VOLUME_PREFIX,
+            VOLUME_STATUS_PREFIX,
+            STATUS_PREFIX,
+            LEFTOVER_PREFIX,
+            CLAIM_PREFIX,
+            CLAIM_STATUS_PREFIX,
+            CLEANUP_PREFIX,
+            HOST_REMOVAL_PREFIX,
         ],
     ));
     let store: Arc<dyn Store> = mirrored.clone();
@@ -157,8 +180,8 @@ async fn run_inner(
     live.status.uuid = bootstrap::read_uuid(&opts.paths.var_lib_glusterd);
     live.status.open_files = open_files;
     let mut next_tick = tokio::time::Instant::now();
-    // A change to the desired volumes (once the mirror has it) or the claims starts a pass
-    // at once instead of at the next tick, so a create does not wait for the agent's pace;
+    // A change to the desired volumes or claims (once the mirror has it) starts a pass at
+    // once instead of at the next tick, so a create does not wait for the agent's pace;
     // a change to the host's own config is applied at once (what can change live) or
     // reported. A watch that ends (the store went away) is made again at the next tick once
     // the store answers; without one the pace still converges, only more slowly.
@@ -166,11 +189,7 @@ async fn run_inner(
         "this host's config",
         brickyard_model::keys::config_key(&opts.host),
     );
-    let mut claims_watch =
-        Watched::new("the claims", brickyard_model::keys::CLAIM_PREFIX.to_owned());
-    for w in [&mut config_watch, &mut claims_watch] {
-        w.ensure(store.as_ref()).await;
-    }
+    config_watch.ensure(store.as_ref()).await;
     loop {
         tokio::select! {
             ev = events.recv() => match ev {
@@ -188,23 +207,23 @@ async fn run_inner(
                     next_tick = tokio::time::Instant::now();
                 }
             }
-            () = mirrored.changed(brickyard_model::keys::VOLUME_PREFIX) => {
+            () = mirrored.changed(VOLUME_PREFIX) => {
                 next_tick = tokio::time::Instant::now();
             }
-            ev = claims_watch.next(), if claims_watch.is_on() => {
-                if claims_watch.event(ev) {
-                    next_tick = tokio::time::Instant::now();
-                }
+            () = mirrored.changed(CLAIM_PREFIX) => {
+                next_tick = tokio::time::Instant::now();
             }
             _ = tokio::time::sleep_until(next_tick) => {
-                // Watches lost with the store are made again; what changed meanwhile is
-                // read now (the config) or by this pass (volumes and claims).
+                // The config's watch, lost with the store, is made again; what changed
+                // meanwhile is read now (the config) or by this pass (volumes and claims,
+                // whose mirrors watch again by themselves).
                 if config_watch.ensure(store.as_ref()).await {
                     reload_config(&opts, &store, &mut config, &mut live).await;
                 }
-                claims_watch.ensure(store.as_ref()).await;
                 supervise::reap_orphans(live.status.glusterd_pid);
                 add_disks(&mut config, &mut live).await;
+                live.generation =
+                    mirrored.generation(&[VOLUME_PREFIX, VOLUME_STATUS_PREFIX, LEFTOVER_PREFIX]);
                 tick(&opts, &store, &config, &mut live).await;
                 // Look often while glusterd starts and the pool forms, so that neither
                 // waits on the agent; then settle to the configured pace.
@@ -454,9 +473,16 @@ async fn tick(opts: &AgentOptions, store: &Arc<dyn Store>, config: &HostConfig, 
             plan = pool::plan(&view);
         }
     }
-    let health = brick_health(config).await;
+    let count_heal = !live.status.heal_index.is_empty()
+        || live
+            .heal_counted
+            .is_none_or(|t| t.elapsed() >= crate::liveness::HEAL_COUNT_IDLE);
+    let health = brick_health(config, count_heal).await;
     let (space, failed) = (health.space, health.failed);
-    live.status.heal_index = health.heal_index;
+    if let Some(index) = health.heal_index {
+        live.status.heal_index = index;
+        live.heal_counted = Some(Instant::now());
+    }
     for d in failed
         .iter()
         .filter(|d| !live.status.failed_disks.contains(d))
@@ -581,9 +607,27 @@ async fn reconcile_volumes(
         *settings = Default::default();
         view.clear();
     }
-    if let Err(e) = reconcile::host_pass(store.as_ref(), &opts.gluster, config).await {
-        warn!("{e}");
-        errors += 1;
+    // The host pass reads the records, the statuses and this host's leftovers; when its
+    // last run found nothing to look at and none of them changed since, it would find
+    // nothing again.
+    let unchanged = matches!(
+        (live.generation, live.host_idle),
+        (Some(now), Some((then, at))) if now == then && at.elapsed() < HOST_PASS_EVERY
+    );
+    if !unchanged {
+        match reconcile::host_pass(store.as_ref(), &opts.gluster, config).await {
+            Ok(pass) => {
+                live.host_idle = live
+                    .generation
+                    .filter(|_| pass.idle)
+                    .map(|g| (g, Instant::now()));
+            }
+            Err(e) => {
+                warn!("{e}");
+                errors += 1;
+                live.host_idle = None;
+            }
+        }
     }
     if let Some(k) = keeper {
         k.abort();

@@ -79,6 +79,12 @@ pub(crate) fn peer_view(p: &brickyard_gluster::Peer) -> PeerView {
     }
 }
 
+/// How often an agent counts its bricks' heal index while it found nothing to heal: a few
+/// directory reads per brick, most of an idle agent's work with a thousand volumes. While
+/// there is something to heal it counts at every pass. The holder's observations, which
+/// take these counts, come every 10 s.
+pub(crate) const HEAL_COUNT_IDLE: Duration = Duration::from_secs(10);
+
 /// How long a brick filesystem may take to list its root before it counts as failing.
 const DISK_PROBE: Duration = Duration::from_secs(5);
 
@@ -86,7 +92,7 @@ const DISK_PROBE: Duration = Duration::from_secs(5);
 /// that fail: not mounted, or a filesystem that cannot list its root (XFS shuts itself
 /// down after an I/O error, and then answers `statvfs` but nothing else). A mount table
 /// that cannot be read says nothing about the disks: such a brick is in neither list.
-pub(crate) async fn brick_health(config: &HostConfig) -> BrickHealth {
+pub(crate) async fn brick_health(config: &HostConfig, count_heal: bool) -> BrickHealth {
     let mut space = Vec::new();
     let mut failed = Vec::new();
     let mut heal_index: BTreeMap<String, u64> = BTreeMap::new();
@@ -108,11 +114,12 @@ pub(crate) async fn brick_health(config: &HostConfig) -> BrickHealth {
         let probe = tokio::task::spawn_blocking(move || {
             std::fs::read_dir(&mp)?;
             let st = nix::sys::statvfs::statvfs(mp.as_str()).map_err(std::io::Error::from)?;
-            Ok::<_, std::io::Error>((st, heal_index_of(Path::new(&mp))))
+            let index = count_heal.then(|| heal_index_of(Path::new(&mp)));
+            Ok::<_, std::io::Error>((st, index))
         });
         match tokio::time::timeout(DISK_PROBE, probe).await {
             Ok(Ok(Ok((st, index)))) => {
-                for (volume, n) in index {
+                for (volume, n) in index.into_iter().flatten() {
                     *heal_index.entry(volume).or_default() += n;
                 }
                 let unit = st.fragment_size();
@@ -133,7 +140,7 @@ pub(crate) async fn brick_health(config: &HostConfig) -> BrickHealth {
     BrickHealth {
         space,
         failed,
-        heal_index,
+        heal_index: count_heal.then_some(heal_index),
     }
 }
 
@@ -143,8 +150,9 @@ pub(crate) struct BrickHealth {
     pub(crate) space: Vec<BrickSpace>,
     /// Brick disks that fail.
     pub(crate) failed: Vec<DiskFailure>,
-    /// Heal index entries by volume, on the disks that answered ([`heal_index_of`]).
-    pub(crate) heal_index: BTreeMap<String, u64>,
+    /// Heal index entries by volume, on the disks that answered ([`heal_index_of`]);
+    /// `None` when not counted this time.
+    pub(crate) heal_index: Option<BTreeMap<String, u64>>,
 }
 
 /// Entries in the heal index of each brick under the brick filesystem `mount`

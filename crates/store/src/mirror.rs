@@ -54,6 +54,8 @@ struct State {
     /// Reads answered from memory and lists made, for tests and logs.
     served: u64,
     listed: u64,
+    /// Goes up with every change taken in (an event, a list, a commit of ours).
+    generation: u64,
 }
 
 impl Mirror {
@@ -74,12 +76,14 @@ impl Mirror {
         let mut st = self.state();
         st.entries = listed.into_iter().map(|e| (e.key.clone(), e)).collect();
         st.listed += 1;
+        st.generation += 1;
         drop(st);
         self.changed.notify_one();
     }
 
     fn apply(&self, ev: WatchEvent) {
         let mut st = self.state();
+        st.generation += 1;
         match ev {
             WatchEvent::Put(e) => {
                 // An event older than what a list already showed (it was on its way while
@@ -202,6 +206,23 @@ impl Mirrored {
         }
     }
 
+    /// A number that changes whenever what is stored under the mirrored `prefixes` may
+    /// have changed, as far as this process can tell; `None` while one of their mirrors is
+    /// not in step, or one is not mirrored (then it cannot tell). Equal numbers mean nothing
+    /// changed in between: a caller may skip work that depends only on those prefixes.
+    pub fn generation(&self, prefixes: &[&str]) -> Option<u64> {
+        let mut sum = 0u64;
+        for p in prefixes {
+            let m = self.mirrors.iter().find(|m| m.prefix == *p)?;
+            let st = m.state();
+            if !st.in_step || st.stale {
+                return None;
+            }
+            sum = sum.wrapping_add(st.generation);
+        }
+        Some(sum)
+    }
+
     fn mirror_of(&self, key_or_prefix: &str) -> Option<&Arc<Mirror>> {
         self.mirrors.iter().find(|m| m.covers(key_or_prefix))
     }
@@ -251,7 +272,9 @@ impl Mirrored {
     fn touched(&self, keys: impl IntoIterator<Item = String>) {
         for key in keys {
             if let Some(m) = self.mirror_of(&key) {
-                m.state().stale = true;
+                let mut st = m.state();
+                st.stale = true;
+                st.generation += 1;
             }
         }
     }
@@ -408,10 +431,15 @@ mod tests {
         assert_eq!(b.value, b"2");
         assert_eq!(b, file.get("v/b").await.expect("get").expect("present"));
 
-        // Our own writes are read at once: the next read lists the prefix again.
+        // Our own writes are read at once: the next read lists the prefix again. Until
+        // then the mirror cannot tell whether something changed.
+        let before = store.generation(&["v/"]).expect("in step");
+        assert_eq!(store.generation(&["v/"]), Some(before), "nothing changed");
         store.put("v/c", b"3", None).await.expect("put");
+        assert_eq!(store.generation(&["v/"]), None);
         assert_eq!(keys(&store.list("v/").await.expect("list")), ["v/b", "v/c"]);
         assert_eq!(store.counts("v/").expect("mirrored").1, 2);
+        assert!(store.generation(&["v/"]).is_some_and(|g| g != before));
         assert!(store.delete("v/b").await.expect("delete"));
         assert_eq!(store.get("v/b").await.expect("get"), None);
         assert_eq!(keys(&store.list("v/c").await.expect("list")), ["v/c"]);

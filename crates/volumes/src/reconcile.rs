@@ -807,24 +807,38 @@ pub async fn free_host(
     })
 }
 
+/// What a [`host_pass`] did.
+#[derive(Debug, Default)]
+pub struct HostPass {
+    /// The directories removed.
+    pub removed: Vec<String>,
+    /// There was nothing to look at: no leftover, no directory a brick moved away from,
+    /// no volume being deleted. Until the store changes, the next pass would do nothing.
+    pub idle: bool,
+}
+
 /// One pass of a host's own agent: removes this host's leftovers and the directories its
 /// bricks moved away from, then its brick directories of deleted volumes, acknowledging
-/// each volume. Returns the directories removed.
+/// each volume.
 pub async fn host_pass(
     store: &dyn Store,
     gluster: &Gluster,
     config: &HostConfig,
-) -> Result<Vec<String>, ReconcileError> {
+) -> Result<HostPass, ReconcileError> {
     let st = stored(store).await?;
-    let mut removed = leftover_pass(store, gluster, config, &st).await?;
-    removed.extend(moved_away_pass(gluster, config, &st).await?);
+    let (mut removed, leftovers) = leftover_pass(store, gluster, config, &st).await?;
+    let (moved, moves) = moved_away_pass(gluster, config, &st).await?;
+    removed.extend(moved);
     let (records, status, unreadable) = split(&st);
     let records: Vec<VolumeRecord> = records
         .into_iter()
         .filter(|r| r.state == crate::DesiredState::Deleted)
         .collect();
     if records.is_empty() {
-        return Ok(removed);
+        return Ok(HostPass {
+            removed,
+            idle: !leftovers && !moves && unreadable.is_empty(),
+        });
     }
     let acked: BTreeSet<String> = cleaned(store)
         .await?
@@ -867,7 +881,10 @@ pub async fn host_pass(
             }
         }
     }
-    Ok(removed)
+    Ok(HostPass {
+        removed,
+        idle: false,
+    })
 }
 
 /// Removes this host's leftovers: brick directories of volumes whose delete finished while
@@ -881,10 +898,10 @@ async fn leftover_pass(
     gluster: &Gluster,
     config: &HostConfig,
     st: &Stored,
-) -> Result<Vec<String>, ReconcileError> {
+) -> Result<(Vec<String>, bool), ReconcileError> {
     let entries = store.list(&leftover_prefix(&config.host_name)).await?;
     if entries.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), false));
     }
     let local: BTreeSet<String> = gluster.volume_list().await?.into_iter().collect();
     let mounts: Vec<String> = config.bricks().into_iter().map(|(_, m)| m).collect();
@@ -939,7 +956,7 @@ async fn leftover_pass(
             store.commit(txn).await?;
         }
     }
-    Ok(removed)
+    Ok((removed, true))
 }
 
 /// Removes this host's brick directories that a finished move left behind: the `from` of a
@@ -950,7 +967,7 @@ async fn moved_away_pass(
     gluster: &Gluster,
     config: &HostConfig,
     st: &Stored,
-) -> Result<Vec<String>, ReconcileError> {
+) -> Result<(Vec<String>, bool), ReconcileError> {
     let here = |b: &crate::BrickRef, path: &str| b.host == config.host_name && b.path == path;
     let left: Vec<(&str, &crate::BrickRef)> = st
         .records
@@ -967,7 +984,7 @@ async fn moved_away_pass(
         .filter(|(_, b)| std::fs::symlink_metadata(&b.path).is_ok_and(|m| m.is_dir()))
         .collect();
     if left.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), false));
     }
     let volumes = gluster.volume_info(None).await?;
     let ip = config.ip().to_string();
@@ -994,7 +1011,7 @@ async fn moved_away_pass(
             }
         }
     }
-    Ok(removed)
+    Ok((removed, true))
 }
 
 /// Removes `path`, a brick directory of volume `name`, only when it is exactly
