@@ -121,11 +121,9 @@ impl Mirror {
                 continue;
             };
             self.install(listed);
-            {
-                let mut st = self.state();
-                st.in_step = true;
-                st.stale = false;
-            }
+            // A commit of ours marked stale stays so, even if this list has it: it may have
+            // come after the list was made.
+            self.state().in_step = true;
             self.follow_watch(&inner, &mut watch).await;
             self.state().in_step = false;
             tokio::time::sleep(RETRY).await;
