@@ -290,54 +290,50 @@ fn gluster_volume_on_the_machine(guard: &LabGuard, dir: &Path, st: &Value, tmp: 
         v.extend_from_slice(args);
         ok(&guard.args(&v))
     };
-    // glusterd takes a moment to listen after it forks.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    for i in 2..=3 {
-        let ip = host_ip(st, i);
+    // Runs `args` in host `n` every 200 ms until `done` says so, for at most 20 s; the
+    // failure names `what` and the last output.
+    let until = |n: &str, args: &[&str], what: &str, done: &dyn Fn(&Output) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut v = vec!["exec", n, "--"];
+        v.extend_from_slice(args);
         loop {
-            let out = by(&guard.args(&[
-                "exec",
-                "1",
-                "--",
-                "gluster",
-                "--mode=script",
-                "peer",
-                "probe",
-                &ip,
-            ]));
-            if out.status.success() {
-                break;
+            let out = by(&guard.args(&v));
+            if done(&out) {
+                return;
             }
             assert!(
                 Instant::now() < deadline,
-                "peer probe {ip}: {}",
+                "{what}:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             );
             std::thread::sleep(Duration::from_millis(200));
         }
+    };
+    // glusterd takes a moment to listen after it forks.
+    for i in 2..=3 {
+        let ip = host_ip(st, i);
+        let probe = ["gluster", "--mode=script", "peer", "probe", &ip];
+        until("1", &probe, &format!("peer probe {ip}"), &|o| {
+            o.status.success()
+        });
     }
     // A probe that succeeded on host 1 is not yet a pool every host sees: host 1 tells the
     // others of each other afterwards, and staging fails on a host that has not connected.
-    let deadline = Instant::now() + Duration::from_secs(20);
     for i in 1..=3 {
-        let n = i.to_string();
-        loop {
-            let out =
-                by(&guard.args(&["exec", &n, "--", "gluster", "--mode=script", "pool", "list"]));
-            let connected = String::from_utf8_lossy(&out.stdout)
+        let all_connected = |o: &Output| {
+            let connected = String::from_utf8_lossy(&o.stdout)
                 .lines()
                 .filter(|l| l.split_whitespace().last() == Some("Connected"))
                 .count();
-            if out.status.success() && connected == 3 {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "host {i} does not see all three hosts connected:\n{}",
-                String::from_utf8_lossy(&out.stdout)
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+            o.status.success() && connected == 3
+        };
+        until(
+            &i.to_string(),
+            &["gluster", "--mode=script", "pool", "list"],
+            &format!("host {i} does not see all three hosts connected"),
+            &all_connected,
+        );
     }
     let mut args = vec!["volume", "create", "gv0", "replica", "3"];
     args.extend(bricks.iter().map(String::as_str));
