@@ -274,7 +274,20 @@ impl Gluster {
     /// gluster 10.3 answers this command in plain text even with `--xml` (measured), so
     /// the exit code and the text are what is read.
     pub async fn heal_start(&self, volume: &str) -> Result<(), GlusterError> {
-        let cmd = self.command(&["volume", "heal", volume], true);
+        self.heal(&["volume", "heal", volume]).await
+    }
+
+    /// `volume heal VOL full`: has the self-heal daemons crawl every file of their bricks,
+    /// not only their index. A brick filesystem that was full to the last block could not
+    /// link a file into the index when a write reached only some bricks of its set
+    /// (measured: the pending marks were set, the index entry was not), so only a full
+    /// crawl finds such a file. Answered in plain text, as [`Self::heal_start`].
+    pub async fn heal_full(&self, volume: &str) -> Result<(), GlusterError> {
+        self.heal(&["volume", "heal", volume, "full"]).await
+    }
+
+    async fn heal(&self, args: &[&str]) -> Result<(), GlusterError> {
+        let cmd = self.command(args, true);
         if matches!(self.target, Target::RemoteHost(_)) {
             return Err(GlusterError::ReadOnlyTarget {
                 cmd: cmd.to_string(),
@@ -291,6 +304,18 @@ impl Gluster {
                 stderr: out.stderr_str(),
             })
         }
+    }
+
+    /// `volume reset-brick VOL BRICK start`: takes one brick offline (its process, or its
+    /// place in a multiplexed one) and keeps it out of the volume until it is replaced or
+    /// reset; `volume start VOL force` starts it again.
+    pub async fn reset_brick_start(&self, volume: &str, brick: &str) -> Result<(), GlusterError> {
+        self.run(
+            &["volume", "reset-brick", volume, brick, "start"],
+            true,
+            parse_ok,
+        )
+        .await
     }
 
     /// `volume heal VOL info`: entries pending heal per brick.
