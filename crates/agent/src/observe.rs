@@ -169,6 +169,7 @@ pub(crate) fn observe_volumes(opts: &AgentOptions, store: &Arc<dyn Store>, live:
             status_due.took(asked);
             match status {
                 Ok(status) => {
+                    stop_failing_bricks(&gluster, &status, &failing).await;
                     restart_dead_bricks(&gluster, &status, &failing).await;
                     rebalance = rebalances(&gluster, &status).await;
                     online = Some(
@@ -299,6 +300,44 @@ pub(crate) fn observe_volumes(opts: &AgentOptions, store: &Arc<dyn Store>, live:
         }
     };
     live.observing = Some(tokio::spawn(task.instrument(tracing::Span::current())));
+}
+
+/// The bricks `volume status` lists online whose disk its agent reports failing, as
+/// (volume, "HOST:PATH"); `failing` holds "HOST:MOUNT/" prefixes.
+fn online_on_failing<'a>(
+    status: &'a [brickyard_gluster::VolumeStatus],
+    failing: &'a [String],
+) -> impl Iterator<Item = (&'a str, String)> + 'a {
+    status.iter().flat_map(move |v| {
+        v.bricks
+            .iter()
+            .filter(|b| b.online)
+            .map(|b| format!("{}:{}", b.host, b.path))
+            .filter(|b| failing.iter().any(|f| b.starts_with(f)))
+            .map(|b| (v.name.as_str(), b))
+    })
+}
+
+/// Takes offline the bricks whose disk fails (`volume reset-brick VOL BRICK start`), the
+/// work gluster's own health check would do: brickyard turns that check off
+/// ([`brickyard_volumes::profile::HEALTH_CHECK`]) because it takes a brick whose
+/// filesystem is merely full for a failing one. The agents' probe tells them apart: it
+/// lists a brick filesystem and asks its free space, which a full one answers. A volume
+/// started with force (for another dead brick) starts such a brick again; the next round
+/// takes it offline again.
+async fn stop_failing_bricks(
+    gluster: &brickyard_gluster::Gluster,
+    status: &[brickyard_gluster::VolumeStatus],
+    failing: &[String],
+) {
+    for (volume, brick) in online_on_failing(status, failing) {
+        match gluster.reset_brick_start(volume, &brick).await {
+            Ok(()) => warn!("volume {volume}: brick {brick} taken offline: its disk fails"),
+            Err(e) => {
+                warn!("volume {volume}: cannot take brick {brick} offline (its disk fails): {e}")
+            }
+        }
+    }
 }
 
 /// Starts again the brick processes that died while their host's glusterd kept running
@@ -462,6 +501,40 @@ mod tests {
         assert_eq!(unasked("offline"), Look::Count(0));
         assert_eq!(unasked("pending"), Look::Count(3));
         assert_eq!(unasked("changed"), Look::Ask);
+    }
+
+    #[test]
+    fn only_online_bricks_under_a_failing_mount_are_taken_offline() {
+        let brick = |host: &str, path: &str, online: bool| brickyard_gluster::BrickStatus {
+            host: host.into(),
+            path: path.into(),
+            peer_id: String::new(),
+            online,
+            port: None,
+            pid: None,
+        };
+        let status = vec![brickyard_gluster::VolumeStatus {
+            name: "gv0".into(),
+            bricks: vec![
+                brick("10.0.0.1", "/gluster/brick2/gv0", true),
+                brick("10.0.0.2", "/gluster/brick2/gv0", true),
+                brick("10.0.0.1", "/gluster/brick22/gv0", true),
+                brick("10.0.0.3", "/gluster/brick2/gv0", false),
+            ],
+            daemons: Vec::new(),
+            tasks: Vec::new(),
+        }];
+        // Host 1's /gluster/brick2 fails, and host 3's (whose brick is already offline).
+        let failing = vec![
+            "10.0.0.1:/gluster/brick2/".to_owned(),
+            "10.0.0.3:/gluster/brick2/".to_owned(),
+        ];
+        let stopped: Vec<(&str, String)> = online_on_failing(&status, &failing).collect();
+        assert_eq!(
+            stopped,
+            vec![("gv0", "10.0.0.1:/gluster/brick2/gv0".to_owned())]
+        );
+        assert_eq!(online_on_failing(&status, &[]).count(), 0);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Option profiles: named sets of `gluster volume set` options applied after create. Every
-//! profile sets [`BASE`]: [`PING_TIMEOUT`] and [`HEAL_PRIORITY`].
+//! profile sets [`BASE`]: [`PING_TIMEOUT`], [`HEAL_PRIORITY`] and [`HEALTH_CHECK`].
 //!
 //! The options are listed one by one (rather than `volume set VOL group metadata-cache`) so
 //! that a pass can compare them with the options `volume info` reports and set only what is
@@ -29,8 +29,19 @@ pub const PING_TIMEOUT: (&str, &str) = ("network.ping-timeout", "10");
 /// heal competes with the clients' requests on equal terms while it runs.
 pub const HEAL_PRIORITY: (&str, &str) = ("performance.enable-least-priority", "off");
 
+/// gluster's own brick health check (`storage.health-check-interval`, every 30 s), off.
+/// It writes a file on the brick filesystem and takes the brick down when that fails, and a
+/// filesystem full to the last block fails it too: every brick of a full replica set went
+/// down within the same second, so the writers saw "Transport endpoint is not connected"
+/// instead of "No space left on device", and the bricks, started again, went down again
+/// every minute until space was freed (measured on the lab, `lab fault fill`). brickyard's
+/// agents probe each brick filesystem themselves (a listing and its free space, within
+/// 5 s), which a full one passes, and the pool lock's holder takes the bricks of a failing
+/// disk offline with `volume reset-brick VOL BRICK start`.
+pub const HEALTH_CHECK: (&str, &str) = ("storage.health-check-interval", "0");
+
 /// What every profile sets, before its own options.
-pub const BASE: [(&str, &str); 2] = [PING_TIMEOUT, HEAL_PRIORITY];
+pub const BASE: [(&str, &str); 3] = [PING_TIMEOUT, HEAL_PRIORITY, HEALTH_CHECK];
 
 const DEFAULT_OPTIONS: &[(&str, &str)] = &BASE;
 
@@ -42,6 +53,7 @@ const DEFAULT_OPTIONS: &[(&str, &str)] = &BASE;
 const SMALL_FILES_OPTIONS: &[(&str, &str)] = &[
     PING_TIMEOUT,
     HEAL_PRIORITY,
+    HEALTH_CHECK,
     // gluster's group "metadata-cache" (/var/lib/glusterd/groups/metadata-cache), 10.3.
     ("features.cache-invalidation", "on"),
     ("features.cache-invalidation-timeout", "600"),
