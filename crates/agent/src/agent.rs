@@ -65,6 +65,8 @@ pub(crate) struct Live {
     pub(crate) settings: brickyard_volumes::settings::Applied,
     /// What the pool lock's holder knows of gluster's volumes from its last pass.
     pub(crate) gluster_view: brickyard_volumes::reconcile::GlusterView,
+    /// The brick filesystems of this host that are full ([`crate::full`]).
+    pub(crate) full: crate::full::Full,
     /// Since when liveness could not be written to the store, while it cannot.
     pub(crate) store_lost: Option<Instant>,
 }
@@ -115,6 +117,7 @@ impl Live {
             claims: ClaimMounts::new(opts.claims_dir.join(&opts.host)),
             settings: Default::default(),
             gluster_view: Default::default(),
+            full: crate::full::Full::default(),
             store_lost: None,
         }
     }
@@ -492,6 +495,7 @@ async fn tick(opts: &AgentOptions, store: &Arc<dyn Store>, config: &HostConfig, 
             d.device, d.mount_point, d.reason
         );
     }
+    crate::full::follow(opts, store, config, &mut live.full, &space).await;
     live.status.bricks = space;
     live.status.failed_disks = failed;
     let started = Instant::now();

@@ -12,6 +12,7 @@ use thiserror::Error;
 mod agent;
 pub mod bootstrap;
 mod config;
+mod full;
 mod liveness;
 mod observe;
 mod options;

@@ -1,0 +1,247 @@
+//! Brick filesystems that fill up: told once when one becomes full, and healed in full once
+//! it has room again.
+//!
+//! A write that reaches only some bricks of a replica set (the others answered "No space
+//! left on device") is marked pending on the bricks that have it, and linked into their heal
+//! index, which the self-heal daemons and `heal info` read. On a filesystem full to the last
+//! block that link fails too (gluster logs "Not able to create index"): measured on the
+//! lab, a brick kept stale copies of acknowledged appends while `heal info` counted 0
+//! entries. Only a full crawl (`volume heal VOL full`) finds such files, so an agent asks
+//! for one when a brick filesystem of its host that was full has room again.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use brickyard_model::HostConfig;
+use brickyard_model::records::agent::BrickSpace;
+use brickyard_model::records::volume::{DesiredState, LayoutKind, VolumeRecord};
+use brickyard_store::Store;
+use tracing::{info, warn};
+
+use crate::options::AgentOptions;
+
+/// How long after a failed full heal it is asked for again.
+const RETRY_EVERY: Duration = Duration::from_secs(30);
+
+/// A brick filesystem with less free space than this is full: 0.1 % of its size, and at
+/// least 1 MiB. gluster's own reserve (`storage.reserve`, 1 %) refuses clients' writes
+/// before that, but it looks at the free space only every few seconds, and whatever else
+/// writes to the filesystem ignores it.
+fn full_below(size: u64) -> u64 {
+    (size / 1000).max(1 << 20)
+}
+
+/// What changed since the last look at the brick filesystems' free space.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Turn {
+    /// Mount points that became full.
+    pub(crate) full: Vec<String>,
+    /// Mount points that were full and have room again: twice [`full_below`], so that a
+    /// filesystem hovering at the edge does not have its volumes crawled again and again.
+    pub(crate) room: Vec<String>,
+}
+
+/// Compares the free space seen now with the mount points known to be full. A mount point
+/// that was not measured now (its probe failed) stays as it was.
+pub(crate) fn turn(known_full: &BTreeSet<String>, space: &[BrickSpace]) -> Turn {
+    let mut t = Turn::default();
+    for s in space {
+        let limit = full_below(s.size_bytes);
+        let was = known_full.contains(&s.mount_point);
+        if !was && s.free_bytes < limit {
+            t.full.push(s.mount_point.clone());
+        } else if was && s.free_bytes >= limit.saturating_mul(2) {
+            t.room.push(s.mount_point.clone());
+        }
+    }
+    t
+}
+
+/// The started volumes that keep copies (replicated or dispersed) with a brick of host
+/// `host` on the filesystem mounted at `mount`.
+pub(crate) fn volumes_on<'a>(
+    records: impl IntoIterator<Item = &'a VolumeRecord>,
+    host: &str,
+    mount: &str,
+) -> Vec<String> {
+    let under = format!("{}/", mount.trim_end_matches('/'));
+    records
+        .into_iter()
+        .filter(|r| r.state == DesiredState::Started)
+        .filter(|r| !matches!(r.layout.kind, LayoutKind::Distribute))
+        .filter(|r| {
+            r.bricks
+                .iter()
+                .any(|b| b.host == host && b.path.starts_with(&under))
+        })
+        .map(|r| r.name.clone())
+        .collect()
+}
+
+/// The agent's memory of its full brick filesystems: for each, when a full heal of its
+/// volumes last failed (`None`: not asked yet).
+#[derive(Debug, Default)]
+pub(crate) struct Full(BTreeMap<String, Option<Instant>>);
+
+impl Full {
+    fn known(&self) -> BTreeSet<String> {
+        self.0.keys().cloned().collect()
+    }
+}
+
+/// Notes the brick filesystems that became full, and asks for a full heal of the volumes
+/// on those that have room again.
+pub(crate) async fn follow(
+    opts: &AgentOptions,
+    store: &Arc<dyn Store>,
+    config: &HostConfig,
+    full: &mut Full,
+    space: &[BrickSpace],
+) {
+    let t = turn(&full.known(), space);
+    for m in t.full {
+        warn!(
+            "brick filesystem {m} is full: writes to its bricks fail with \"No space left on device\" until space is freed"
+        );
+        full.0.insert(m, None);
+    }
+    for m in t.room {
+        if full.0[&m].is_some_and(|failed| failed.elapsed() < RETRY_EVERY) {
+            continue;
+        }
+        let records = match brickyard_volumes::api::stored(store.as_ref()).await {
+            Ok(s) => s.records,
+            Err(e) => {
+                warn!(
+                    "brick filesystem {m} has room again, but the volumes on it cannot be read: {e}"
+                );
+                full.0.insert(m, Some(Instant::now()));
+                continue;
+            }
+        };
+        let volumes = volumes_on(records.iter().map(|(_, r)| r), &config.host_name, &m);
+        let mut failed = false;
+        for v in &volumes {
+            if let Err(e) = opts.gluster.heal_full(v).await {
+                warn!("volume {v}: cannot start a full heal after {m} was full: {e}");
+                failed = true;
+            }
+        }
+        if failed {
+            full.0.insert(m, Some(Instant::now()));
+        } else {
+            info!(
+                "brick filesystem {m} has room again; full heal started of the volumes on it ({}), for writes that reached only some of their bricks",
+                if volumes.is_empty() {
+                    "none".to_owned()
+                } else {
+                    volumes.join(", ")
+                }
+            );
+            full.0.remove(&m);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use brickyard_model::records::volume::{BrickRef, Layout};
+
+    fn space(mount: &str, size: u64, free: u64) -> BrickSpace {
+        BrickSpace {
+            mount_point: mount.into(),
+            size_bytes: size,
+            free_bytes: free,
+        }
+    }
+
+    #[test]
+    fn a_filesystem_is_full_below_a_thousandth_and_has_room_again_above_twice_that() {
+        let size = 512 << 20;
+        let mut known = BTreeSet::new();
+        // 512 MiB: full below 1 MiB (a thousandth would be less), room again from 2 MiB.
+        let t = turn(&known, &[space("/gluster/brick1", size, 28 << 10)]);
+        assert_eq!(t.full, vec!["/gluster/brick1".to_owned()]);
+        assert!(t.room.is_empty());
+        known.insert("/gluster/brick1".to_owned());
+        for free in [28 << 10, 1 << 20, (2 << 20) - 1] {
+            assert_eq!(
+                turn(&known, &[space("/gluster/brick1", size, free)]),
+                Turn::default(),
+                "{free}"
+            );
+        }
+        let t = turn(&known, &[space("/gluster/brick1", size, 2 << 20)]);
+        assert_eq!(t.room, vec!["/gluster/brick1".to_owned()]);
+        // 10 TiB: full below a thousandth (about 10 GiB).
+        let big = 10 << 40;
+        assert_eq!(
+            turn(&BTreeSet::new(), &[space("/gluster/brick2", big, 5 << 30)]).full,
+            vec!["/gluster/brick2".to_owned()]
+        );
+        assert_eq!(
+            turn(&BTreeSet::new(), &[space("/gluster/brick2", big, 20 << 30)]),
+            Turn::default()
+        );
+        // Not measured this time: nothing changes.
+        assert_eq!(turn(&known, &[]), Turn::default());
+    }
+
+    #[test]
+    fn the_volumes_healed_are_those_with_copies_on_that_filesystem_of_this_host() {
+        let record = |name: &str, kind: LayoutKind, bricks: &[(&str, &str)]| VolumeRecord {
+            name: name.into(),
+            layout: Layout { kind, sets: 1 },
+            bricks: bricks
+                .iter()
+                .map(|(host, path)| BrickRef {
+                    host: (*host).into(),
+                    ip: "10.0.0.1".into(),
+                    path: (*path).into(),
+                })
+                .collect(),
+            schema: brickyard_model::records::SCHEMA,
+            id: String::new(),
+            profile: "default".into(),
+            state: DesiredState::Started,
+            moves: Vec::new(),
+            created_at: 0,
+            updated_at: 0,
+            extra: Default::default(),
+        };
+        let r3 = LayoutKind::Replicate {
+            replica: 3,
+            arbiter: false,
+        };
+        let records = [
+            record(
+                "a",
+                r3,
+                &[("h1", "/gluster/brick1/a"), ("h2", "/gluster/brick1/a")],
+            ),
+            record("b", r3, &[("h1", "/gluster/brick2/b")]),
+            record("c", r3, &[("h2", "/gluster/brick1/c")]),
+            record("d", LayoutKind::Distribute, &[("h1", "/gluster/brick1/d")]),
+            record("e", r3, &[("h1", "/gluster/brick10/e")]),
+            VolumeRecord {
+                state: DesiredState::Stopped,
+                ..record("g", r3, &[("h1", "/gluster/brick1/g")])
+            },
+            record(
+                "f",
+                LayoutKind::Disperse {
+                    disperse: 3,
+                    redundancy: 1,
+                },
+                &[("h1", "/gluster/brick1/f")],
+            ),
+        ];
+        assert_eq!(
+            volumes_on(&records, "h1", "/gluster/brick1"),
+            vec!["a".to_owned(), "f".to_owned()]
+        );
+        assert!(volumes_on(&records, "h3", "/gluster/brick1").is_empty());
+    }
+}
