@@ -469,6 +469,31 @@ fn grow_add_a_disk_and_replace_a_brick_without_losing_a_byte() {
         problems.contains(&format!("host {h2}: brick disk")) && problems.contains("replace-brick"),
         "the problem names the host, the disk and the way out: {problems}"
     );
+    // gluster's own health check is off; the pool lock's holder takes the brick offline.
+    let ip = open_lab()
+        .state()
+        .hosts
+        .iter()
+        .find(|h| h.host_name == h2)
+        .expect("a lab host")
+        .ip;
+    let brick = format!("Brick {ip}:{failing} ");
+    wait_until(
+        "the failed disk's brick offline in gluster",
+        Duration::from_secs(60),
+        || {
+            let lab = by.lab_name();
+            let args = [
+                "lab", "exec", "--name", &lab, "1", "--", "gluster", "volume", "status", "d3",
+            ];
+            // gluster may be busy with another transaction: asked again.
+            by.run(&args)
+                .stdout
+                .lines()
+                .find(|l| l.starts_with(&brick))
+                .is_some_and(|l| l.split_whitespace().rev().nth(1) == Some("N"))
+        },
+    );
     check_files(&mounts["d3"], "d3");
     let out = by.ok(&["volume", "replace-brick", "d3", &format!("{h2}:{failing}")]);
     assert!(out.contains(&format!("replaced by {h2}:")), "{out}");
