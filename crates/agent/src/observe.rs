@@ -302,8 +302,13 @@ pub(crate) fn observe_volumes(opts: &AgentOptions, store: &Arc<dyn Store>, live:
     live.observing = Some(tokio::spawn(task.instrument(tracing::Span::current())));
 }
 
-/// The bricks `volume status` lists online whose disk its agent reports failing, as
-/// (volume, "HOST:PATH"); `failing` holds "HOST:MOUNT/" prefixes.
+/// Whether the brick "HOST:PATH" is on a disk its agent reports failing; `failing` holds
+/// "HOST:MOUNT/" prefixes.
+fn on_failing_disk(brick: &str, failing: &[String]) -> bool {
+    failing.iter().any(|f| brick.starts_with(f))
+}
+
+/// The bricks `volume status` lists online whose disk fails, as (volume, "HOST:PATH").
 fn online_on_failing<'a>(
     status: &'a [brickyard_gluster::VolumeStatus],
     failing: &'a [String],
@@ -313,7 +318,7 @@ fn online_on_failing<'a>(
             .iter()
             .filter(|b| b.online)
             .map(|b| format!("{}:{}", b.host, b.path))
-            .filter(|b| failing.iter().any(|f| b.starts_with(f)))
+            .filter(|b| on_failing_disk(b, failing))
             .map(|b| (v.name.as_str(), b))
     })
 }
@@ -357,7 +362,7 @@ async fn restart_dead_bricks(
             .iter()
             .filter(|b| !b.online)
             .map(|b| format!("{}:{}", b.host, b.path))
-            .filter(|b| !failing.iter().any(|f| b.starts_with(f)))
+            .filter(|b| !on_failing_disk(b, failing))
             .collect();
         if dead.is_empty() {
             continue;
