@@ -136,7 +136,8 @@ impl Stats {
 }
 
 /// Writes, appends, renames, deletes and reads files in `dir` until `stop`; `last_write`
-/// holds when (in ms from `t0`) a create or an append was last acknowledged.
+/// holds when (in ms from `t0`) a change (a create, an append, a rename or a delete) was
+/// last acknowledged. Past its size bound the writer still renames.
 fn workload(
     dir: PathBuf,
     stop: Arc<AtomicBool>,
@@ -235,6 +236,7 @@ fn workload(
                         ));
                         ledger.history.insert(to.clone(), past);
                         ledger.files.insert(to, entry);
+                        acked();
                         stats.acked_ops += 1;
                     }
                     Err(e) => {
@@ -249,7 +251,10 @@ fn workload(
                 };
                 ledger.files.remove(&name);
                 match std::fs::remove_file(dir.join(&name)) {
-                    Ok(()) => stats.acked_ops += 1,
+                    Ok(()) => {
+                        acked();
+                        stats.acked_ops += 1;
+                    }
                     Err(e) => {
                         ledger.uncertain.insert(name);
                         stats.error(t0.elapsed(), format!("delete: {e}"));
