@@ -790,12 +790,12 @@ mod tests {
         let cases: Vec<Case> = vec![
             // A new volume.
             (rec("v", r3, Started, &[1, 2, 3]), None, None, &[],
-             format!("mark-creating create(replica 3 {b}) set(user.brickyard.id=v-0,network.ping-timeout=10,performance.enable-least-priority=off,storage.health-check-interval=0,cluster.shd-max-threads=4) start settle(started)")),
+             format!("mark-creating create(replica 3 {b}) set(user.brickyard.id=v-0,network.ping-timeout=10,performance.enable-least-priority=off,storage.health-check-interval=0) start settle(started)")),
             (rec("v", Layout::arbiter(), Stopped, &[1, 2, 3]), None, None, &[],
-             format!("mark-creating create(replica 3 arbiter 1 {b}) set(user.brickyard.id=v-0,network.ping-timeout=10,performance.enable-least-priority=off,storage.health-check-interval=0,cluster.shd-max-threads=4) settle(stopped)")),
+             format!("mark-creating create(replica 3 arbiter 1 {b}) set(user.brickyard.id=v-0,network.ping-timeout=10,performance.enable-least-priority=off,storage.health-check-interval=0) settle(stopped)")),
             // Interrupted before the create took effect: create again.
             (rec("v", r3, Started, &[1, 2, 3]), Some(status("v", Phase::Creating, true)), None, &[],
-             format!("mark-creating create(replica 3 {b}) set(user.brickyard.id=v-0,network.ping-timeout=10,performance.enable-least-priority=off,storage.health-check-interval=0,cluster.shd-max-threads=4) start settle(started)")),
+             format!("mark-creating create(replica 3 {b}) set(user.brickyard.id=v-0,network.ping-timeout=10,performance.enable-least-priority=off,storage.health-check-interval=0) start settle(started)")),
             // Interrupted after the create, before the marker: mark it and complete it.
             (rec("v", r3, Started, &[1, 2, 3]), Some(status("v", Phase::Creating, true)),
              Some(info("v", G::Created, &[1, 2, 3])), &[], "set(user.brickyard.id=v-0) start settle(started)".into()),

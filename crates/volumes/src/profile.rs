@@ -1,6 +1,5 @@
 //! Option profiles: named sets of `gluster volume set` options applied after create. Every
-//! profile sets [`BASE`]: [`PING_TIMEOUT`], [`HEAL_PRIORITY`], [`HEALTH_CHECK`] and
-//! [`HEAL_THREADS`].
+//! profile sets [`BASE`]: [`PING_TIMEOUT`], [`HEAL_PRIORITY`] and [`HEALTH_CHECK`].
 //!
 //! The options are listed one by one (rather than `volume set VOL group metadata-cache`) so
 //! that a pass can compare them with the options `volume info` reports and set only what is
@@ -41,15 +40,8 @@ pub const HEAL_PRIORITY: (&str, &str) = ("performance.enable-least-priority", "o
 /// disk offline with `volume reset-brick VOL BRICK start`.
 pub const HEALTH_CHECK: (&str, &str) = ("storage.health-check-interval", "0");
 
-/// How many files each self-heal daemon heals at once per brick (`cluster.shd-max-threads`,
-/// gluster's default 1). With [`HEAL_PRIORITY`] off, the daemon became the limit: the
-/// writes of a host stopped for 30 s under a writer (840–980 entries) healed in 31–74 s
-/// with 1 (five runs) and in 27 s with 4 (two runs; the fault suite's host-stop). The
-/// cost: a heal puts up to four requests per brick beside the clients'.
-pub const HEAL_THREADS: (&str, &str) = ("cluster.shd-max-threads", "4");
-
 /// What every profile sets, before its own options.
-pub const BASE: [(&str, &str); 4] = [PING_TIMEOUT, HEAL_PRIORITY, HEALTH_CHECK, HEAL_THREADS];
+pub const BASE: [(&str, &str); 3] = [PING_TIMEOUT, HEAL_PRIORITY, HEALTH_CHECK];
 
 const DEFAULT_OPTIONS: &[(&str, &str)] = &BASE;
 
@@ -62,7 +54,6 @@ const SMALL_FILES_OPTIONS: &[(&str, &str)] = &[
     PING_TIMEOUT,
     HEAL_PRIORITY,
     HEALTH_CHECK,
-    HEAL_THREADS,
     // gluster's group "metadata-cache" (/var/lib/glusterd/groups/metadata-cache), 10.3.
     ("features.cache-invalidation", "on"),
     ("features.cache-invalidation-timeout", "600"),
