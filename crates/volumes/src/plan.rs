@@ -265,10 +265,10 @@ fn plan_one(
                     name: name.clone(),
                     options: std::iter::once((MARKER_OPTION.to_owned(), rec.marker()))
                         .chain(
-                            profile::options(&rec.profile)
-                                .unwrap_or(&[])
-                                .iter()
-                                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+                            profile::wanted(&rec.profile, &rec.layout)
+                                .into_iter()
+                                .flatten()
+                                .map(|(k, v)| (k.to_owned(), v.to_owned())),
                         )
                         .collect(),
                 },
@@ -393,12 +393,11 @@ fn plan_existing(rec: &VolumeRecord, status: Option<&VolumeStatus>, v: &VolumeIn
         }
     }
     let marker = rec.marker();
-    let wanted = std::iter::once((MARKER_OPTION, marker.as_str())).chain(
-        profile::options(&rec.profile)
-            .unwrap_or(&[])
-            .iter()
-            .copied(),
-    );
+    let profile = profile::wanted(&rec.profile, &rec.layout)
+        .into_iter()
+        .flatten();
+    let wanted = std::iter::once((MARKER_OPTION, marker.as_str()))
+        .chain(profile.map(|(key, value): (&str, &str)| (key, value)));
     let missing: Vec<(String, String)> = wanted
         .filter(|(key, value)| v.options.get(*key).map(String::as_str) != Some(*value))
         .map(|(key, value)| (key.to_owned(), value.to_owned()))
@@ -552,15 +551,18 @@ pub fn differences(
     for b in have.difference(&want) {
         out.push(format!("brick {b} is in gluster's volume but not recorded"));
     }
-    for (key, value) in profile::options(&rec.profile).unwrap_or(&[]) {
-        match v.options.get(*key) {
+    for (key, value) in profile::wanted(&rec.profile, &rec.layout)
+        .into_iter()
+        .flatten()
+    {
+        match v.options.get(key) {
             Some(x) if x == value => {}
             Some(x) => out.push(format!(
-                "option {key} is {x}, profile {} wants {value}",
+                "option {key} is {x}, brickyard sets {value} (profile {})",
                 rec.profile
             )),
             None => out.push(format!(
-                "option {key} is not set, profile {} wants {value}",
+                "option {key} is not set, brickyard sets {value} (profile {})",
                 rec.profile
             )),
         }
@@ -694,11 +696,12 @@ mod tests {
                     is_arbiter: false,
                 })
                 .collect(),
-            // What every brickyard volume of the default profile carries once made.
-            options: profile::options(profile::DEFAULT)
-                .unwrap_or(&[])
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            // What every replicated brickyard volume of the default profile carries once
+            // made.
+            options: profile::wanted(profile::DEFAULT, &Layout::replicate(3))
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
         }
     }
@@ -790,12 +793,15 @@ mod tests {
         let cases: Vec<Case> = vec![
             // A new volume.
             (rec("v", r3, Started, &[1, 2, 3]), None, None, &[],
-             format!("mark-creating create(replica 3 {b}) set(user.brickyard.id=v-0,network.ping-timeout=10,performance.enable-least-priority=off,storage.health-check-interval=0) start settle(started)")),
+             format!("mark-creating create(replica 3 {b}) set(user.brickyard.id=v-0,network.ping-timeout=10,performance.enable-least-priority=off,storage.health-check-interval=0,cluster.shd-max-threads=4) start settle(started)")),
             (rec("v", Layout::arbiter(), Stopped, &[1, 2, 3]), None, None, &[],
-             format!("mark-creating create(replica 3 arbiter 1 {b}) set(user.brickyard.id=v-0,network.ping-timeout=10,performance.enable-least-priority=off,storage.health-check-interval=0) settle(stopped)")),
+             format!("mark-creating create(replica 3 arbiter 1 {b}) set(user.brickyard.id=v-0,network.ping-timeout=10,performance.enable-least-priority=off,storage.health-check-interval=0,cluster.shd-max-threads=4) settle(stopped)")),
+            // gluster refuses the heal threads of replication on a disperse volume.
+            (rec("v", Layout::disperse(3, 1), Started, &[1, 2, 3]), None, None, &[],
+             format!("mark-creating create(disperse 3 redundancy 1 {b}) set(user.brickyard.id=v-0,network.ping-timeout=10,performance.enable-least-priority=off,storage.health-check-interval=0) start settle(started)")),
             // Interrupted before the create took effect: create again.
             (rec("v", r3, Started, &[1, 2, 3]), Some(status("v", Phase::Creating, true)), None, &[],
-             format!("mark-creating create(replica 3 {b}) set(user.brickyard.id=v-0,network.ping-timeout=10,performance.enable-least-priority=off,storage.health-check-interval=0) start settle(started)")),
+             format!("mark-creating create(replica 3 {b}) set(user.brickyard.id=v-0,network.ping-timeout=10,performance.enable-least-priority=off,storage.health-check-interval=0,cluster.shd-max-threads=4) start settle(started)")),
             // Interrupted after the create, before the marker: mark it and complete it.
             (rec("v", r3, Started, &[1, 2, 3]), Some(status("v", Phase::Creating, true)),
              Some(info("v", G::Created, &[1, 2, 3])), &[], "set(user.brickyard.id=v-0) start settle(started)".into()),
@@ -920,8 +926,11 @@ mod tests {
         let mut r = rec("v", Layout::replicate(3), DesiredState::Started, &[1, 2, 3]);
         r.profile = profile::SMALL_FILES.into();
         let mut g = marked(info("v", VolumeState::Started, &[1, 2, 3]));
-        for (k, v) in profile::options(profile::SMALL_FILES).unwrap_or(&[]) {
-            g.options.insert((*k).into(), (*v).into());
+        for (k, v) in profile::wanted(profile::SMALL_FILES, &r.layout)
+            .into_iter()
+            .flatten()
+        {
+            g.options.insert(k.into(), v.into());
         }
         g.options.remove("cluster.lookup-optimize");
         let status: BTreeMap<_, _> = [("v".to_owned(), status("v", Phase::Started, true))].into();
