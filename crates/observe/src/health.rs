@@ -253,6 +253,24 @@ pub fn assess(o: &Observed) -> ClusterHealth {
                         d.device, d.mount_point, d.reason
                     ));
                 }
+                for b in a.bricks.iter().filter(|b| b.below_reserve()) {
+                    let on = bricks_on(o, &a.ip.to_string(), &b.mount_point);
+                    let volumes = if on.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            " (volumes {})",
+                            on.keys().cloned().collect::<Vec<_>>().join(", ")
+                        )
+                    };
+                    problems.push(format!(
+                        "host {host}: brick filesystem {} is full, {} MiB free of {} MiB: gluster refuses new data below {} % free, so writes to its bricks{volumes} fail with \"No space left on device\"; delete data or move bricks off it with `brickyard volume replace-brick`",
+                        b.mount_point,
+                        b.free_bytes >> 20,
+                        b.size_bytes >> 20,
+                        brickyard_model::records::agent::BrickSpace::GLUSTER_RESERVE_PERCENT,
+                    ));
+                }
                 let connected = a.connected_peers();
                 if connected + 1 < wanted {
                     problems.push(format!(
@@ -535,6 +553,50 @@ mod tests {
         assert_eq!(
             h.hosts[0].failed_disks[0].bricks["gv0"],
             vec!["10.0.0.1:/gluster/brick2/gv0".to_owned()]
+        );
+    }
+
+    #[test]
+    fn a_brick_filesystem_below_glusters_reserve_is_a_problem() {
+        let mut gv0 = volume("gv0", VolumeState::Started);
+        gv0.bricks.push(brickyard_gluster::Brick {
+            name: "10.0.0.1:/gluster/brick1/gv0".into(),
+            host: "10.0.0.1".into(),
+            path: "/gluster/brick1/gv0".into(),
+            host_uuid: String::new(),
+            is_arbiter: false,
+        });
+        let mut o = Observed {
+            hosts: vec![("a".into(), "10.0.0.1".into())],
+            volumes: Some(vec![gv0]),
+            volume_status: Some(Ok(vec![])),
+            ..Observed::default()
+        };
+        let space = |mount: &str, free: u64| brickyard_model::records::agent::BrickSpace {
+            mount_point: mount.into(),
+            size_bytes: 1000 << 20,
+            free_bytes: free,
+        };
+        let mut a = agent("a", 0);
+        // 1 % of 1000 MiB is 10 MiB: just under it is full, exactly it is not.
+        a.bricks = vec![
+            space("/gluster/brick1", (10 << 20) - 1),
+            space("/gluster/brick2", 10 << 20),
+        ];
+        o.agents.insert("a".into(), a);
+        let h = assess(&o);
+        let full: Vec<_> = h
+            .problems
+            .iter()
+            .filter(|p| p.contains("is full"))
+            .collect();
+        assert_eq!(
+            full,
+            vec![
+                "host a: brick filesystem /gluster/brick1 is full, 9 MiB free of 1000 MiB: gluster refuses new data below 1 % free, so writes to its bricks (volumes gv0) fail with \"No space left on device\"; delete data or move bricks off it with `brickyard volume replace-brick`"
+            ],
+            "{:?}",
+            h.problems
         );
     }
 

@@ -62,6 +62,18 @@ pub struct BrickSpace {
     pub free_bytes: u64,
 }
 
+impl BrickSpace {
+    /// gluster's `storage.reserve` (10.3's default, which brickyard keeps): a brick refuses
+    /// clients' new data once less than this percentage of its filesystem is free.
+    pub const GLUSTER_RESERVE_PERCENT: u64 = 1;
+
+    /// Whether gluster refuses new data on this filesystem: less free than its reserve.
+    /// Writes to its bricks then fail with "No space left on device".
+    pub fn below_reserve(&self) -> bool {
+        self.free_bytes < self.size_bytes / 100 * Self::GLUSTER_RESERVE_PERCENT
+    }
+}
+
 /// A brick disk that fails, as its host's agent sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiskFailure {
