@@ -9,7 +9,7 @@
 //! entries. Only a full crawl (`volume heal VOL full`) finds such files, so an agent asks
 //! for one when a brick filesystem of its host that was full has room again.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -44,11 +44,11 @@ pub(crate) struct Turn {
 
 /// Compares the free space seen now with the mount points known to be full. A mount point
 /// that was not measured now (its probe failed) stays as it was.
-pub(crate) fn turn(known_full: &BTreeSet<String>, space: &[BrickSpace]) -> Turn {
+pub(crate) fn turn<T>(known_full: &BTreeMap<String, T>, space: &[BrickSpace]) -> Turn {
     let mut t = Turn::default();
     for s in space {
         let limit = full_below(s.size_bytes);
-        let was = known_full.contains(&s.mount_point);
+        let was = known_full.contains_key(&s.mount_point);
         if !was && s.free_bytes < limit {
             t.full.push(s.mount_point.clone());
         } else if was && s.free_bytes >= limit.saturating_mul(2) {
@@ -84,12 +84,6 @@ pub(crate) fn volumes_on<'a>(
 #[derive(Debug, Default)]
 pub(crate) struct Full(BTreeMap<String, Option<Instant>>);
 
-impl Full {
-    fn known(&self) -> BTreeSet<String> {
-        self.0.keys().cloned().collect()
-    }
-}
-
 /// Notes the brick filesystems that became full, and asks for a full heal of the volumes
 /// on those that have room again.
 pub(crate) async fn follow(
@@ -99,7 +93,7 @@ pub(crate) async fn follow(
     full: &mut Full,
     space: &[BrickSpace],
 ) {
-    let t = turn(&full.known(), space);
+    let t = turn(&full.0, space);
     for m in t.full {
         warn!(
             "brick filesystem {m} is full: writes to its bricks fail with \"No space left on device\" until space is freed"
@@ -110,8 +104,8 @@ pub(crate) async fn follow(
         if full.0[&m].is_some_and(|failed| failed.elapsed() < RETRY_EVERY) {
             continue;
         }
-        let records = match brickyard_volumes::api::stored(store.as_ref()).await {
-            Ok(s) => s.records,
+        let records = match brickyard_volumes::api::records(store.as_ref()).await {
+            Ok((records, _)) => records,
             Err(e) => {
                 warn!(
                     "brick filesystem {m} has room again, but the volumes on it cannot be read: {e}"
@@ -160,12 +154,12 @@ mod tests {
     #[test]
     fn a_filesystem_is_full_below_a_thousandth_and_has_room_again_above_twice_that() {
         let size = 512 << 20;
-        let mut known = BTreeSet::new();
+        let mut known: BTreeMap<String, ()> = BTreeMap::new();
         // 512 MiB: full below 1 MiB (a thousandth would be less), room again from 2 MiB.
         let t = turn(&known, &[space("/gluster/brick1", size, 28 << 10)]);
         assert_eq!(t.full, vec!["/gluster/brick1".to_owned()]);
         assert!(t.room.is_empty());
-        known.insert("/gluster/brick1".to_owned());
+        known.insert("/gluster/brick1".to_owned(), ());
         for free in [28 << 10, 1 << 20, (2 << 20) - 1] {
             assert_eq!(
                 turn(&known, &[space("/gluster/brick1", size, free)]),
@@ -178,11 +172,18 @@ mod tests {
         // 10 TiB: full below a thousandth (about 10 GiB).
         let big = 10 << 40;
         assert_eq!(
-            turn(&BTreeSet::new(), &[space("/gluster/brick2", big, 5 << 30)]).full,
+            turn(
+                &BTreeMap::<String, ()>::new(),
+                &[space("/gluster/brick2", big, 5 << 30)]
+            )
+            .full,
             vec!["/gluster/brick2".to_owned()]
         );
         assert_eq!(
-            turn(&BTreeSet::new(), &[space("/gluster/brick2", big, 20 << 30)]),
+            turn(
+                &BTreeMap::<String, ()>::new(),
+                &[space("/gluster/brick2", big, 20 << 30)]
+            ),
             Turn::default()
         );
         // Not measured this time: nothing changes.

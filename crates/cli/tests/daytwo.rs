@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use brickyard_gluster::Gluster;
 use brickyard_lab::{Lab, LabName};
 use brickyard_testkit::{Brickyard, LabGuard, run, wait_until};
 use serde_json::Value;
@@ -122,6 +123,27 @@ fn gluster_bricks(by: &Brickyard, volume: &str) -> String {
 /// gluster's own brick list of `volume`, asked inside host `host`.
 fn gluster_bricks_on(by: &Brickyard, host: &str, volume: &str) -> String {
     by.lab("exec", &[host, "--", "gluster", "volume", "info", volume])
+}
+
+/// Whether gluster, asked inside host 1, has brick `ip:path` of `volume` online; `None`
+/// when it could not be asked or does not list that brick.
+fn brick_online(volume: &str, ip: &str, path: &str) -> Option<bool> {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let lab = open_lab();
+        let enter = lab.enter_argv(&lab.state().hosts[0], &[]).await.ok()?;
+        let status = Gluster::new()
+            .prefix(enter)
+            .timeout(Duration::from_secs(20))
+            .volume_status(Some(volume))
+            .await
+            .ok()?;
+        status
+            .iter()
+            .flat_map(|v| &v.bricks)
+            .find(|b| b.host == ip && b.path == path)
+            .map(|b| b.online)
+    })
 }
 
 fn index_of(host: &str) -> usize {
@@ -477,22 +499,12 @@ fn grow_add_a_disk_and_replace_a_brick_without_losing_a_byte() {
         .find(|h| h.host_name == h2)
         .expect("a lab host")
         .ip;
-    let brick = format!("Brick {ip}:{failing} ");
+    let ip = ip.to_string();
     wait_until(
         "the failed disk's brick offline in gluster",
         Duration::from_secs(60),
-        || {
-            let lab = by.lab_name();
-            let args = [
-                "lab", "exec", "--name", &lab, "1", "--", "gluster", "volume", "status", "d3",
-            ];
-            // gluster may be busy with another transaction: asked again.
-            by.run(&args)
-                .stdout
-                .lines()
-                .find(|l| l.starts_with(&brick))
-                .is_some_and(|l| l.split_whitespace().rev().nth(1) == Some("N"))
-        },
+        // gluster may be busy with another transaction: asked again.
+        || brick_online("d3", &ip, &failing) == Some(false),
     );
     check_files(&mounts["d3"], "d3");
     let out = by.ok(&["volume", "replace-brick", "d3", &format!("{h2}:{failing}")]);

@@ -71,17 +71,31 @@ pub struct Stored {
 
 /// Reads every record and status, checking each ([`VolumeRecord::decode`]).
 pub async fn stored(store: &dyn Store) -> Result<Stored, VolumeError> {
-    let mut out = Stored::default();
+    let (records, mut invalid) = records(store).await?;
+    let (statuses, bad_statuses) = statuses(store).await?;
+    invalid.extend(bad_statuses);
+    Ok(Stored {
+        records,
+        statuses,
+        invalid,
+    })
+}
+
+/// Volume records that can be used (with their entries, sorted by name) and those that
+/// cannot.
+pub type Records = (Vec<(Entry, VolumeRecord)>, Vec<RecordError>);
+
+/// Reads every volume record, checking each ([`VolumeRecord::decode`]); no status.
+pub async fn records(store: &dyn Store) -> Result<Records, VolumeError> {
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
     for e in store.list(VOLUME_PREFIX).await? {
         match VolumeRecord::decode(&e.key, &e.value) {
-            Ok(r) => out.records.push((e, r)),
-            Err(err) => out.invalid.push(err),
+            Ok(r) => good.push((e, r)),
+            Err(err) => bad.push(err),
         }
     }
-    let (statuses, invalid) = statuses(store).await?;
-    out.statuses = statuses;
-    out.invalid.extend(invalid);
-    Ok(out)
+    Ok((good, bad))
 }
 
 /// Reads every volume status, checking each: by volume name (an error for one that cannot
