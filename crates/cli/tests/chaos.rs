@@ -590,6 +590,23 @@ struct Fault {
     instant: bool,
 }
 
+/// `brickyard status` lists the full brick filesystems among its problems (and so exits
+/// non-zero), within a few agent passes of the fill.
+fn status_names_a_full_filesystem(c: &Cluster) {
+    let start = Instant::now();
+    let mut problems = String::new();
+    while start.elapsed() < Duration::from_secs(20) {
+        let out = by(&c.store, &["status", "--output", "json"]);
+        let shown: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        problems = shown["problems"].to_string();
+        if !out.status.success() && problems.contains("brick filesystem /gluster/brick1 is full") {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    panic!("brickyard status did not name the full brick filesystems: {problems}");
+}
+
 async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) -> f64 {
     let start = Instant::now();
     loop {
@@ -1224,6 +1241,7 @@ fn faults_lose_no_acknowledged_write_and_recover_by_themselves() {
                 for h in ["1", "2", "3"] {
                     lab(&c.store, "fault", &["fill", h]);
                 }
+                status_names_a_full_filesystem(c);
             }),
             undo: Box::new(|c: &Cluster| {
                 for h in ["1", "2", "3"] {
