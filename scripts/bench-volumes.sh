@@ -5,9 +5,11 @@
 #
 #   scripts/bench-volumes.sh          (run as root on an idle machine)
 #   BRICKYARD=target/release/brickyard scripts/bench-volumes.sh
-#   VOLUMES=100 FILES=1000 RUNS=3 BUDGET=1500 MULTIPLEX=off ANSWER_EVERY=1   (the defaults)
-#   VOLUMES=1000 BUDGET=5400 MULTIPLEX=on FILES=0 BRICKYARD=target/release/brickyard \
-#       scripts/bench-volumes.sh   (the thousand-volume run: about 80 minutes)
+#   VOLUMES=100 FILES=1000 RUNS=3 BUDGET=1500 MULTIPLEX=off ANSWER_EVERY=1 SETTLE=10
+#       (the defaults; FLOOR unset: the floor makes as many volumes as brickyard did)
+#   VOLUMES=1000 BUDGET=5400 MULTIPLEX=on FILES=0 FLOOR=300 SETTLE=120 \
+#       BRICKYARD=target/release/brickyard scripts/bench-volumes.sh
+#       (the thousand-volume run: about 90 minutes)
 #
 # On a 3-host lab named `benchv` (replica 3 throughout):
 # - small files: a `default` and a `small-files` volume made with `brickyard volume create`,
@@ -20,11 +22,12 @@
 # - floor: a fresh lab of the same shape without agents (hosts prepared with
 #   `brickyard host prepare`, glusterd started by hand and bound, peers probed), then
 #   as many raw `gluster volume create rN replica 3 ...` + `gluster volume start rN` as
-#   brickyard made (VOLUMES, or fewer when BUDGET ran out first), back to back in one
+#   brickyard made (VOLUMES, or fewer when BUDGET ran out first; at most FLOOR, and then
+#   brickyard's first FLOOR get a row of their own to compare with), back to back in one
 #   shell inside host 1, each pair timed there (no `lab exec` cost inside);
 #   then OPTIONED (default 50) more with the one `gluster volume set` brickyard adds to each
 #   create between the two (its ownership marker and the profile's options), timed the same.
-# - idle: once the creates are done, each node agent's resident memory and its CPU over 60 s,
+# - idle: SETTLE seconds after the creates, each node agent's resident memory and its CPU over 60 s,
 #   on its own and with the gluster commands it ran (its waited-for children), and how busy
 #   the whole machine was meanwhile.
 # - answering: every ANSWER_EVERY-th volume (and the last) mounted on this machine in turn,
@@ -54,6 +57,10 @@ budget=${BUDGET:-1500}   # at most this many seconds for the brickyard creates
 optioned=${OPTIONED:-50}
 multiplex=${MULTIPLEX:-off}
 answer_every=${ANSWER_EVERY:-1}
+floor=${FLOOR:-}
+settle=${SETTLE:-10}
+case $floor in '' | *[!0-9]*) [ -z "$floor" ] || { echo "FLOOR is a number of volumes, not '$floor'" >&2; exit 2; } ;; esac
+case $settle in '' | *[!0-9]*) echo "SETTLE is a number of seconds, not '$settle'" >&2; exit 2 ;; esac
 case $multiplex in on | off) ;; *) echo "MULTIPLEX is on or off, not '$multiplex'" >&2; exit 2 ;; esac
 name=benchv
 out=$(mktemp -d /tmp/bench-volumes.XXXXXX)
@@ -157,7 +164,7 @@ started_count=$($by volume list --output json | python3 -c 'import json, sys; pr
 host1_memory=$(gluster_memory $name 1 | awk '$2 > 0 {printf "%s%s ×%d: RSS %.0f MiB, PSS %.0f MiB", sep, $1, $2, $3 / 1024, $4 / 1024; sep = "; "}')
 
 # Idle: the agents' memory and CPU over 60 s once nothing is asked of them.
-sleep 10
+sleep "$settle"
 hz=$(getconf CLK_TCK)
 mapfile -t agents < <(pgrep -f -- "--store .*/lab/$name/store node run" || true)
 idle_window=60
@@ -226,7 +233,7 @@ done
 # Prints the seconds per volume, "-" for a failure.
 raw_creates() {
     local set=:
-    [ "${3:-}" = set ] && set='gluster --mode=script volume set $v user.brickyard.id $v-0 network.ping-timeout 10 performance.enable-least-priority off >/dev/null'
+    [ "${3:-}" = set ] && set='gluster --mode=script volume set $v user.brickyard.id $v-0 network.ping-timeout 10 performance.enable-least-priority off storage.health-check-interval 0 cluster.shd-max-threads 4 >/dev/null'
     $by lab exec --name $name 1 -- sh -c '
     i=1
     while [ $i -le '"$2"' ]; do
@@ -242,7 +249,9 @@ raw_creates() {
         i=$((i + 1))
     done' 2>>"$out/floor.err" | awk '{ if ($1 == "-") print "-"; else printf "%.3f\n", $2 - $1 }'
 }
-raw_creates r "$by_count" >"$out/floor.txt"   # as many as brickyard made within its budget
+floor_count=$by_count   # as many as brickyard made within its budget, at most FLOOR
+[ -n "$floor" ] && [ "$floor" -lt "$by_count" ] && floor_count=$floor
+raw_creates r "$floor_count" >"$out/floor.txt"
 raw_creates o "$optioned" set >"$out/optioned.txt"
 $by lab down --name $name >/dev/null
 
@@ -253,6 +262,10 @@ read -r o1 o10 on omed op90 ook om11 omlast < <(stats "$out/optioned.txt")
 echo "| create + start (replica 3) | volume 1 (s) | volume 10 (s) | volume $by_count (s) | median (s) | p90 (s) | mean of 11–20 (s) | mean of the last 10 (s) | succeeded |"
 echo "|---|---|---|---|---|---|---|---|---|"
 echo "| brickyard \`volume create\` (waits for the agents) | $b1 | $b10 | $bn | $bmed | $bp90 | $bm11 | $bmlast | $bok |"
+if [ "$floor_count" -lt "$by_count" ]; then
+    read -r c1 c10 cn cmed cp90 cok cm11 cmlast < <(stats <(head -n "$floor_count" "$out/brickyard.txt"))
+    echo "| brickyard, its first $floor_count (volume $floor_count in the third column) | $c1 | $c10 | $cn | $cmed | $cp90 | $cm11 | $cmlast | $cok |"
+fi
 echo "| floor: raw \`gluster volume create\` + \`start\` in host 1 | $f1 | $f10 | $fn | $fmed | $fp90 | $fm11 | $fmlast | $fok |"
 echo "| floor with brickyard's options: create + one \`volume set\` + start, $optioned more (volume $optioned in the third column) | $o1 | $o10 | $on | $omed | $op90 | $om11 | $omlast | $ook |"
 echo
