@@ -9,7 +9,7 @@
 #       (the defaults; FLOOR unset: the floor makes as many volumes as brickyard did)
 #   VOLUMES=1000 BUDGET=5400 MULTIPLEX=on FILES=0 FLOOR=300 SETTLE=120 \
 #       BRICKYARD=target/release/brickyard scripts/bench-volumes.sh
-#       (the thousand-volume run: about 90 minutes)
+#       (the thousand-volume run: 45 minutes on 2 cores, docs/benchmarks.md)
 #
 # On a 3-host lab named `benchv` (replica 3 throughout):
 # - small files: a `default` and a `small-files` volume made with `brickyard volume create`,
