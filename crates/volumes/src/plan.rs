@@ -266,8 +266,6 @@ fn plan_one(
                     options: std::iter::once((MARKER_OPTION.to_owned(), rec.marker()))
                         .chain(
                             profile::wanted(&rec.profile, &rec.layout)
-                                .into_iter()
-                                .flatten()
                                 .map(|(k, v)| (k.to_owned(), v.to_owned())),
                         )
                         .collect(),
@@ -393,11 +391,9 @@ fn plan_existing(rec: &VolumeRecord, status: Option<&VolumeStatus>, v: &VolumeIn
         }
     }
     let marker = rec.marker();
-    let profile = profile::wanted(&rec.profile, &rec.layout)
-        .into_iter()
-        .flatten();
-    let wanted = std::iter::once((MARKER_OPTION, marker.as_str()))
-        .chain(profile.map(|(key, value): (&str, &str)| (key, value)));
+    // The profile's `'static` pairs, shortened to the marker's lifetime to chain with it.
+    let profile = profile::wanted(&rec.profile, &rec.layout).map(|(k, v): (&str, &str)| (k, v));
+    let wanted = std::iter::once((MARKER_OPTION, marker.as_str())).chain(profile);
     let missing: Vec<(String, String)> = wanted
         .filter(|(key, value)| v.options.get(*key).map(String::as_str) != Some(*value))
         .map(|(key, value)| (key.to_owned(), value.to_owned()))
@@ -551,10 +547,7 @@ pub fn differences(
     for b in have.difference(&want) {
         out.push(format!("brick {b} is in gluster's volume but not recorded"));
     }
-    for (key, value) in profile::wanted(&rec.profile, &rec.layout)
-        .into_iter()
-        .flatten()
-    {
+    for (key, value) in profile::wanted(&rec.profile, &rec.layout) {
         match v.options.get(key) {
             Some(x) if x == value => {}
             Some(x) => out.push(format!(
@@ -699,8 +692,6 @@ mod tests {
             // What every replicated brickyard volume of the default profile carries once
             // made.
             options: profile::wanted(profile::DEFAULT, &Layout::replicate(3))
-                .into_iter()
-                .flatten()
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
         }
@@ -926,10 +917,7 @@ mod tests {
         let mut r = rec("v", Layout::replicate(3), DesiredState::Started, &[1, 2, 3]);
         r.profile = profile::SMALL_FILES.into();
         let mut g = marked(info("v", VolumeState::Started, &[1, 2, 3]));
-        for (k, v) in profile::wanted(profile::SMALL_FILES, &r.layout)
-            .into_iter()
-            .flatten()
-        {
+        for (k, v) in profile::wanted(profile::SMALL_FILES, &r.layout) {
             g.options.insert(k.into(), v.into());
         }
         g.options.remove("cluster.lookup-optimize");
