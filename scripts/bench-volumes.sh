@@ -59,7 +59,7 @@ multiplex=${MULTIPLEX:-off}
 answer_every=${ANSWER_EVERY:-1}
 floor=${FLOOR:-}
 settle=${SETTLE:-10}
-case $floor in '' | *[!0-9]*) [ -z "$floor" ] || { echo "FLOOR is a number of volumes, not '$floor'" >&2; exit 2; } ;; esac
+case $floor in *[!0-9]*) echo "FLOOR is a number of volumes, not '$floor'" >&2; exit 2 ;; esac
 case $settle in '' | *[!0-9]*) echo "SETTLE is a number of seconds, not '$settle'" >&2; exit 2 ;; esac
 case $multiplex in on | off) ;; *) echo "MULTIPLEX is on or off, not '$multiplex'" >&2; exit 2 ;; esac
 name=benchv
