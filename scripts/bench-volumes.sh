@@ -6,10 +6,11 @@
 #   scripts/bench-volumes.sh          (run as root on an idle machine)
 #   BRICKYARD=target/release/brickyard scripts/bench-volumes.sh
 #   VOLUMES=100 FILES=1000 RUNS=3 BUDGET=1500 MULTIPLEX=off ANSWER_EVERY=1 SETTLE=10
+#       PROBE_EVERY=0 PROBES=5 OPTIONED=50
 #       (the defaults; FLOOR unset: the floor makes as many volumes as brickyard did)
-#   VOLUMES=1000 BUDGET=5400 MULTIPLEX=on FILES=0 FLOOR=300 SETTLE=120 \
-#       BRICKYARD=target/release/brickyard scripts/bench-volumes.sh
-#       (the thousand-volume run: 45 minutes on 2 cores, docs/benchmarks.md)
+#   VOLUMES=1000 BUDGET=5400 MULTIPLEX=on FILES=0 FLOOR=0 OPTIONED=0 PROBE_EVERY=100 \
+#       SETTLE=120 BRICKYARD=target/release/brickyard scripts/bench-volumes.sh
+#       (the thousand-volume run: 35 minutes on 2 cores, docs/benchmarks.md)
 #
 # On a 3-host lab named `benchv` (replica 3 throughout):
 # - small files: a `default` and a `small-files` volume made with `brickyard volume create`,
@@ -27,6 +28,11 @@
 #   shell inside host 1, each pair timed there (no `lab exec` cost inside);
 #   then OPTIONED (default 50) more with the one `gluster volume set` brickyard adds to each
 #   create between the two (its ownership marker and the profile's options), timed the same.
+# - probes: with PROBE_EVERY=N, after brickyard's 20th volume and every Nth, the floor in
+#   the same lab at that size: PROBES raw create + start, then PROBES with brickyard's one
+#   `volume set` in between, back to back in host 1 like the floor's (volumes pNrK, pNoK;
+#   brickyard leaves them alone as unmanaged). The agents run meanwhile, idle.
+#   FLOOR=0 OPTIONED=0 leave the separate floor lab out.
 # - idle: SETTLE seconds after the creates, each node agent's resident memory and its CPU over 60 s,
 #   on its own and with the gluster commands it ran (its waited-for children), and how busy
 #   the whole machine was meanwhile.
@@ -59,8 +65,13 @@ multiplex=${MULTIPLEX:-off}
 answer_every=${ANSWER_EVERY:-1}
 floor=${FLOOR:-}
 settle=${SETTLE:-10}
+probe_every=${PROBE_EVERY:-0}
+probes=${PROBES:-5}
 case $floor in *[!0-9]*) echo "FLOOR is a number of volumes, not '$floor'" >&2; exit 2 ;; esac
 case $settle in '' | *[!0-9]*) echo "SETTLE is a number of seconds, not '$settle'" >&2; exit 2 ;; esac
+for v in probe_every probes optioned; do
+    case ${!v} in '' | *[!0-9]*) echo "${v^^} is a number, not '${!v}'" >&2; exit 2 ;; esac
+done
 case $multiplex in on | off) ;; *) echo "MULTIPLEX is on or off, not '$multiplex'" >&2; exit 2 ;; esac
 name=benchv
 out=$(mktemp -d /tmp/bench-volumes.XXXXXX)
@@ -80,7 +91,7 @@ import math, sys
 raw = [l.strip() for l in open(sys.argv[1]) if l.strip()]
 ok = sorted(float(x) for x in raw if x != "-")
 def at(i):
-    return f"{float(raw[i - 1]):.2f}" if len(raw) >= i and raw[i - 1] != "-" else "-"
+    return f"{float(raw[i - 1]):.2f}" if 1 <= i <= len(raw) and raw[i - 1] != "-" else "-"
 med = f"{ok[(len(ok) - 1) // 2] if len(ok) % 2 else (ok[len(ok) // 2 - 1] + ok[len(ok) // 2]) / 2:.2f}" if ok else "-"
 p90 = f"{ok[math.ceil(0.9 * len(ok)) - 1]:.2f}" if ok else "-"
 def mean(part):
@@ -104,6 +115,36 @@ for i in range(n):
 print(f"{n / (time.monotonic() - t0):.0f}")
 PY
 }
+
+# Creates and starts volumes PREFIX1..PREFIX$2 back to back in one shell inside host 1, each
+# timed there; with $3 = set, each also gets brickyard's one `volume set` in between.
+# Prints the seconds per volume, "-" for a failure.
+raw_creates() {
+    local set=:
+    [ "${3:-}" = set ] && set='gluster --mode=script volume set $v user.brickyard.id $v-0 network.ping-timeout 10 performance.enable-least-priority off storage.health-check-interval 0 cluster.shd-max-threads 4 >/dev/null'
+    $by lab exec --name $name 1 -- sh -c '
+    i=1
+    while [ $i -le '"$2"' ]; do
+        v='"$1"'$i
+        t0=$(date +%s.%N)
+        if gluster --mode=script volume create $v replica 3 '"${ips[0]}"':/gluster/brick1/$v '"${ips[1]}"':/gluster/brick1/$v '"${ips[2]}"':/gluster/brick1/$v >/dev/null &&
+           '"$set"' &&
+           gluster --mode=script volume start $v >/dev/null; then
+            echo "$t0 $(date +%s.%N)"
+        else
+            echo "- -"
+        fi
+        i=$((i + 1))
+    done' 2>>"$out/floor.err" | awk '{ if ($1 == "-") print "-"; else printf "%.3f\n", $2 - $1 }'
+}
+# Fills `ips` with the lab's host addresses, host 1 first.
+lab_ips() {
+    mapfile -t hosts < <(lab_json | python3 -c 'import json,sys; [print(h["host_name"], h["ip"]) for h in json.load(sys.stdin)["hosts"]]')
+    ips=()
+    local h
+    for h in "${hosts[@]}"; do ips+=("${h#* }"); done
+}
+mean() { python3 -c 'import sys; xs = [float(l) for l in sys.stdin if l.strip() not in ("", "-")]; print(f"{sum(xs) / len(xs):.2f}" if xs else "-")'; }
 
 median() { python3 -c 'import statistics, sys; print(f"{statistics.median(float(x) for x in sys.argv[1:]):.0f}")' "$@"; }
 
@@ -143,6 +184,8 @@ for p in "${profiles[@]}"; do
 done
 
 : >"$out/brickyard.txt"
+: >"$out/probes.txt"
+[ "$probe_every" -gt 0 ] && lab_ips
 t_start=$(now)
 for i in $(seq 1 "$volumes"); do
     if python3 -c "import sys; sys.exit(0 if $(now) - $t_start > $budget else 1)"; then
@@ -154,6 +197,11 @@ for i in $(seq 1 "$volumes"); do
         python3 -c "print(f'{$(now) - $t0:.3f}')" >>"$out/brickyard.txt"
     else
         echo "-" >>"$out/brickyard.txt"
+    fi
+    if [ "$probe_every" -gt 0 ] && { [ "$i" = 20 ] || [ $((i % probe_every)) = 0 ]; }; then
+        raw=$(raw_creates "p${i}r" "$probes" | mean)
+        set_=$(raw_creates "p${i}o" "$probes" set | mean)
+        echo "$i $raw $set_ $(tail -n 10 "$out/brickyard.txt" | mean)" >>"$out/probes.txt"
     fi
 done
 by_count=$(wc -l <"$out/brickyard.txt")
@@ -202,13 +250,16 @@ cp -r /var/lib/brickyard/lab/$name/hosts "$out/agent-logs" 2>/dev/null || true
 $by lab down --name $name >/dev/null
 
 # --- the floor: a fresh lab, no agents, raw gluster ------------------------------------------
+floor_count=$by_count   # as many as brickyard made within its budget, at most FLOOR
+[ -n "$floor" ] && [ "$floor" -lt "$by_count" ] && floor_count=$floor
+: >"$out/floor.txt"
+: >"$out/optioned.txt"
+if [ "$floor_count" -gt 0 ] || [ "$optioned" -gt 0 ]; then
 $by lab up --name $name --hosts 3 --no-agents >"$out/lab-up-floor.log" 2>&1
 store=$(lab_json | python3 -c 'import json,sys; print(json.load(sys.stdin)["store_url"])')
-mapfile -t hosts < <(lab_json | python3 -c 'import json,sys; [print(h["host_name"], h["ip"]) for h in json.load(sys.stdin)["hosts"]]')
-ips=()
+lab_ips
 for i in 1 2 3; do
     read -r host ip <<<"${hosts[$((i - 1))]}"
-    ips+=("$ip")
     $by lab exec --name $name "$i" -- "$by" --store "$store" host prepare --host "$host" --interface eth0 >>"$out/prepare.log" 2>&1
     $by lab exec --name $name "$i" -- sh -c "sed 's/^end-volume/    option transport.socket.bind-address $ip\nend-volume/' /etc/glusterfs/glusterd.vol > /tmp/v && cat /tmp/v > /etc/glusterfs/glusterd.vol && glusterd -p /run/glusterd.pid"
 done
@@ -228,32 +279,10 @@ for i in 1 2 3; do
         sleep 0.1
     done
 done
-# Creates and starts volumes PREFIX1..PREFIX$2 back to back in one shell inside host 1, each
-# timed there; with $3 = set, each also gets brickyard's one `volume set` in between.
-# Prints the seconds per volume, "-" for a failure.
-raw_creates() {
-    local set=:
-    [ "${3:-}" = set ] && set='gluster --mode=script volume set $v user.brickyard.id $v-0 network.ping-timeout 10 performance.enable-least-priority off storage.health-check-interval 0 cluster.shd-max-threads 4 >/dev/null'
-    $by lab exec --name $name 1 -- sh -c '
-    i=1
-    while [ $i -le '"$2"' ]; do
-        v='"$1"'$i
-        t0=$(date +%s.%N)
-        if gluster --mode=script volume create $v replica 3 '"${ips[0]}"':/gluster/brick1/$v '"${ips[1]}"':/gluster/brick1/$v '"${ips[2]}"':/gluster/brick1/$v >/dev/null &&
-           '"$set"' &&
-           gluster --mode=script volume start $v >/dev/null; then
-            echo "$t0 $(date +%s.%N)"
-        else
-            echo "- -"
-        fi
-        i=$((i + 1))
-    done' 2>>"$out/floor.err" | awk '{ if ($1 == "-") print "-"; else printf "%.3f\n", $2 - $1 }'
-}
-floor_count=$by_count   # as many as brickyard made within its budget, at most FLOOR
-[ -n "$floor" ] && [ "$floor" -lt "$by_count" ] && floor_count=$floor
 raw_creates r "$floor_count" >"$out/floor.txt"
 raw_creates o "$optioned" set >"$out/optioned.txt"
 $by lab down --name $name >/dev/null
+fi
 
 # --- results ---------------------------------------------------------------------------------
 read -r b1 b10 bn bmed bp90 bok bm11 bmlast < <(stats "$out/brickyard.txt")
@@ -262,13 +291,19 @@ read -r o1 o10 on omed op90 ook om11 omlast < <(stats "$out/optioned.txt")
 echo "| create + start (replica 3) | volume 1 (s) | volume 10 (s) | volume $by_count (s) | median (s) | p90 (s) | mean of 11–20 (s) | mean of the last 10 (s) | succeeded |"
 echo "|---|---|---|---|---|---|---|---|---|"
 echo "| brickyard \`volume create\` (waits for the agents) | $b1 | $b10 | $bn | $bmed | $bp90 | $bm11 | $bmlast | $bok |"
-if [ "$floor_count" -lt "$by_count" ]; then
+if [ "$floor_count" -gt 0 ] && [ "$floor_count" -lt "$by_count" ]; then
     read -r c1 c10 cn cmed cp90 cok cm11 cmlast < <(stats <(head -n "$floor_count" "$out/brickyard.txt"))
     echo "| brickyard, its first $floor_count (volume $floor_count in the third column) | $c1 | $c10 | $cn | $cmed | $cp90 | $cm11 | $cmlast | $cok |"
 fi
-echo "| floor: raw \`gluster volume create\` + \`start\` in host 1 | $f1 | $f10 | $fn | $fmed | $fp90 | $fm11 | $fmlast | $fok |"
-echo "| floor with brickyard's options: create + one \`volume set\` + start, $optioned more (volume $optioned in the third column) | $o1 | $o10 | $on | $omed | $op90 | $om11 | $omlast | $ook |"
+[ "$floor_count" -gt 0 ] && echo "| floor: raw \`gluster volume create\` + \`start\` in host 1 | $f1 | $f10 | $fn | $fmed | $fp90 | $fm11 | $fmlast | $fok |"
+[ "$optioned" -gt 0 ] && echo "| floor with brickyard's options: create + one \`volume set\` + start, $optioned more (volume $optioned in the third column) | $o1 | $o10 | $on | $omed | $op90 | $om11 | $omlast | $ook |"
 echo
+if [ -s "$out/probes.txt" ]; then
+    echo "| in the same lab, after volume | raw create + start, mean of $probes (s) | with brickyard's one \`volume set\`, mean of $probes (s) | brickyard, mean of its last 10 (s) |"
+    echo "|---|---|---|---|"
+    awk '{printf "| %s | %s | %s | %s |\n", $1, $2, $3, $4}' "$out/probes.txt"
+    echo
+fi
 if [ "${#profiles[@]}" -gt 0 ]; then
     echo "| profile (replica 3) | files/s, $files files of 1 KiB, runs | median |"
     echo "|---|---|---|"

@@ -50,12 +50,14 @@ pub(crate) struct Live {
     pub(crate) last_observed: Option<Instant>,
     /// When the bricks' heal index was last counted.
     pub(crate) heal_counted: Option<Instant>,
-    /// The generation of what the host pass reads (records, statuses, leftovers) as this
-    /// pass began, from the mirrored store (`None`: it cannot tell).
-    pub(crate) generation: Option<u64>,
-    /// The generation an idle host pass read, and when: while it stays the same, the host
-    /// pass has nothing to do (it runs all the same every [`HOST_PASS_EVERY`]).
-    pub(crate) host_idle: Option<(u64, Instant)>,
+    /// The generations of what each pass reads as this tick began.
+    pub(crate) generations: Generations,
+    /// The host pass (every host) when its last run found nothing to do.
+    pub(crate) host_idle: Idle,
+    /// The cluster pass (the pool lock's holder) when its last run found nothing to do.
+    pub(crate) cluster_idle: Idle,
+    /// The claim pass (the pool lock's holder) when its last run found nothing to do.
+    pub(crate) claims_idle: Idle,
     pub(crate) observing: Option<tokio::task::JoinHandle<()>>,
     /// When the holder's observation may next ask `volume status` of every volume.
     pub(crate) status_due: crate::observe::StatusDue,
@@ -110,8 +112,10 @@ impl Live {
             started,
             last_observed: None,
             heal_counted: None,
-            generation: None,
-            host_idle: None,
+            generations: Generations::default(),
+            host_idle: Idle::default(),
+            cluster_idle: Idle::default(),
+            claims_idle: Idle::default(),
             observing: None,
             status_due: Default::default(),
             claims: ClaimMounts::new(opts.claims_dir.join(&opts.host)),
@@ -123,8 +127,43 @@ impl Live {
     }
 }
 
-/// How often an idle host pass runs although nothing it reads has changed.
-const HOST_PASS_EVERY: Duration = Duration::from_secs(60);
+/// How often a pass that found nothing to do runs again although nothing it reads has
+/// changed.
+const IDLE_PASS_EVERY: Duration = Duration::from_secs(60);
+
+/// The generations, from the mirrored store, of what each pass reads (`None`: it cannot
+/// tell): equal numbers mean nothing it reads changed in between.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Generations {
+    /// Records, statuses, leftovers.
+    host: Option<u64>,
+    /// Records, statuses, leftovers, clean-up acknowledgements.
+    cluster: Option<u64>,
+    /// Claims, their statuses, the volumes' statuses.
+    claims: Option<u64>,
+}
+
+/// A pass whose last run found nothing to do, at the generation of what it read then:
+/// while that stays the same the pass would find nothing again, so it is skipped, which
+/// keeps an idle agent's cost from growing with the number of volumes. It runs all the
+/// same every [`IDLE_PASS_EVERY`].
+#[derive(Debug, Default)]
+pub(crate) struct Idle(Option<(u64, Instant)>);
+
+impl Idle {
+    /// Whether a run at `generation` would find nothing to do.
+    fn holds(&self, generation: Option<u64>) -> bool {
+        matches!(
+            (generation, self.0),
+            (Some(now), Some((then, at))) if now == then && at.elapsed() < IDLE_PASS_EVERY
+        )
+    }
+
+    /// Records a run at `generation` that found nothing to do (`idle`), or something.
+    fn ran(&mut self, generation: Option<u64>, idle: bool) {
+        self.0 = generation.filter(|_| idle).map(|g| (g, Instant::now()));
+    }
+}
 
 /// The pace of the loop while the pool is incomplete.
 const FAST_TICK: Duration = Duration::from_millis(500);
@@ -225,8 +264,24 @@ async fn run_inner(
                 }
                 supervise::reap_orphans(live.status.glusterd_pid);
                 add_disks(&mut config, &mut live).await;
-                live.generation =
-                    mirrored.generation(&[VOLUME_PREFIX, VOLUME_STATUS_PREFIX, LEFTOVER_PREFIX]);
+                live.generations = Generations {
+                    host: mirrored.generation(&[
+                        VOLUME_PREFIX,
+                        VOLUME_STATUS_PREFIX,
+                        LEFTOVER_PREFIX,
+                    ]),
+                    cluster: mirrored.generation(&[
+                        VOLUME_PREFIX,
+                        VOLUME_STATUS_PREFIX,
+                        LEFTOVER_PREFIX,
+                        CLEANUP_PREFIX,
+                    ]),
+                    claims: mirrored.generation(&[
+                        CLAIM_PREFIX,
+                        CLAIM_STATUS_PREFIX,
+                        VOLUME_STATUS_PREFIX,
+                    ]),
+                };
                 tick(&opts, &store, &config, &mut live).await;
                 // Look often while glusterd starts and the pool forms, so that neither
                 // waits on the agent; then settle to the configured pace.
@@ -501,14 +556,16 @@ async fn tick(opts: &AgentOptions, store: &Arc<dyn Store>, config: &HostConfig, 
     let started = Instant::now();
     let (errors, lost, invalid) = reconcile_volumes(opts, store, config, live).await;
     // Each unusable record is logged when it appears, not on every pass.
-    let keys: Vec<String> = invalid.iter().map(|e| e.key.clone()).collect();
-    for e in invalid
-        .iter()
-        .filter(|e| !live.invalid_seen.contains(&e.key))
-    {
-        warn!("skipped: {e}");
+    if let Some(invalid) = invalid {
+        let keys: Vec<String> = invalid.iter().map(|e| e.key.clone()).collect();
+        for e in invalid
+            .iter()
+            .filter(|e| !live.invalid_seen.contains(&e.key))
+        {
+            warn!("skipped: {e}");
+        }
+        live.invalid_seen = keys;
     }
-    live.invalid_seen = keys;
     if lost {
         live.held = None;
     }
@@ -518,18 +575,25 @@ async fn tick(opts: &AgentOptions, store: &Arc<dyn Store>, config: &HostConfig, 
     stats.last_duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     report(config, live, &plan, pool::self_reinstalled(&view));
     publish(opts, store, live).await;
+    // What the pass parsed and decoded (gluster's answers, the records) is freed: give it
+    // back, so that an idle agent's memory is what it keeps, not its peaks.
+    brickyard_sys::mem::trim();
 }
 
 /// Drives gluster to the desired volumes (the pool lock's holder only) and removes this
 /// host's brick directories of deleted volumes (every host); see `brickyard_volumes`.
 /// Returns how many passes or volume actions failed, whether the pool lock was lost, and
-/// the stored records the pass could not use.
+/// the stored records the cluster pass could not use (`None` when it did not run).
 async fn reconcile_volumes(
     opts: &AgentOptions,
     store: &Arc<dyn Store>,
     config: &HostConfig,
     live: &mut Live,
-) -> (u64, bool, Vec<brickyard_model::records::RecordError>) {
+) -> (
+    u64,
+    bool,
+    Option<Vec<brickyard_model::records::RecordError>>,
+) {
     use brickyard_volumes::reconcile::{self, Fence, ReconcileError};
     let (held, lease) = (live.held.clone(), live.lease);
     let (claims, settings, view) = (&mut live.claims, &mut live.settings, &mut live.gluster_view);
@@ -559,7 +623,8 @@ async fn reconcile_volumes(
     });
     let mut errors = 0;
     let mut lost_lock = false;
-    let mut invalid = Vec::new();
+    let mut invalid = None;
+    let generations = live.generations;
     if let Some(held) = held {
         let fence = Fence::new(held, Arc::clone(&lost));
         let failed = |e: ReconcileError, errors: &mut u64, lost_lock: &mut bool| {
@@ -567,17 +632,26 @@ async fn reconcile_volumes(
             *errors += 1;
             *lost_lock |= matches!(e, ReconcileError::LostLock(_));
         };
-        let r =
-            reconcile::cluster_pass(store.as_ref(), &opts.gluster, &opts.host, &fence, view).await;
-        match r {
-            Ok(report) => {
-                errors += report.failed as u64;
-                invalid = report.invalid;
-            }
-            Err(e) => {
-                // What the pass did before it stopped is not known: ask about all next time.
-                view.clear();
-                failed(e, &mut errors, &mut lost_lock);
+        // Skipped while nothing it reads changed since it last found nothing to do and
+        // gluster's side is not due for a look: it would plan nothing.
+        if !live.cluster_idle.holds(generations.cluster) || view.due() {
+            let r =
+                reconcile::cluster_pass(store.as_ref(), &opts.gluster, &opts.host, &fence, view)
+                    .await;
+            match r {
+                Ok(report) => {
+                    errors += report.failed as u64;
+                    invalid = Some(report.invalid);
+                    let idle = report.failed == 0 && !view.due();
+                    live.cluster_idle.ran(generations.cluster, idle);
+                }
+                Err(e) => {
+                    // What the pass did before it stopped is not known: ask about all next
+                    // time.
+                    view.clear();
+                    live.cluster_idle.ran(generations.cluster, false);
+                    failed(e, &mut errors, &mut lost_lock);
+                }
             }
         }
         if !lost_lock {
@@ -588,7 +662,7 @@ async fn reconcile_volumes(
                 failed(e, &mut errors, &mut lost_lock);
             }
         }
-        if !lost_lock {
+        if !lost_lock && !live.claims_idle.holds(generations.claims) {
             let server = config.ip().to_string();
             let pass = brickyard_volumes::claim_pass::claim_pass(
                 store.as_ref(),
@@ -600,8 +674,15 @@ async fn reconcile_volumes(
             )
             .await;
             match pass {
-                Ok(report) => errors += report.failed as u64,
-                Err(e) => failed(e, &mut errors, &mut lost_lock),
+                Ok(report) => {
+                    errors += report.failed as u64;
+                    let idle = report.done == 0 && report.failed == 0;
+                    live.claims_idle.ran(generations.claims, idle);
+                }
+                Err(e) => {
+                    live.claims_idle.ran(generations.claims, false);
+                    failed(e, &mut errors, &mut lost_lock);
+                }
             }
         }
     } else {
@@ -610,26 +691,16 @@ async fn reconcile_volumes(
         claims.release_except(&Default::default()).await;
         *settings = Default::default();
         view.clear();
+        live.cluster_idle = Idle::default();
+        live.claims_idle = Idle::default();
     }
-    // The host pass reads the records, the statuses and this host's leftovers; when its
-    // last run found nothing to look at and none of them changed since, it would find
-    // nothing again.
-    let unchanged = matches!(
-        (live.generation, live.host_idle),
-        (Some(now), Some((then, at))) if now == then && at.elapsed() < HOST_PASS_EVERY
-    );
-    if !unchanged {
+    if !live.host_idle.holds(generations.host) {
         match reconcile::host_pass(store.as_ref(), &opts.gluster, config).await {
-            Ok(pass) => {
-                live.host_idle = live
-                    .generation
-                    .filter(|_| pass.idle)
-                    .map(|g| (g, Instant::now()));
-            }
+            Ok(pass) => live.host_idle.ran(generations.host, pass.idle),
             Err(e) => {
                 warn!("{e}");
                 errors += 1;
-                live.host_idle = None;
+                live.host_idle.ran(generations.host, false);
             }
         }
     }
@@ -785,4 +856,23 @@ pub async fn bootstrap_once(
     }
     .instrument(span)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Idle;
+
+    #[test]
+    fn an_idle_pass_is_skipped_only_while_what_it_reads_stays_the_same() {
+        let mut idle = Idle::default();
+        assert!(!idle.holds(Some(1)), "never ran: runs");
+        idle.ran(Some(1), true);
+        assert!(idle.holds(Some(1)));
+        assert!(!idle.holds(Some(2)), "something changed: runs");
+        assert!(!idle.holds(None), "cannot tell: runs");
+        idle.ran(Some(2), false);
+        assert!(!idle.holds(Some(2)), "found work last time: runs again");
+        idle.ran(None, true);
+        assert!(!idle.holds(None), "a run that could not tell is not idle");
+    }
 }

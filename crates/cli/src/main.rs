@@ -124,6 +124,9 @@ fn main() -> ExitCode {
         Err(e) => e.format(&mut cmd).exit(),
     };
     globals::init_logging(&cli.globals);
+    // Two arenas for the whole process: with one per thread, an agent's resident memory
+    // settled at every thread's peak together (docs/benchmarks.md).
+    brickyard_sys::mem::limit_arenas(2);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

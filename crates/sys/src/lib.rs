@@ -7,6 +7,7 @@
 //! - [`ip`]: typed readers of `ip -j` output.
 //! - [`backoff`]: the restart pace of everything brickyard supervises.
 //! - [`clock`]: time since boot, for leases that must not jump with the wall clock.
+//! - [`mem`]: the C allocator's hold on memory the process freed.
 //!
 //! Architecture invariant: parsers take bytes or text and never fail by panicking; a reader
 //! that cannot read says so (an error), never "nothing". The only commands run are `ip`'s,
@@ -16,6 +17,7 @@ pub mod backoff;
 pub mod clock;
 pub mod fs;
 pub mod ip;
+pub mod mem;
 pub mod mounts;
 pub mod procs;
 

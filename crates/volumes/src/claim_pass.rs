@@ -204,9 +204,8 @@ pub async fn claim_pass(
             reason: other.to_string(),
         }),
     })?;
-    let stored = crate::api::stored(store).await?;
-    let volumes: BTreeMap<String, VolumeStatus> = stored
-        .statuses
+    let (statuses, _) = crate::api::statuses(store).await?;
+    let volumes: BTreeMap<String, VolumeStatus> = statuses
         .into_iter()
         .filter_map(|(name, s)| s.ok().map(|s| (name, s)))
         .collect();

@@ -89,6 +89,19 @@ impl GlusterView {
             .map(|_| self.volumes.values().cloned().collect())
     }
 
+    /// Whether a pass now could learn something from gluster that the view does not hold:
+    /// there is no view yet, the next look at every volume is due, or the last pass acted
+    /// on volumes or left work for them. When not, and no record or status changed, a pass
+    /// would plan nothing: the agent skips it.
+    pub fn due(&self) -> bool {
+        self.full_due() || !self.dirty.is_empty()
+    }
+
+    fn full_due(&self) -> bool {
+        let every = FULL_VIEW_EVERY.max(self.full_took * FULL_VIEW_SPACING);
+        self.full_at.is_none_or(|t| t.elapsed() >= every)
+    }
+
     /// Forgets everything: the next pass asks about every volume.
     pub fn clear(&mut self) {
         *self = Self::default();
@@ -98,8 +111,7 @@ impl GlusterView {
     /// those whose record changed, appeared or went, and the dirty ones; `None` when all
     /// are to be asked about at once.
     fn to_ask(&self, records: &BTreeMap<&str, i64>) -> Option<BTreeSet<String>> {
-        let every = FULL_VIEW_EVERY.max(self.full_took * FULL_VIEW_SPACING);
-        if self.full_at.is_none_or(|t| t.elapsed() >= every) {
+        if self.full_due() {
             return None;
         }
         let ask: BTreeSet<String> = records
