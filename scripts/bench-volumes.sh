@@ -83,24 +83,6 @@ trap 'bench_cleanup $name "$mnt"' EXIT
 now() { date +%s.%N; }
 lab_json() { $by lab status --name $name --output json; }
 
-# Prints "v1 v10 vN median p90 ok mean11-20 mean-of-the-last-10" from a file of seconds, one
-# per line (a failure as "-").
-stats() {
-    python3 - "$1" <<'PY'
-import math, sys
-raw = [l.strip() for l in open(sys.argv[1]) if l.strip()]
-ok = sorted(float(x) for x in raw if x != "-")
-def at(i):
-    return f"{float(raw[i - 1]):.2f}" if 1 <= i <= len(raw) and raw[i - 1] != "-" else "-"
-med = f"{ok[(len(ok) - 1) // 2] if len(ok) % 2 else (ok[len(ok) // 2 - 1] + ok[len(ok) // 2]) / 2:.2f}" if ok else "-"
-p90 = f"{ok[math.ceil(0.9 * len(ok)) - 1]:.2f}" if ok else "-"
-def mean(part):
-    xs = [float(x) for x in part if x != "-"]
-    return f"{sum(xs) / len(xs):.2f}" if xs else "-"
-print(at(1), at(10), at(len(raw)), med, p90, f"{len(ok)}/{len(raw)}", mean(raw[10:20]), mean(raw[-10:]))
-PY
-}
-
 # Creates $files files of 1 KiB in a new directory $1 and prints files/s.
 small_files() {
     python3 - "$1" "$files" <<'PY'
@@ -213,21 +195,8 @@ host1_memory=$(gluster_memory $name 1 | awk '$2 > 0 {printf "%s%s ×%d: RSS %.0f
 
 # Idle: the agents' memory and CPU over 60 s once nothing is asked of them.
 sleep "$settle"
-hz=$(getconf CLK_TCK)
-mapfile -t agents < <(pgrep -f -- "--store .*/lab/$name/store node run" || true)
 idle_window=60
-read -r busy0 total0 < <(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8}' /proc/stat)
-declare -A self0 kids0
-for p in "${agents[@]}"; do read -r self0[$p] kids0[$p] < <(awk '{print $14 + $15, $16 + $17}' /proc/$p/stat); done
-sleep $idle_window
-read -r busy1 total1 < <(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8}' /proc/stat)
-idle_rows=()
-for p in "${agents[@]}"; do
-    read -r s1 k1 < <(awk '{print $14 + $15, $16 + $17}' /proc/$p/stat)
-    rss=$(awk '/^VmRSS/ {print $2}' /proc/$p/status)
-    idle_rows+=("| $p | $(python3 -c "print(f'{$rss / 1024:.1f}')") | $(python3 -c "print(f'{($s1 - ${self0[$p]}) * 100 / $hz / $idle_window:.2f}')") | $(python3 -c "print(f'{($s1 - ${self0[$p]} + $k1 - ${kids0[$p]}) * 100 / $hz / $idle_window:.2f}')") |")
-done
-machine_busy=$(python3 -c "print(f'{($busy1 - $busy0) * 100 / ($total1 - $total0):.0f}')")
+machine_busy=$(agents_idle $name $idle_window "$out/idle.txt")
 
 # Answering: each chosen volume mounted, a file written and read back, unmounted.
 : >"$out/answer.txt"
@@ -245,6 +214,8 @@ for i in $(seq 1 "$by_count"); do
 done
 answer_time=$(python3 -c "print(f'{$(now) - $t_answer:.0f}')")
 answered=$(grep -c ' ok$' "$out/answer.txt" || true)
+which="every one"
+[ "$answer_every" -gt 1 ] && which="every ${answer_every}th and the last"
 asked=$(wc -l <"$out/answer.txt")
 cp -r /var/lib/brickyard/lab/$name/hosts "$out/agent-logs" 2>/dev/null || true
 $by lab down --name $name >/dev/null
@@ -314,8 +285,8 @@ if [ "${#profiles[@]}" -gt 0 ]; then
 fi
 echo "| node agent, idle after $by_count volumes (pid) | RSS (MiB) | CPU, % of a core | CPU with the gluster commands it ran, % of a core |"
 echo "|---|---|---|---|"
-printf '%s\n' "${idle_rows[@]}"
+cat "$out/idle.txt"
 echo
 echo "host 1's gluster processes after $by_count volumes: $host1_memory"
-echo "whole machine busy during those ${idle_window} s: $machine_busy %; answering: $answered of $asked volumes mounted, written and read back (every ${answer_every}th and the last) in $answer_time s"
+echo "whole machine busy during those ${idle_window} s: $machine_busy %; answering: $answered of $asked volumes mounted, written and read back ($which) in $answer_time s"
 echo "brick multiplexing: $multiplex; brickyard created $by_count volumes ($gluster_count in gluster at the end, $started_count recorded started); per-volume times: $out/brickyard.txt, $out/floor.txt; load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -50,3 +50,43 @@ for c, (n, r, q) in out.items():
     print(c, n, r, q)
 PY
 }
+
+# Measures lab $1's node agents over $2 seconds from /proc: writes a Markdown row per agent
+# to file $3 ("| PID | RSS MiB | % of a core | % with the gluster commands it ran |") and
+# prints how busy the whole machine was meanwhile, in %.
+agents_idle() {
+    local name=$1 window=$2 rows=$3 hz p s1 k1 rss busy0 total0 busy1 total1
+    hz=$(getconf CLK_TCK)
+    local -a agents
+    mapfile -t agents < <(pgrep -f -- "--store .*/lab/$name/store node run" || true)
+    local -A self0 kids0
+    read -r busy0 total0 < <(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8}' /proc/stat)
+    for p in "${agents[@]}"; do read -r "self0[$p]" "kids0[$p]" < <(awk '{print $14 + $15, $16 + $17}' "/proc/$p/stat"); done
+    sleep "$window"
+    read -r busy1 total1 < <(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8}' /proc/stat)
+    : >"$rows"
+    for p in "${agents[@]}"; do
+        read -r s1 k1 < <(awk '{print $14 + $15, $16 + $17}' "/proc/$p/stat")
+        rss=$(awk '/^VmRSS/ {print $2}' "/proc/$p/status")
+        python3 -c "print(f'| $p | {$rss / 1024:.1f} | {($s1 - ${self0[$p]}) * 100 / $hz / $window:.2f} | {($s1 - ${self0[$p]} + $k1 - ${kids0[$p]}) * 100 / $hz / $window:.2f} |')" >>"$rows"
+    done
+    python3 -c "print(f'{($busy1 - $busy0) * 100 / ($total1 - $total0):.0f}')"
+}
+
+# Prints "v1 v10 vN median p90 ok mean11-20 mean-of-the-last-10" from a file of seconds, one
+# per line (a failure as "-").
+stats() {
+    python3 - "$1" <<'PY'
+import math, sys
+raw = [l.strip() for l in open(sys.argv[1]) if l.strip()]
+ok = sorted(float(x) for x in raw if x != "-")
+def at(i):
+    return f"{float(raw[i - 1]):.2f}" if 1 <= i <= len(raw) and raw[i - 1] != "-" else "-"
+med = f"{ok[(len(ok) - 1) // 2] if len(ok) % 2 else (ok[len(ok) // 2 - 1] + ok[len(ok) // 2]) / 2:.2f}" if ok else "-"
+p90 = f"{ok[math.ceil(0.9 * len(ok)) - 1]:.2f}" if ok else "-"
+def mean(part):
+    xs = [float(x) for x in part if x != "-"]
+    return f"{sum(xs) / len(xs):.2f}" if xs else "-"
+print(at(1), at(10), at(len(raw)), med, p90, f"{len(ok)}/{len(raw)}", mean(raw[10:20]), mean(raw[-10:]))
+PY
+}
