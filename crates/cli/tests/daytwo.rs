@@ -98,11 +98,15 @@ fn brick_file_in(lab: &str, index: usize, path: &str, rel: &str) -> PathBuf {
     PathBuf::from(format!("/proc/{holder}/root{path}/{rel}"))
 }
 
+/// `volume info VOLUME --output json`: the record and what was observed of it.
+fn info_json(by: &Brickyard, volume: &str) -> Value {
+    serde_json::from_str(&by.ok(&["volume", "info", volume, "--output", "json"]))
+        .expect("volume info JSON")
+}
+
 /// The volume's bricks from `volume info --output json`: (host, path).
 fn bricks(by: &Brickyard, volume: &str) -> Vec<(String, String)> {
-    let v: Value = serde_json::from_str(&by.ok(&["volume", "info", volume, "--output", "json"]))
-        .expect("volume info JSON");
-    v["record"]["bricks"]
+    info_json(by, volume)["record"]["bricks"]
         .as_array()
         .expect("bricks")
         .iter()
@@ -362,8 +366,7 @@ fn grow_add_a_disk_and_replace_a_brick_without_losing_a_byte() {
         &format!("{}:{}", dist[0].0, dist[0].1),
     ]);
     assert_ne!(bricks(&by, "dist"), dist, "{out}");
-    let v: Value = serde_json::from_str(&by.ok(&["volume", "info", "dist", "--output", "json"]))
-        .expect("volume info JSON");
+    let v = info_json(&by, "dist");
     let recorded: Vec<String> = v["record"]["bricks"]
         .as_array()
         .expect("bricks")
@@ -659,12 +662,7 @@ fn drain_a_host_then_rebuild_a_dead_one_elsewhere() {
     wait_until(
         "r3's heal after the drain done",
         Duration::from_secs(120),
-        || {
-            let v: Value =
-                serde_json::from_str(&by.ok(&["volume", "info", "r3", "--output", "json"]))
-                    .expect("volume info JSON");
-            v["observed"]["heal_pending"].as_u64() == Some(0)
-        },
+        || info_json(&by, "r3")["observed"]["heal_pending"].as_u64() == Some(0),
     );
     by.lab("stop", &[&(dead_index + 1).to_string()]);
     // gluster deletes no volume while a peer is down: the deletes wait, and say why.
@@ -690,9 +688,7 @@ fn drain_a_host_then_rebuild_a_dead_one_elsewhere() {
         "r3's pending heal observed as not draining",
         Duration::from_secs(60),
         || {
-            let v: Value =
-                serde_json::from_str(&by.ok(&["volume", "info", "r3", "--output", "json"]))
-                    .expect("volume info JSON");
+            let v = info_json(&by, "r3");
             let o = &v["observed"];
             // gluster counts files made while a copy is away one by one, or, once the
             // client knows that brick is down (granular entry heal), as their directory
