@@ -25,7 +25,9 @@ use brickyard_csi::proto::volume_capability::{AccessMode, AccessType, MountVolum
 use brickyard_csi::proto::{
     CapacityRange, CreateVolumeRequest, DeleteVolumeRequest, VolumeCapability,
 };
-use tonic::transport::Channel;
+
+#[path = "../tests/support/unix_channel.rs"]
+mod unix_channel;
 
 fn main() -> ExitCode {
     let Ok(endpoint) = std::env::var("BRICKYARD_BENCH_CSI_ENDPOINT") else {
@@ -84,7 +86,7 @@ async fn run(
     bytes: u64,
     parameters: HashMap<String, String>,
 ) -> ExitCode {
-    let mut controller = match connect(socket.clone()).await {
+    let mut controller = match unix_channel::unix_channel(&socket).await {
         Ok(c) => ControllerClient::new(c),
         Err(e) => {
             eprintln!("claims: cannot connect to {}: {e}", socket.display());
@@ -136,17 +138,4 @@ async fn run(
         }
     }
     ExitCode::SUCCESS
-}
-
-async fn connect(socket: PathBuf) -> Result<Channel, tonic::transport::Error> {
-    tonic::transport::Endpoint::from_static("http://[::]:50051")
-        .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
-            let path = socket.clone();
-            async move {
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                    tokio::net::UnixStream::connect(path).await?,
-                ))
-            }
-        }))
-        .await
 }

@@ -22,6 +22,9 @@ use serde_json::Value;
 use tonic::Code;
 use tonic::transport::Channel;
 
+#[path = "support/unix_channel.rs"]
+mod unix_channel;
+
 const BIN: &str = env!("CARGO_BIN_EXE_brickyard");
 const LAB: &str = "bytcsi";
 const MIB: i64 = 1 << 20;
@@ -92,17 +95,7 @@ impl Drop for Plugin {
 }
 
 async fn channel(socket: &Path) -> Channel {
-    let path = socket.to_owned();
-    tonic::transport::Endpoint::try_from("http://[::]:50051")
-        .expect("endpoint")
-        .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
-            let path = path.clone();
-            async move {
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                    tokio::net::UnixStream::connect(path).await?,
-                ))
-            }
-        }))
+    unix_channel::unix_channel(socket)
         .await
         .expect("connect to the plugin")
 }
