@@ -7,14 +7,17 @@
 //! block that link fails too (gluster logs "Not able to create index"): measured on the
 //! lab, a brick kept stale copies of acknowledged appends while `heal info` counted 0
 //! entries. Only a full crawl (`volume heal VOL full`) finds such files, so an agent asks
-//! for one when a brick filesystem of its host that was full has room again.
+//! for one when a brick filesystem of its host that was full has room again. The heals it
+//! owes are kept in the store too (`gluster/full-heals/<HostName>`), so that a restart
+//! between the filling and the freeing does not forget them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use brickyard_model::HostConfig;
-use brickyard_model::records::agent::BrickSpace;
+use brickyard_model::keys::full_heal_key;
+use brickyard_model::records::agent::{BrickSpace, FullHeals};
 use brickyard_model::records::volume::{DesiredState, LayoutKind, VolumeRecord};
 use brickyard_store::Store;
 use tracing::{info, warn};
@@ -80,9 +83,18 @@ pub(crate) fn volumes_on<'a>(
 }
 
 /// The agent's memory of its full brick filesystems: for each, when a full heal of its
-/// volumes last failed (`None`: not asked yet).
+/// volumes last failed (`None`: not asked yet). The store keeps the same list
+/// ([`FullHeals`]), so that an agent restarted before the filesystem has room again still
+/// asks for the heal.
 #[derive(Debug, Default)]
-pub(crate) struct Full(BTreeMap<String, Option<Instant>>);
+pub(crate) struct Full {
+    known: BTreeMap<String, Option<Instant>>,
+    /// Whether the store's record has been read: until then nothing is written over it.
+    loaded: bool,
+    /// The mounts the store's record lists, as last read or written (empty: no record;
+    /// `None`: unknown, after an invalid record, so the next look writes it again).
+    stored: Option<BTreeSet<String>>,
+}
 
 /// Notes the brick filesystems that became full, and asks for a full heal of the volumes
 /// on those that have room again.
@@ -93,15 +105,18 @@ pub(crate) async fn follow(
     full: &mut Full,
     space: &[BrickSpace],
 ) {
-    let t = turn(&full.0, space);
+    if !full.loaded {
+        load(store.as_ref(), config, full).await;
+    }
+    let t = turn(&full.known, space);
     for m in t.full {
         warn!(
             "brick filesystem {m} is full: writes to its bricks fail with \"No space left on device\" until space is freed"
         );
-        full.0.insert(m, None);
+        full.known.insert(m, None);
     }
     for m in t.room {
-        if full.0[&m].is_some_and(|failed| failed.elapsed() < RETRY_EVERY) {
+        if full.known[&m].is_some_and(|failed| failed.elapsed() < RETRY_EVERY) {
             continue;
         }
         let records = match brickyard_volumes::api::records(store.as_ref()).await {
@@ -110,7 +125,7 @@ pub(crate) async fn follow(
                 warn!(
                     "brick filesystem {m} has room again, but the volumes on it cannot be read: {e}"
                 );
-                full.0.insert(m, Some(Instant::now()));
+                full.known.insert(m, Some(Instant::now()));
                 continue;
             }
         };
@@ -123,7 +138,7 @@ pub(crate) async fn follow(
             }
         }
         if failed {
-            full.0.insert(m, Some(Instant::now()));
+            full.known.insert(m, Some(Instant::now()));
         } else {
             info!(
                 "brick filesystem {m} has room again; full heal started of the volumes on it ({}), for writes that reached only some of their bricks",
@@ -133,7 +148,77 @@ pub(crate) async fn follow(
                     volumes.join(", ")
                 }
             );
-            full.0.remove(&m);
+            full.known.remove(&m);
+        }
+    }
+    save(store.as_ref(), &config.host_name, full).await;
+}
+
+/// Reads the full heals owed from the store's record into `full`: those of the brick mounts
+/// of `config` (a mount no longer configured has no volumes to heal). A store that cannot be
+/// asked leaves `full` unloaded, to be read again at the next look.
+async fn load(store: &dyn Store, config: &HostConfig, full: &mut Full) {
+    let key = full_heal_key(&config.host_name);
+    let stored = match store.get(&key).await {
+        Ok(None) => BTreeSet::new(),
+        Ok(Some(entry)) => match FullHeals::decode(&key, &entry.value) {
+            Ok(r) => r.mounts.into_iter().collect(),
+            Err(e) => {
+                warn!("skipped: {e}; written again with the full filesystems this agent sees");
+                full.loaded = true;
+                full.stored = None;
+                return;
+            }
+        },
+        Err(e) => {
+            warn!("cannot read the full heals owed ({key}): {e}; asked again at the next look");
+            return;
+        }
+    };
+    let ours: BTreeSet<String> = config.bricks().into_iter().map(|(_, m)| m).collect();
+    let owed: Vec<&String> = stored.iter().filter(|m| ours.contains(*m)).collect();
+    if !owed.is_empty() {
+        info!(
+            "full heals owed from before this agent started, once their filesystems have room: {}",
+            owed.iter()
+                .map(|m| m.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    for m in owed {
+        full.known.entry(m.clone()).or_insert(None);
+    }
+    full.loaded = true;
+    full.stored = Some(stored);
+}
+
+/// Writes the mounts owed a full heal to the store when they differ from its record (the
+/// key is removed when none is owed). A failed write is tried again at the next look.
+async fn save(store: &dyn Store, host: &str, full: &mut Full) {
+    if !full.loaded {
+        return;
+    }
+    let want: BTreeSet<String> = full.known.keys().cloned().collect();
+    if full.stored.as_ref() == Some(&want) {
+        return;
+    }
+    let key = full_heal_key(host);
+    let written = if want.is_empty() {
+        store.delete(&key).await.map(|_| ())
+    } else {
+        match serde_json::to_vec(&FullHeals::new(host, want.iter().cloned())) {
+            Ok(value) => store.put(&key, &value, None).await,
+            Err(e) => {
+                warn!("cannot encode the full heals owed: {e}");
+                return;
+            }
+        }
+    };
+    match written {
+        Ok(()) => full.stored = Some(want),
+        Err(e) => {
+            warn!("cannot record the full heals owed ({key}): {e}; tried again at the next look")
         }
     }
 }
@@ -188,6 +273,73 @@ mod tests {
         );
         // Not measured this time: nothing changes.
         assert_eq!(turn(&known, &[]), Turn::default());
+    }
+
+    /// The mounts h1's record in `store` lists; `None` without one.
+    async fn owed_in(store: &brickyard_store::FileStore) -> Option<Vec<String>> {
+        let e = store.get(&full_heal_key("h1")).await.expect("get")?;
+        Some(FullHeals::decode(&e.key, &e.value).expect("valid").mounts)
+    }
+
+    #[tokio::test]
+    async fn the_heals_owed_outlive_the_agent_in_the_store() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = brickyard_store::FileStore::open(dir.path()).expect("file store");
+        let (config, report) = brickyard_model::parse_host_config(
+            "h1.json",
+            br#"{"HostName":"h1","GlusterNodeName":"gluster-1","IPAddress":"10.1.1.1/24",
+                "BrickDevice":"/dev/sdb","ExtraBrickDevices":["/dev/sdc"],
+                "PeerList":[{"IP":"10.1.1.2"}]}"#,
+        );
+        let config = config.unwrap_or_else(|| panic!("{report:?}"));
+        let key = full_heal_key("h1");
+
+        // Nothing owed, nothing written.
+        let mut full = Full::default();
+        load(&store, &config, &mut full).await;
+        assert!(full.loaded && full.known.is_empty());
+        save(&store, "h1", &mut full).await;
+        assert_eq!(owed_in(&store).await, None);
+
+        // A filesystem fills up: recorded.
+        full.known.insert("/gluster/brick2".into(), None);
+        save(&store, "h1", &mut full).await;
+        assert_eq!(
+            owed_in(&store).await,
+            Some(vec!["/gluster/brick2".to_owned()])
+        );
+
+        // A restarted agent owes it still; a mount the config no longer has is dropped.
+        let stale = FullHeals::new("h1", ["/gluster/brick2".into(), "/gluster/brick9".into()]);
+        let json = serde_json::to_vec(&stale).expect("json");
+        store.put(&key, &json, None).await.expect("put");
+        let mut restarted = Full::default();
+        load(&store, &config, &mut restarted).await;
+        assert_eq!(
+            restarted.known.keys().collect::<Vec<_>>(),
+            ["/gluster/brick2"]
+        );
+        save(&store, "h1", &mut restarted).await;
+        assert_eq!(
+            owed_in(&store).await,
+            Some(vec!["/gluster/brick2".to_owned()])
+        );
+
+        // Healed: the record goes.
+        restarted.known.clear();
+        save(&store, "h1", &mut restarted).await;
+        assert_eq!(owed_in(&store).await, None);
+
+        // An invalid record is skipped, and replaced with what the agent knows.
+        store
+            .put(&key, b"{\"host\":\"h1\",\"mounts\":[\"/etc\"]}", None)
+            .await
+            .expect("put");
+        let mut again = Full::default();
+        load(&store, &config, &mut again).await;
+        assert!(again.loaded && again.known.is_empty());
+        save(&store, "h1", &mut again).await;
+        assert!(store.get(&key).await.expect("get").is_none());
     }
 
     #[test]

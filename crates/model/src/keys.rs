@@ -27,6 +27,10 @@ pub const CLEANUP_PREFIX: &str = "gluster/volume-cleanup/";
 /// down) and removed by that host's agent once it has removed the directories, if it ever
 /// runs again.
 pub const LEFTOVER_PREFIX: &str = "gluster/leftovers/";
+/// Prefix of the full heals a host's agent owes: `gluster/full-heals/<HostName>`, the brick
+/// filesystems of that host that were found full and whose volumes have not been healed in
+/// full since. Not lease-backed: an agent that restarts in between still owes them.
+pub const FULL_HEAL_PREFIX: &str = "gluster/full-heals/";
 /// Prefix of CSI claims: `gluster/csi/claims/<ID>`, written by the CSI controller.
 pub const CLAIM_PREFIX: &str = "gluster/csi/claims/";
 /// Prefix of what the agents did about each claim: `gluster/csi/claim-status/<ID>`.
@@ -51,6 +55,11 @@ pub fn config_key(host: &str) -> String {
 /// The key of a host agent's liveness record.
 pub fn status_key(host: &str) -> String {
     format!("{STATUS_PREFIX}{host}")
+}
+
+/// The key of the full heals a host's agent owes.
+pub fn full_heal_key(host: &str) -> String {
+    format!("{FULL_HEAL_PREFIX}{host}")
 }
 
 /// The key of a host's removal from the pool.

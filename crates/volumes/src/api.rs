@@ -830,6 +830,10 @@ pub async fn remove_host(
             value: serde_json::to_vec(&removal).expect("a removal always serialises"),
             lease: None,
         });
+        // The full heals its agent owed: its bricks are gone from every volume.
+        txn.ops.push(Op::Delete {
+            key: brickyard_model::keys::full_heal_key(host),
+        });
         for l in &leftovers {
             txn.ops.push(Op::Put {
                 key: brickyard_model::keys::leftover_key(host, &l.volume),
@@ -1090,7 +1094,18 @@ mod tests {
         let live = remove_host(&store, "h3").await.expect_err("agent live");
         assert!(live.to_string().contains("agent is live"), "{live}");
         store.delete("gluster/status/h3").await.expect("h3 stops");
+        store
+            .put("gluster/full-heals/h3", b"{}", None)
+            .await
+            .expect("a full heal h3 owed");
         let removal = remove_host(&store, "h3").await.expect("removed");
+        assert!(
+            store
+                .get("gluster/full-heals/h3")
+                .await
+                .expect("get")
+                .is_none()
+        );
         assert_eq!(removal.ip.to_string(), "10.0.0.3");
         assert!(store.get("gluster/config/h3").await.expect("get").is_none());
         assert!(

@@ -1,6 +1,7 @@
 //! What the node agents publish: each one's liveness ([`AgentStatus`] at
 //! `gluster/status/<HostName>`, attached to its lease, so it goes away when the agent dies),
-//! and what the pool lock's holder observes of the volumes ([`ObservedVolumes`]).
+//! the full heals each owes ([`FullHeals`]), and what the pool lock's holder observes of the
+//! volumes ([`ObservedVolumes`]).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -8,7 +9,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use super::{Extra, RecordError, check_schema, decode_named, parse, schema_v1};
-use crate::keys::{HOST_REMOVAL_PREFIX, OBSERVED_VOLUMES, STATUS_PREFIX};
+use crate::keys::{FULL_HEAL_PREFIX, HOST_REMOVAL_PREFIX, OBSERVED_VOLUMES, STATUS_PREFIX};
 use crate::names::{check_hostname, check_volume_name};
 
 /// The agent's phase.
@@ -195,6 +196,70 @@ impl AgentStatus {
         Ok(st)
     }
 }
+
+/// The full heals one host's agent owes, at `gluster/full-heals/<HostName>`: its brick
+/// filesystems that were found full, whose replicated and dispersed volumes get a full heal
+/// once the filesystem has room again. Written by that agent when one fills up and when a
+/// heal has been started, and read when it starts, so that a restart in between forgets
+/// none; absent when none is owed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FullHeals {
+    /// The record schema ([`super::SCHEMA`]).
+    #[serde(default = "schema_v1")]
+    pub schema: u32,
+    /// `HostName` of the host.
+    pub host: String,
+    /// The brick mounts, `/gluster/brickN`, sorted.
+    pub mounts: Vec<String>,
+    /// Fields of a newer writer, kept as they are.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl FullHeals {
+    /// At most this many mounts: more than a host's config can name.
+    const MAX_MOUNTS: usize = 64;
+
+    /// The record for `host` owing heals for `mounts`.
+    pub fn new(host: &str, mounts: impl IntoIterator<Item = String>) -> Self {
+        let mut mounts: Vec<String> = mounts.into_iter().collect();
+        mounts.sort();
+        mounts.dedup();
+        Self {
+            schema: super::SCHEMA,
+            host: host.to_owned(),
+            mounts,
+            extra: Extra::new(),
+        }
+    }
+
+    /// Reads and checks the record stored at `key`.
+    pub fn decode(key: &str, bytes: &[u8]) -> Result<Self, RecordError> {
+        let fix = "the host's agent writes it when a brick filesystem fills up; deleting it \
+                   skips the full heal it owes (`gluster volume heal VOL full` starts one)";
+        let r: Self = decode_named(FULL_HEAL_PREFIX, key, bytes, fix)?;
+        if r.mounts.len() > Self::MAX_MOUNTS {
+            return Err(RecordError::new(
+                key,
+                format!("it lists {} brick mounts", r.mounts.len()),
+                fix,
+            ));
+        }
+        if let Some(m) = r.mounts.iter().find(|m| !is_brick_mount(m)) {
+            return Err(RecordError::new(
+                key,
+                format!("{m:?} is not a brick mount"),
+                fix,
+            ));
+        }
+        Ok(r)
+    }
+}
+
+super::named!(FullHeals, "host", host, |name| check_hostname(
+    "host name",
+    name
+));
 
 /// A host being removed from the pool, at `gluster/host-removals/<HostName>`: its config is
 /// gone from the store, and the pool lock's holder detaches its peer, then deletes this.
@@ -541,9 +606,39 @@ mod tests {
         assert_eq!(decode_unmanaged(br#"["ok"]"#).expect("list"), vec!["ok"]);
     }
 
+    #[test]
+    fn full_heals_name_only_brick_mounts_of_their_host() {
+        use crate::keys::full_heal_key;
+        let r = FullHeals::new(
+            "h1",
+            [
+                "/gluster/brick2".to_owned(),
+                "/gluster/brick1".into(),
+                "/gluster/brick2".into(),
+            ],
+        );
+        assert_eq!(r.mounts, ["/gluster/brick1", "/gluster/brick2"]);
+        let json = serde_json::to_vec(&r).expect("serialise");
+        assert_eq!(
+            FullHeals::decode(&full_heal_key("h1"), &json),
+            Ok(r.clone())
+        );
+        let err = FullHeals::decode(&full_heal_key("h2"), &json).expect_err("other host");
+        assert!(err.to_string().contains("differs"), "{err}");
+        for bad in ["/etc", "/gluster/brick1/../x", "/gluster/brick"] {
+            let json = serde_json::to_vec(&FullHeals::new("h1", [bad.to_owned()])).expect("json");
+            let err = FullHeals::decode(&full_heal_key("h1"), &json).expect_err(bad);
+            assert!(err.to_string().contains("not a brick mount"), "{err}");
+        }
+        let many = (1..=65).map(|i| format!("/gluster/brick{i}"));
+        let json = serde_json::to_vec(&FullHeals::new("h1", many)).expect("json");
+        assert!(FullHeals::decode(&full_heal_key("h1"), &json).is_err());
+    }
+
     proptest::proptest! {
         #[test]
         fn decoding_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let _ = FullHeals::decode("gluster/full-heals/h1", &bytes);
             let _ = AgentStatus::decode("gluster/status/h1", &bytes);
             let _ = ObservedVolumes::decode(&bytes);
             let _ = decode_unmanaged(&bytes);
