@@ -519,6 +519,76 @@ impl Cluster {
         true
     }
 
+    /// Stops (SIGSTOP) host `index`'s agent, found among the host's own processes: it
+    /// looks at nothing more until it is killed.
+    fn freeze_agent(&self, index: usize) {
+        use brickyard_lab::fault::{Victim, is_victim};
+        use brickyard_sys::procs;
+        let lab = self.open();
+        let host = &lab.state().hosts[index - 1];
+        let pids: Vec<i32> = lab
+            .host_pids(host)
+            .expect("the host's processes")
+            .into_iter()
+            .filter(|&pid| {
+                let comm = procs::comm(pid).unwrap_or_default();
+                let args = procs::cmdline(pid).unwrap_or_default();
+                is_victim(&Victim::Agent, &comm, &args)
+            })
+            .collect();
+        assert!(!pids.is_empty(), "host {index}'s agent is not running");
+        for pid in pids {
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGSTOP,
+            )
+            .expect("stop the agent");
+        }
+    }
+
+    /// How many hosts owe a full heal (`gluster/full-heals/`), or `None` when the store
+    /// cannot be asked. Callable where no runtime can be awaited (a fault's closures): it
+    /// asks from a thread of its own.
+    fn full_heals_owed(&self) -> Option<usize> {
+        let url = self.store.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let store = brickyard_store::open(
+                    &url.parse().ok()?,
+                    &brickyard_store::EtcdOptions::default(),
+                )
+                .await
+                .ok()?;
+                store
+                    .list(brickyard_model::keys::FULL_HEAL_PREFIX)
+                    .await
+                    .ok()
+                    .map(|l| l.len())
+            })
+        })
+        .join()
+        .ok()
+        .flatten()
+    }
+
+    /// Waits (blocking) until `want` hosts owe a full heal, and fails the suite after `limit`.
+    fn wait_full_heals_owed(&self, want: usize, limit: Duration) {
+        let start = Instant::now();
+        let mut seen = None;
+        while start.elapsed() < limit {
+            seen = self.full_heals_owed();
+            if seen == Some(want) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("{want} hosts should owe a full heal within {limit:?}; the store lists {seen:?}");
+    }
+
     /// Whether every host's agent has a liveness record in the store.
     async fn agents_live(&self) -> bool {
         let Ok(url) = self.store.parse() else {
@@ -624,6 +694,8 @@ struct Fault {
     /// Why a read may return a copy that is behind (a prefix of what was acknowledged)
     /// until the heal; `None`: such a read fails the suite.
     behind: Option<&'static str>,
+    /// Checked once every acknowledged file was found intact.
+    settled: Box<dyn Fn(&Cluster)>,
 }
 
 /// `brickyard status` lists the full brick filesystems among its problems (and so exits
@@ -798,6 +870,9 @@ async fn scenario(c: &Cluster, f: &Fault, outage: Duration, seed: u64) -> Row {
     std::fs::remove_dir_all(&dir).ok();
     dog.check();
     lab(&c.store, "umount", &[&mnt.display().to_string()]);
+    if lost.is_empty() {
+        (f.settled)(c);
+    }
     Row {
         name: f.name,
         injected: f.injected.clone(),
@@ -1181,6 +1256,12 @@ an entry to heal, on a machine whose two cores also run the three hosts.
 
 #[test]
 fn faults_lose_no_acknowledged_write_and_recover_by_themselves() {
+    // Made before the guard, so removed after it: a failing run's mounts in it are gone by
+    // then (the guard takes the lab down, mounts included).
+    let tmp = tempfile::Builder::new()
+        .prefix("bytchaos-")
+        .tempdir()
+        .expect("temp dir");
     let _guard = LabGuard::new(BIN, LAB, None);
     // The lab's store is a 3-member etcd, as a multi-host deployment would run it.
     let out = by(
@@ -1209,10 +1290,6 @@ fn faults_lose_no_acknowledged_write_and_recover_by_themselves() {
         .expect("open the lab")
         .store_url()
         .to_owned();
-    let tmp = tempfile::Builder::new()
-        .prefix("bytchaos-")
-        .tempdir()
-        .expect("temp dir");
     ok(&store, &["volume", "create", "r3", "--replica", "3"]);
     ok(
         &store,
@@ -1250,6 +1327,7 @@ fn faults_lose_no_acknowledged_write_and_recover_by_themselves() {
             answers: Some(2),
             instant: true,
             behind: None,
+            settled: nothing(),
         },
         Fault {
             name: "brick-kill",
@@ -1260,6 +1338,7 @@ fn faults_lose_no_acknowledged_write_and_recover_by_themselves() {
             answers: None,
             instant: true,
             behind: None,
+            settled: nothing(),
         },
         Fault {
             name: "agent-kill",
@@ -1270,6 +1349,7 @@ fn faults_lose_no_acknowledged_write_and_recover_by_themselves() {
             answers: Some(3),
             instant: true,
             behind: None,
+            settled: nothing(),
         },
         Fault {
             name: "host-stop",
@@ -1280,6 +1360,7 @@ fn faults_lose_no_acknowledged_write_and_recover_by_themselves() {
             answers: Some(2),
             instant: false,
             behind: None,
+            settled: nothing(),
         },
         Fault {
             name: "partition-r3",
@@ -1290,6 +1371,7 @@ fn faults_lose_no_acknowledged_write_and_recover_by_themselves() {
             answers: None,
             instant: false,
             behind: None,
+            settled: nothing(),
         },
         Fault {
             name: "partition-arbiter",
@@ -1300,6 +1382,7 @@ fn faults_lose_no_acknowledged_write_and_recover_by_themselves() {
             answers: None,
             instant: false,
             behind: None,
+            settled: nothing(),
         },
         Fault {
             name: "slow-link",
@@ -1310,6 +1393,7 @@ fn faults_lose_no_acknowledged_write_and_recover_by_themselves() {
             answers: None,
             instant: false,
             behind: None,
+            settled: nothing(),
         },
         Fault {
             name: "etcd-member-down",
@@ -1320,6 +1404,7 @@ fn faults_lose_no_acknowledged_write_and_recover_by_themselves() {
             answers: None,
             instant: false,
             behind: None,
+            settled: nothing(),
         },
         Fault {
             name: "etcd-all-down",
@@ -1330,21 +1415,31 @@ fn faults_lose_no_acknowledged_write_and_recover_by_themselves() {
             answers: None,
             instant: false,
             behind: None,
+            settled: nothing(),
         },
         Fault {
             name: "bricks-full",
-            injected: "every brick filesystem filled to the last byte, then freed".into(),
+            injected:
+                "every brick filesystem filled to the last byte, then freed as host 2's agent is killed"
+                    .into(),
             volume: "r3",
             inject: Box::new(|c: &Cluster| {
                 for h in ["1", "2", "3"] {
                     lab(&c.store, "fault", &["fill", h]);
                 }
                 status_names_a_full_filesystem(c);
+                // Each agent records the full heal it owes.
+                c.wait_full_heals_owed(3, Duration::from_secs(30));
             }),
             undo: Box::new(|c: &Cluster| {
-                for h in ["1", "2", "3"] {
+                // Host 2's agent is stopped before its filesystem has room and killed after:
+                // the one its host starts again finds room, and knows of the heal it owes
+                // only from the store.
+                c.freeze_agent(2);
+                for h in ["2", "1", "3"] {
                     lab(&c.store, "fault", &["fill", h, "--off"]);
                 }
+                lab_fault(c, &["kill", "2", "agent"]);
             }),
             answers: None,
             instant: false,
@@ -1352,6 +1447,7 @@ fn faults_lose_no_acknowledged_write_and_recover_by_themselves() {
                 "with every copy's filesystem full to the last block, gluster has no room to \
                  record which copy a write missed, and may read that copy until the full heal",
             ),
+            settled: Box::new(|c: &Cluster| c.wait_full_heals_owed(0, RECOVERY_LIMIT)),
         },
     ];
     let mut rows = Vec::new();
