@@ -18,24 +18,21 @@
 # Results go to stdout as Markdown rows. The lab is taken down on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-debug=$PWD/target/debug/brickyard
-by=${BRICKYARD:-$debug}
-case $by in /*) ;; *) by=$PWD/$by ;; esac
-[ -x "$by" ] || { echo "build first: cargo build (or set BRICKYARD)" >&2; exit 1; }
+. scripts/lib.sh
+bench_binary
 claims=${CLAIMS:-100}
 case $claims in '' | *[!0-9]*) echo "CLAIMS is a number, not '$claims'" >&2; exit 2 ;; esac
 name=benchc
 out=$(mktemp -d /tmp/bench-claims.XXXXXX)
 controller=
 
-. scripts/lib.sh
 cleanup() {
     [ -n "$controller" ] && kill "$controller" 2>/dev/null && wait "$controller" 2>/dev/null
     bench_cleanup $name "$out/mnt"
 }
 trap cleanup EXIT
 
-echo "build: $by"
+echo "build: $build, $by"
 bench_machine
 echo
 

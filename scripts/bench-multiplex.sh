@@ -13,16 +13,11 @@
 # Results go to stdout as Markdown rows. The lab is taken down on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-debug=$PWD/target/debug/brickyard
-by=${BRICKYARD:-$debug}
-case $by in /*) ;; *) by=$PWD/$by ;; esac
-[ -x "$by" ] || { echo "build first: cargo build" >&2; exit 1; }
-case $by in */release/*) build=release ;; *) build=debug ;; esac
+. scripts/lib.sh
+bench_binary
 volumes=${VOLUMES:-40}
 name=benchm
 out=$(mktemp -d /tmp/bench-multiplex.XXXXXX)
-
-. scripts/lib.sh
 
 cleanup() { $by lab down --name $name >/dev/null 2>&1 || true; }
 trap cleanup EXIT
@@ -36,7 +31,7 @@ measure() {
 }
 
 echo "build: $build, $by"
-echo "machine: $(nproc) cores, $(. /etc/os-release && echo "$PRETTY_NAME"), $(gluster --version | head -1), load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_machine
 echo
 
 $by lab down --name $name >/dev/null 2>&1 || true

@@ -1,5 +1,14 @@
-# Shared by the bench scripts (sourced, after `cd` to the repository and setting `by` to the
-# brickyard binary).
+# Shared by the bench scripts (sourced after `cd` to the repository; the functions that run
+# brickyard use `by`, which bench_binary sets).
+
+# Sets `by` to the brickyard binary (BRICKYARD, a path absolute or from the repository; by
+# default the debug build) and `build` to release or debug; exits when it is not there.
+bench_binary() {
+    by=${BRICKYARD:-$PWD/target/debug/brickyard}
+    case $by in /*) ;; *) by=$PWD/$by ;; esac
+    [ -x "$by" ] || { echo "build first: cargo build (or set BRICKYARD to a brickyard binary)" >&2; exit 1; }
+    case $by in */release/*) build=release ;; *) build=debug ;; esac
+}
 
 # Unmounts every FUSE mount under $2 that `brickyard lab mount` made, then takes lab $1
 # down; for `trap ... EXIT`, so it never fails.
