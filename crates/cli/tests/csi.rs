@@ -206,6 +206,11 @@ fn claim<'a>(all: &'a [Value], id: &str) -> Option<&'a Value> {
 
 #[test]
 fn the_csi_driver_provides_mounts_grows_and_removes_claims() {
+    // Made before the lab's guard, so it is removed after the lab's mounts are gone.
+    let tmp = tempfile::Builder::new()
+        .prefix("bytcsi-")
+        .tempdir()
+        .expect("temp dir");
     let _guard = LabGuard::new(BIN, LAB, None);
     let dir = PathBuf::from(format!("/var/lib/brickyard/lab/{LAB}"));
     let store = format!("file://{}/store", dir.display());
@@ -216,10 +221,6 @@ fn the_csi_driver_provides_mounts_grows_and_removes_claims() {
         &["lab", "up", "--name", LAB, "--hosts", "3", "--wait", "240"],
     );
     eprintln!("lab up: {:?}", t0.elapsed());
-    let tmp = tempfile::Builder::new()
-        .prefix("bytcsi-")
-        .tempdir()
-        .expect("temp dir");
     let t = tmp.path();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
 

@@ -267,6 +267,11 @@ fn grow_add_a_disk_and_replace_a_brick_without_losing_a_byte() {
     let _turn = ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Made before the lab's guard, so it is removed after the lab's mounts are gone.
+    let tmp = tempfile::Builder::new()
+        .prefix("bytd2-")
+        .tempdir()
+        .expect("temp dir");
     let _guard = LabGuard::new(BIN, LAB, None);
     lab_up(LAB, 3, 4);
     let lab = open_lab();
@@ -295,10 +300,6 @@ fn grow_add_a_disk_and_replace_a_brick_without_losing_a_byte() {
         "--redundancy",
         "1",
     ]);
-    let tmp = tempfile::Builder::new()
-        .prefix("bytd2-")
-        .tempdir()
-        .expect("temp dir");
     let mut mounts = BTreeMap::new();
     for v in ["r3", "d3"] {
         let m = tmp.path().join(v);
@@ -543,6 +544,11 @@ fn drain_a_host_then_rebuild_a_dead_one_elsewhere() {
     let _turn = ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Made before the lab's guard, so it is removed after the lab's mounts are gone.
+    let tmp = tempfile::Builder::new()
+        .prefix("bytd4-")
+        .tempdir()
+        .expect("temp dir");
     let _guard = LabGuard::new(BIN, LAB4, None);
     lab_up(LAB4, 3, 3);
     // The fourth host joins the running lab, and its agent the pool.
@@ -566,10 +572,6 @@ fn drain_a_host_then_rebuild_a_dead_one_elsewhere() {
     by.ok(&["volume", "create", "r3", "--replica", "3"]);
     by.ok(&["volume", "create", "a2", "--replica", "2", "--arbiter"]);
     by.ok(&["volume", "create", "dist", "--distribute", "4"]);
-    let tmp = tempfile::Builder::new()
-        .prefix("bytd4-")
-        .tempdir()
-        .expect("temp dir");
     let mut mounts = BTreeMap::new();
     for v in ["r3", "a2", "dist"] {
         let m = tmp.path().join(v);

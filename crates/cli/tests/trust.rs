@@ -76,13 +76,14 @@ fn agent_log(index: usize) -> String {
 
 #[test]
 fn agents_are_not_tricked_by_records_names_leases_or_config_changes() {
+    // Made before the lab's guard, so it is removed after the lab's mounts are gone.
+    let tmp = tempfile::tempdir().expect("temp dir");
     let _guard = LabGuard::new(BIN, LAB, None);
     let _ = lab("down", &[]);
     lab("up", &["--hosts", "3", "--wait", "240"]).ok();
     let store = format!("file://{}", store_dir().display());
     let st = store.as_str();
     by(st, &["volume", "create", "gv0", "--replica", "3"]).ok();
-    let tmp = tempfile::tempdir().expect("temp dir");
     let mnt = tmp.path().join("gv0");
     let mnt_s = mnt.display().to_string();
     lab("mount", &["gv0", &mnt_s]).ok();

@@ -90,6 +90,11 @@ fn use_volume(store: &str, tmp: &Path, name: &str, files: usize) -> f64 {
 
 #[test]
 fn volumes_are_created_used_expanded_and_deleted_by_the_agents() {
+    // Made before the lab's guard, so it is removed after the lab's mounts are gone.
+    let tmp = tempfile::Builder::new()
+        .prefix("bytv-")
+        .tempdir()
+        .expect("temp dir");
     let _guard = LabGuard::new(BIN, LAB, None);
     let dir = PathBuf::from(format!("/var/lib/brickyard/lab/{LAB}"));
     let store = format!("file://{}/store", dir.display());
@@ -97,10 +102,6 @@ fn volumes_are_created_used_expanded_and_deleted_by_the_agents() {
     let t0 = Instant::now();
     lab(st, "up", &["--hosts", "3", "--wait", "240"]);
     eprintln!("lab up: {:?}", t0.elapsed());
-    let tmp = tempfile::Builder::new()
-        .prefix("bytv-")
-        .tempdir()
-        .expect("temp dir");
 
     // Bad names are refused before anything is written.
     for bad in ["bad.name", "../etc", "a;reboot", "-x", "0abc"] {
