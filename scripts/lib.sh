@@ -60,6 +60,16 @@ for c, (n, r, q) in out.items():
 PY
 }
 
+# Prints "busy total" clock ticks of the whole machine so far (/proc/stat).
+machine_ticks() {
+    awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8}' /proc/stat
+}
+
+# Prints "own children" CPU clock ticks of process $1 so far (/proc/PID/stat).
+process_ticks() {
+    awk '{print $14 + $15, $16 + $17}' "/proc/$1/stat"
+}
+
 # Measures lab $1's node agents over $2 seconds from /proc: writes a Markdown row per agent
 # to file $3 ("| PID | RSS MiB | % of a core | % with the gluster commands it ran |") and
 # prints how busy the whole machine was meanwhile, in %.
@@ -69,13 +79,13 @@ agents_idle() {
     local -a agents
     mapfile -t agents < <(pgrep -f -- "--store .*/lab/$name/store node run" || true)
     local -A self0 kids0
-    read -r busy0 total0 < <(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8}' /proc/stat)
-    for p in "${agents[@]}"; do read -r "self0[$p]" "kids0[$p]" < <(awk '{print $14 + $15, $16 + $17}' "/proc/$p/stat"); done
+    read -r busy0 total0 < <(machine_ticks)
+    for p in "${agents[@]}"; do read -r "self0[$p]" "kids0[$p]" < <(process_ticks "$p"); done
     sleep "$window"
-    read -r busy1 total1 < <(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8}' /proc/stat)
+    read -r busy1 total1 < <(machine_ticks)
     : >"$rows"
     for p in "${agents[@]}"; do
-        read -r s1 k1 < <(awk '{print $14 + $15, $16 + $17}' "/proc/$p/stat")
+        read -r s1 k1 < <(process_ticks "$p")
         rss=$(awk '/^VmRSS/ {print $2}' "/proc/$p/status")
         python3 -c "print(f'| $p | {$rss / 1024:.1f} | {($s1 - ${self0[$p]}) * 100 / $hz / $window:.2f} | {($s1 - ${self0[$p]} + $k1 - ${kids0[$p]}) * 100 / $hz / $window:.2f} |')" >>"$rows"
     done
