@@ -40,8 +40,11 @@ fn full_below(size: u64) -> u64 {
 pub(crate) struct Turn {
     /// Mount points that became full.
     pub(crate) full: Vec<String>,
-    /// Mount points that were full and have room again: twice [`full_below`], so that a
-    /// filesystem hovering at the edge does not have its volumes crawled again and again.
+    /// Mount points that were full and have room again: gluster's reserve free (1 %, when
+    /// its bricks take clients' writes again) and at least twice [`full_below`]. Far above
+    /// the full mark, so that a filesystem hovering at the edge, or given back a few files'
+    /// worth by deletes while its clients' writes still fail, does not have its volumes
+    /// crawled again and again, nor its heal asked for before there is room to heal into.
     pub(crate) room: Vec<String>,
 }
 
@@ -54,7 +57,7 @@ pub(crate) fn turn<T>(known_full: &BTreeMap<String, T>, space: &[BrickSpace]) ->
         let was = known_full.contains_key(&s.mount_point);
         if !was && s.free_bytes < limit {
             t.full.push(s.mount_point.clone());
-        } else if was && s.free_bytes >= limit.saturating_mul(2) {
+        } else if was && !s.below_reserve() && s.free_bytes >= limit.saturating_mul(2) {
             t.room.push(s.mount_point.clone());
         }
     }
@@ -237,23 +240,38 @@ mod tests {
     }
 
     #[test]
-    fn a_filesystem_is_full_below_a_thousandth_and_has_room_again_above_twice_that() {
+    fn a_filesystem_is_full_below_a_thousandth_and_has_room_again_with_glusters_reserve_free() {
         let size = 512 << 20;
         let mut known: BTreeMap<String, ()> = BTreeMap::new();
-        // 512 MiB: full below 1 MiB (a thousandth would be less), room again from 2 MiB.
+        // 512 MiB: full below 1 MiB (a thousandth would be less), room again from 1 % of
+        // it (gluster's reserve, about 5.1 MiB), not at 2 MiB.
         let t = turn(&known, &[space("/gluster/brick1", size, 28 << 10)]);
         assert_eq!(t.full, vec!["/gluster/brick1".to_owned()]);
         assert!(t.room.is_empty());
         known.insert("/gluster/brick1".to_owned(), ());
-        for free in [28 << 10, 1 << 20, (2 << 20) - 1] {
+        let reserve = size / 100;
+        for free in [28 << 10, 1 << 20, 2 << 20, reserve - 1] {
             assert_eq!(
                 turn(&known, &[space("/gluster/brick1", size, free)]),
                 Turn::default(),
                 "{free}"
             );
         }
-        let t = turn(&known, &[space("/gluster/brick1", size, 2 << 20)]);
+        let t = turn(&known, &[space("/gluster/brick1", size, reserve)]);
         assert_eq!(t.room, vec!["/gluster/brick1".to_owned()]);
+        // 100 MiB: 1 % is less than twice the 1 MiB mark, which rules.
+        let small = 100 << 20;
+        assert!(
+            turn(&known, &[space("/gluster/brick1", small, (2 << 20) - 1)])
+                .room
+                .is_empty()
+        );
+        assert_eq!(
+            turn(&known, &[space("/gluster/brick1", small, 2 << 20)])
+                .room
+                .len(),
+            1
+        );
         // 10 TiB: full below a thousandth (about 10 GiB).
         let big = 10 << 40;
         assert_eq!(
