@@ -546,10 +546,10 @@ impl Cluster {
         }
     }
 
-    /// How many hosts owe a full heal (`gluster/full-heals/`), or `None` when the store
-    /// cannot be asked. Callable where no runtime can be awaited (a fault's closures): it
-    /// asks from a thread of its own.
-    fn full_heals_owed(&self) -> Option<usize> {
+    /// The hosts that owe a full heal (`gluster/full-heals/<HostName>`), or `None` when the
+    /// store cannot be asked. Callable where no runtime can be awaited (a fault's closures):
+    /// it asks from a thread of its own.
+    fn full_heals_owed(&self) -> Option<Vec<String>> {
         let url = self.store.clone();
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -567,7 +567,15 @@ impl Cluster {
                     .list(brickyard_model::keys::FULL_HEAL_PREFIX)
                     .await
                     .ok()
-                    .map(|l| l.len())
+                    .map(|l| {
+                        l.into_iter()
+                            .map(|e| {
+                                e.key
+                                    .trim_start_matches(brickyard_model::keys::FULL_HEAL_PREFIX)
+                                    .to_owned()
+                            })
+                            .collect()
+                    })
             })
         })
         .join()
@@ -575,18 +583,76 @@ impl Cluster {
         .flatten()
     }
 
-    /// Waits (blocking) until `want` hosts owe a full heal, and fails the suite after `limit`.
-    fn wait_full_heals_owed(&self, want: usize, limit: Duration) {
+    /// Waits (blocking) until every host owes a full heal (`all`) or none does, and fails
+    /// the suite after `limit`. While waiting for all, it fills the filesystems of the hosts
+    /// that owe none again, each second: a filesystem stays full to the last block only
+    /// while something writes to it, as deletes through the volume give back a few files'
+    /// worth, and an agent that looks a moment later sees it merely nearly full.
+    fn settle_full_heals(&self, all: bool, limit: Duration) {
+        let names: Vec<String> = self
+            .open()
+            .state()
+            .hosts
+            .iter()
+            .map(|h| h.host_name.clone())
+            .collect();
         let start = Instant::now();
         let mut seen = None;
         while start.elapsed() < limit {
-            seen = self.full_heals_owed();
-            if seen == Some(want) {
+            let owed = self.full_heals_owed();
+            let now = owed.as_ref().map(Vec::len);
+            if now != seen {
+                eprintln!(
+                    "   hosts owing a full heal: {now:?} ({:.1}s)",
+                    start.elapsed().as_secs_f64()
+                );
+            }
+            seen = now;
+            let missing: Vec<usize> = (1..=names.len())
+                .filter(|i| !owed.as_ref().is_some_and(|o| o.contains(&names[i - 1])))
+                .collect();
+            if (all && missing.is_empty()) || (!all && seen == Some(0)) {
                 return;
             }
-            std::thread::sleep(Duration::from_millis(200));
+            if all {
+                for i in missing {
+                    lab(&self.store, "fault", &["fill", &i.to_string()]);
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            } else {
+                std::thread::sleep(Duration::from_millis(200));
+            }
         }
-        panic!("{want} hosts should owe a full heal within {limit:?}; the store lists {seen:?}");
+        panic!(
+            "{} hosts should owe a full heal within {limit:?}; the store lists {seen:?}\n{}",
+            if all { names.len() } else { 0 },
+            self.agents_said("brick filesystem")
+        );
+    }
+
+    /// The lines of each host's agent log that contain `about`, and its last few lines: what
+    /// a failed wait on the agents needs to be understood.
+    fn agents_said(&self, about: &str) -> String {
+        let lab = self.open();
+        let mut said = String::new();
+        for (i, h) in lab.state().hosts.iter().enumerate() {
+            let log = std::fs::read_to_string(h.command_log()).unwrap_or_else(|e| format!("{e}"));
+            let lines: Vec<&str> = log.lines().collect();
+            let _ = writeln!(
+                said,
+                "host {}'s agent ({}):",
+                i + 1,
+                h.command_log().display()
+            );
+            for l in lines.iter().filter(|l| l.contains(about)) {
+                let _ = writeln!(said, "  {l}");
+            }
+            let _ = writeln!(said, "  … its last lines:");
+            for l in &lines[lines.len().saturating_sub(8)..] {
+                let _ = writeln!(said, "  {l}");
+            }
+        }
+        said
     }
 
     /// Whether every host's agent has a liveness record in the store.
@@ -1429,13 +1495,22 @@ fn faults_lose_no_acknowledged_write_and_recover_by_themselves() {
                 }
                 status_names_a_full_filesystem(c);
                 // Each agent records the full heal it owes.
-                c.wait_full_heals_owed(3, Duration::from_secs(30));
+                c.settle_full_heals(true, Duration::from_secs(90));
             }),
             undo: Box::new(|c: &Cluster| {
                 // Host 2's agent is stopped before its filesystem has room and killed after:
                 // the one its host starts again finds room, and knows of the heal it owes
                 // only from the store.
                 c.freeze_agent(2);
+                // Deletes through the volume free a few files' worth meanwhile, which is not
+                // room again: the record stays until gluster's reserve is free.
+                let owed = c.full_heals_owed().unwrap_or_default();
+                let host2 = c.open().state().hosts[1].host_name.clone();
+                assert!(
+                    owed.contains(&host2),
+                    "host 2's full heal is no longer owed before its filesystem was freed: {owed:?}\n{}",
+                    c.agents_said("brick filesystem")
+                );
                 for h in ["2", "1", "3"] {
                     lab(&c.store, "fault", &["fill", h, "--off"]);
                 }
@@ -1447,7 +1522,7 @@ fn faults_lose_no_acknowledged_write_and_recover_by_themselves() {
                 "with every copy's filesystem full to the last block, gluster has no room to \
                  record which copy a write missed, and may read that copy until the full heal",
             ),
-            settled: Box::new(|c: &Cluster| c.wait_full_heals_owed(0, RECOVERY_LIMIT)),
+            settled: Box::new(|c: &Cluster| c.settle_full_heals(false, RECOVERY_LIMIT)),
         },
     ];
     let mut rows = Vec::new();

@@ -18,6 +18,10 @@ use crate::state::HostState;
 
 /// The file that fills a brick filesystem, at the root of the brick mount.
 pub const FILL_FILE: &str = ".lab-fill";
+/// A fill is done once less than this is free (XFS keeps a few blocks no file gets).
+const FILL_SLACK: u64 = 256 << 10;
+/// At most this many rounds of writing until "No space left on device".
+const FILL_ROUNDS: usize = 5;
 const TC_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long `volume status` may take when a fault asks which process serves a brick.
 const GLUSTER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -229,20 +233,64 @@ impl Lab {
         Ok(())
     }
 
-    /// Fills `host`'s brick filesystem `mount` (e.g. `/gluster/brick1`) to the last byte
-    /// with one file, or removes that file (`fill` false). Returns the bytes it took.
-    pub async fn fill(&self, host: &HostState, mount: &str, fill: bool) -> Result<u64, LabError> {
+    /// Fills `host`'s brick filesystem `mount` (e.g. `/gluster/brick1`) to the last byte,
+    /// or removes what filled it (`fill` false). Returns the bytes it took and the bytes
+    /// still free after it.
+    ///
+    /// Writing until "No space left on device" once is not enough: XFS gives back the
+    /// blocks it had set aside past the end of the files once they are closed (measured on
+    /// the lab: 4 MB free again a moment after a fill, more than an agent's "full" mark),
+    /// so the rest is written in rounds until a round leaves less than [`FILL_SLACK`].
+    pub async fn fill(
+        &self,
+        host: &HostState,
+        mount: &str,
+        fill: bool,
+    ) -> Result<(u64, u64), LabError> {
         let file = format!("{mount}/{FILL_FILE}");
+        let rest = format!("{file}-rest");
         if !fill {
-            let rest = format!("{file}-rest");
             let cmd = self
                 .cmd_in(host, &["rm".to_owned(), "-f".into(), file, rest])
                 .await?;
             run(&cmd)
                 .await
                 .map_err(|e| LabError::cmd(format!("unfill host {}", host.host_name), e))?;
-            return Ok(0);
+            return Ok((0, 0));
         }
+        let before = self.free_bytes(host, mount).await?;
+        // Most of it at once, then the rest written until the file system says it is full
+        // (dd's failure at ENOSPC is the point).
+        let bulk = before.saturating_sub(8 << 20);
+        let cmd = self
+            .cmd_in(
+                host,
+                &["fallocate".to_owned(), "-l".into(), bulk.to_string(), file],
+            )
+            .await?;
+        let _ = output(&cmd).await;
+        let mut left = before;
+        for _ in 0..FILL_ROUNDS {
+            let dd = [
+                "dd".to_owned(),
+                "if=/dev/zero".into(),
+                format!("of={rest}"),
+                "bs=64k".into(),
+                "oflag=append".into(),
+                "conv=notrunc".into(),
+            ];
+            let cmd = self.cmd_in(host, &dd).await?;
+            let _ = output(&cmd).await;
+            left = self.free_bytes(host, mount).await?;
+            if left < FILL_SLACK {
+                break;
+            }
+        }
+        Ok((before.saturating_sub(left), left))
+    }
+
+    /// The bytes free for new data on `host`'s filesystem at `mount`, as `df` says.
+    async fn free_bytes(&self, host: &HostState, mount: &str) -> Result<u64, LabError> {
         let df = self
             .cmd_in(
                 host,
@@ -252,8 +300,7 @@ impl Lab {
         let out = run(&df)
             .await
             .map_err(|e| LabError::cmd(format!("df on host {}", host.host_name), e))?;
-        let avail: u64 = out
-            .stdout_str()
+        out.stdout_str()
             .lines()
             .nth(1)
             .and_then(|l| l.trim().parse().ok())
@@ -262,28 +309,7 @@ impl Lab {
                     "free space of the brick",
                     format!("df said {:?}", out.stdout_str()),
                 )
-            })?;
-        // Most of it at once, then the rest written until the file system says it is full
-        // (dd's failure at ENOSPC is the point).
-        let bulk = avail.saturating_sub(8 << 20);
-        for argv in [
-            vec![
-                "fallocate".to_owned(),
-                "-l".into(),
-                bulk.to_string(),
-                file.clone(),
-            ],
-            vec![
-                "dd".to_owned(),
-                "if=/dev/zero".into(),
-                format!("of={file}-rest"),
-                "bs=64k".into(),
-            ],
-        ] {
-            let cmd = self.cmd_in(host, &argv).await?;
-            let _ = output(&cmd).await;
-        }
-        Ok(avail)
+            })
     }
 }
 

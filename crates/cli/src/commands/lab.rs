@@ -426,11 +426,14 @@ async fn fault(a: FaultArgs) -> Result<()> {
         FaultCommand::Fill { host, mount, off } => {
             check_brick_mount(&mount)?;
             let host = lab.host(&host)?;
-            let bytes = lab.fill(host, &mount, !off).await?;
+            let (taken, left) = lab.fill(host, &mount, !off).await?;
             if off {
                 println!("host {}: {mount} freed", host.host_name);
             } else {
-                println!("host {}: {mount} filled ({bytes} bytes)", host.host_name);
+                println!(
+                    "host {}: {mount} filled ({taken} bytes taken, {left} left)",
+                    host.host_name
+                );
             }
         }
     }
