@@ -95,9 +95,14 @@ impl Lab {
                 v
             }
         };
-        let cmd = Cmd::new(argv)
+        let mut cmd = Cmd::new(argv)
             .env("BRICKYARD_STORE", &self.state.store_url)
             .env("BRICKYARD_HOST", &host.host_name);
+        // A person chasing a problem sets RUST_LOG for `lab up`; it is no secret, and
+        // nothing else of this process's environment is passed on.
+        if let Ok(v) = std::env::var("RUST_LOG") {
+            cmd = cmd.env("RUST_LOG", &v);
+        }
         let pid = spawn(&cmd, &host.command_log())?;
         Ok(Some(pid))
     }
