@@ -327,7 +327,8 @@ pub enum FaultCommand {
         #[arg(long, value_name = "PATH", default_value = "/gluster/brick1")]
         mount: String,
     },
-    /// Fill a host's brick filesystem to the last byte, or free it again with --off.
+    /// Fill a host's brick filesystem to the last byte (again to top it up: deletes give
+    /// some back), or free it again with --off.
     Fill {
         /// The host.
         host: String,
