@@ -258,9 +258,84 @@ pub fn check_private(path: &Path) -> Result<(), FsError> {
     Ok(())
 }
 
+/// Whether `path` itself (a symlink is not followed) has the extended attribute `name`.
+pub fn has_xattr(path: &Path, name: &str) -> Result<bool, FsError> {
+    let (c_path, c_name) = c_strings(path, name)?;
+    // SAFETY: both strings are NUL-terminated and outlive the call; a NULL buffer of size 0
+    // only asks for the value's size (lgetxattr(2)), so nothing is written.
+    #[allow(unsafe_code)]
+    let size =
+        unsafe { libc::lgetxattr(c_path.as_ptr(), c_name.as_ptr(), std::ptr::null_mut(), 0) };
+    if size >= 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::ENODATA) {
+        Ok(false)
+    } else {
+        Err(FsError::new("read the extended attributes of", path, e))
+    }
+}
+
+/// Sets the extended attribute `name` of `path` itself (a symlink is not followed).
+pub fn set_xattr(path: &Path, name: &str, value: &[u8]) -> Result<(), FsError> {
+    let (c_path, c_name) = c_strings(path, name)?;
+    // SAFETY: both strings are NUL-terminated and the value's pointer and length describe
+    // one live slice; lsetxattr(2) only reads them.
+    #[allow(unsafe_code)]
+    let ret = unsafe {
+        libc::lsetxattr(
+            c_path.as_ptr(),
+            c_name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(FsError::new(
+            "set an extended attribute of",
+            path,
+            std::io::Error::last_os_error(),
+        ))
+    }
+}
+
+fn c_strings(path: &Path, name: &str) -> Result<(std::ffi::CString, std::ffi::CString), FsError> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let nul = |e: std::ffi::NulError| {
+        FsError::new(
+            "name",
+            path,
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
+        )
+    };
+    Ok((
+        std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(nul)?,
+        std::ffi::CString::new(name).map_err(nul)?,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_and_sets_extended_attributes_of_the_path_itself() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let f = dir.path().join("f");
+        std::fs::write(&f, b"").expect("write");
+        assert!(!has_xattr(&f, "user.brickyard-test").expect("ask"));
+        set_xattr(&f, "user.brickyard-test", b"1").expect("set");
+        assert!(has_xattr(&f, "user.brickyard-test").expect("ask again"));
+        // A symlink's own attributes, not its target's.
+        let l = dir.path().join("l");
+        std::os::unix::fs::symlink(&f, &l).expect("symlink");
+        assert!(!has_xattr(&l, "user.brickyard-test").expect("ask the link"));
+        assert!(has_xattr(&dir.path().join("missing"), "user.x").is_err());
+    }
 
     #[test]
     fn replaces_a_file_with_its_mode_and_leaves_no_temporary_file() {
