@@ -69,6 +69,8 @@ pub(crate) struct Live {
     pub(crate) gluster_view: brickyard_volumes::reconcile::GlusterView,
     /// The brick filesystems of this host that are full ([`crate::full`]).
     pub(crate) full: crate::full::Full,
+    /// What the brick logs said about entries without a gfid ([`crate::gfidless`]).
+    pub(crate) gfidless: crate::gfidless::Gfidless,
     /// Since when liveness could not be written to the store, while it cannot.
     pub(crate) store_lost: Option<Instant>,
 }
@@ -122,6 +124,7 @@ impl Live {
             settings: Default::default(),
             gluster_view: Default::default(),
             full: crate::full::Full::default(),
+            gfidless: crate::gfidless::Gfidless::default(),
             store_lost: None,
         }
     }
@@ -551,6 +554,7 @@ async fn tick(opts: &AgentOptions, store: &Arc<dyn Store>, config: &HostConfig, 
         );
     }
     crate::full::follow(opts, store, config, &mut live.full, &space).await;
+    crate::gfidless::follow(&opts.paths.var_log_glusterfs, config, &mut live.gfidless).await;
     live.status.bricks = space;
     live.status.failed_disks = failed;
     let started = Instant::now();

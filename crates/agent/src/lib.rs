@@ -13,6 +13,7 @@ mod agent;
 pub mod bootstrap;
 mod config;
 mod full;
+mod gfidless;
 mod liveness;
 mod observe;
 mod options;
