@@ -122,7 +122,8 @@ pub(crate) enum Found {
 /// Looks at `entry` on this host's filesystem and removes it if it has no gfid, has not
 /// changed for [`SETTLE`] before `now`, and holds nothing.
 pub(crate) fn examine(entry: &Entry, now: SystemTime) -> Found {
-    use std::os::unix::fs::MetadataExt as _;
+    use std::os::fd::AsRawFd as _;
+    use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
     let (Ok(brick), Ok(parent)) = (
         std::fs::canonicalize(&entry.brick),
         std::fs::canonicalize(&entry.parent),
@@ -137,12 +138,29 @@ pub(crate) fn examine(entry: &Entry, now: SystemTime) -> Found {
         return Found::Kept("it is not a client's entry of the brick".into());
     }
     let path = parent.join(&entry.name);
-    let meta = match std::fs::symlink_metadata(&path) {
+    // Everything below goes through the directory opened here, checked to be the one
+    // looked at: a directory renamed and replaced by a symlink meanwhile cannot lead it
+    // elsewhere.
+    let dir = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(dir_flags())
+        .open(&parent)
+    {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Found::Fine,
+        Err(e) => return Found::Kept(format!("its directory cannot be opened: {e}")),
+    };
+    let through = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
+    if std::fs::read_link(&through).ok().as_deref() != Some(parent.as_path()) {
+        return Found::Kept("its directory changed while it was looked at".into());
+    }
+    let at = through.join(&entry.name);
+    let meta = match std::fs::symlink_metadata(&at) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Found::Fine,
         Err(e) => return Found::Kept(format!("it cannot be looked at: {e}")),
     };
-    match brickyard_sys::fs::has_xattr(&path, GFID_XATTR) {
+    match brickyard_sys::fs::has_xattr(&at, GFID_XATTR) {
         Ok(true) => return Found::Fine,
         Ok(false) => {}
         Err(e) => return Found::Kept(e.to_string()),
@@ -156,16 +174,16 @@ pub(crate) fn examine(entry: &Entry, now: SystemTime) -> Found {
         return Found::Recent;
     }
     let removed = if meta.is_dir() {
-        std::fs::remove_dir(&path).map(|()| "an empty directory")
+        std::fs::remove_dir(&at).map(|()| "an empty directory")
     } else if meta.is_file() && meta.len() > 0 {
         return Found::Kept(format!(
             "it holds {} bytes that gluster did not write there",
             meta.len()
         ));
     } else if meta.is_file() {
-        std::fs::remove_file(&path).map(|()| "an empty file")
+        std::fs::remove_file(&at).map(|()| "an empty file")
     } else {
-        std::fs::remove_file(&path).map(|()| "a symlink or special file")
+        std::fs::remove_file(&at).map(|()| "a symlink or special file")
     };
     match removed {
         Ok(what) => Found::Removed(what, path),
@@ -175,6 +193,11 @@ pub(crate) fn examine(entry: &Entry, now: SystemTime) -> Found {
         }
         Err(e) => Found::Kept(format!("it cannot be removed: {e}")),
     }
+}
+
+/// Opens a directory itself, never a symlink in its place.
+fn dir_flags() -> i32 {
+    nix::fcntl::OFlag::O_DIRECTORY.bits() | nix::fcntl::OFlag::O_NOFOLLOW.bits()
 }
 
 /// Reads what the brick logs in `dir` gained since `read` (the end of each, the first
