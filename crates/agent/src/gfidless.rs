@@ -152,7 +152,8 @@ pub(crate) fn examine(entry: &Entry, now: SystemTime) -> Found {
     };
     let through = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
     if std::fs::read_link(&through).ok().as_deref() != Some(parent.as_path()) {
-        return Found::Kept("its directory changed while it was looked at".into());
+        // It changed while it was looked at: looked at again later.
+        return Found::Recent;
     }
     let at = through.join(&entry.name);
     let meta = match std::fs::symlink_metadata(&at) {
