@@ -34,7 +34,8 @@ const SETTLE: Duration = Duration::from_secs(10);
 const FIRST_LOOK: u64 = 1 << 20;
 /// At most this much of a brick log is read at each look.
 const MOST_PER_LOOK: u64 = 4 << 20;
-/// At most this many entries are kept to be looked at again.
+/// At most this many entries are kept to be looked at again, and as many left alone are
+/// remembered.
 const MOST_PENDING: usize = 1000;
 /// How long one look may take (a brick filesystem that hangs must not hang the agent).
 const LOOK_LIMIT: Duration = Duration::from_secs(10);
@@ -234,8 +235,13 @@ fn read_logs(dir: &Path, read: &mut BTreeMap<PathBuf, u64>) -> Vec<String> {
         {
             continue;
         }
-        // A line still being written is read again, whole, at the next look.
-        let whole = chunk.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        // A line still being written is read again, whole, at the next look; one longer
+        // than a whole look is no line gluster writes, and is skipped.
+        let whole = match chunk.iter().rposition(|&b| b == b'\n') {
+            Some(i) => i + 1,
+            None if chunk.len() as u64 >= MOST_PER_LOOK => chunk.len(),
+            None => 0,
+        };
         found.extend(named(&String::from_utf8_lossy(&chunk[..whole])));
         read.insert(path.clone(), from + whole as u64);
         seen.insert(path);
@@ -266,7 +272,8 @@ pub(crate) async fn follow(logs: &Path, config: &HostConfig, state: &mut Gfidles
                 Found::Recent if mine.pending.len() < MOST_PENDING => {
                     mine.pending.insert(name.clone());
                 }
-                Found::Kept(_) => {
+                // Beyond the bound, an entry left alone is reported again when logged again.
+                Found::Kept(_) if mine.reported.len() < MOST_PENDING => {
                     mine.reported.insert(name.clone());
                 }
                 _ => {}
