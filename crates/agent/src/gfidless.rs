@@ -116,6 +116,9 @@ pub(crate) enum Found {
     Fine,
     /// Changed less than [`SETTLE`] ago: looked at again later.
     Recent,
+    /// Not a client's entry (gluster's own `.glusterfs`, or outside the brick): not ours to
+    /// judge, and not reported.
+    Ignored,
     /// Left alone, and why.
     Kept(String),
 }
@@ -136,7 +139,7 @@ pub(crate) fn examine(entry: &Entry, now: SystemTime) -> Found {
         || parent.starts_with(brick.join(".glusterfs"))
         || (parent == brick && entry.name == ".glusterfs")
     {
-        return Found::Kept("it is not a client's entry of the brick".into());
+        return Found::Ignored;
     }
     let path = parent.join(&entry.name);
     // Everything below goes through the directory opened here, checked to be the one
@@ -273,7 +276,7 @@ pub(crate) async fn follow(logs: &Path, config: &HostConfig, state: &mut Gfidles
                     mine.pending.insert(name.clone());
                 }
                 // Beyond the bound, an entry left alone is reported again when logged again.
-                Found::Kept(_) if mine.reported.len() < MOST_PENDING => {
+                Found::Kept(_) | Found::Ignored if mine.reported.len() < MOST_PENDING => {
                     mine.reported.insert(name.clone());
                 }
                 _ => {}
@@ -301,7 +304,7 @@ pub(crate) async fn follow(logs: &Path, config: &HostConfig, state: &mut Gfidles
                 "brick {} holds {name} without a gfid, which keeps its directory from healing; left alone: {why}",
                 entry.brick.display()
             ),
-            Found::Fine | Found::Recent => {}
+            Found::Fine | Found::Recent | Found::Ignored => {}
         }
     }
 }
@@ -427,10 +430,10 @@ mod tests {
 
         // gluster's own directory, reached through the brick's root, is never touched.
         let entry = locate(&logged(&brick, ".glusterfs"), &mounts).expect("located");
-        assert!(matches!(examine(&entry, later), Found::Kept(_)));
+        assert_eq!(examine(&entry, later), Found::Ignored);
         let entry =
             locate(&format!("{}/.glusterfs/00", brick.display()), &mounts).expect("located");
-        assert!(matches!(examine(&entry, later), Found::Kept(_)));
+        assert_eq!(examine(&entry, later), Found::Ignored);
         assert!(brick.join(".glusterfs/00/00").exists());
     }
 
