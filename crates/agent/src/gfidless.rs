@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::io::{Read as _, Seek as _};
 use std::path::{Component, Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use brickyard_model::HostConfig;
 use tracing::{info, warn};
@@ -37,14 +37,19 @@ const MOST_PER_LOOK: u64 = 4 << 20;
 /// At most this many entries are kept to be looked at again, and as many left alone are
 /// remembered.
 const MOST_PENDING: usize = 1000;
+/// How often the brick logs are looked at: a stuck heal logs again at each of its passes,
+/// and an agent on a host with a thousand bricks (a log each) keeps its idle cost low.
+const LOOK_EVERY: Duration = Duration::from_secs(10);
 /// How long one look may take (a brick filesystem that hangs must not hang the agent).
 const LOOK_LIMIT: Duration = Duration::from_secs(10);
 /// The extended attribute that holds an entry's gfid.
 const GFID_XATTR: &str = "trusted.gfid";
 
 /// What the agent remembers between looks.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub(crate) struct Gfidless {
+    /// When the logs were last looked at.
+    looked: Option<Instant>,
     /// How far each brick log has been read.
     read: BTreeMap<PathBuf, u64>,
     /// Entries named by the logs that were too recent to judge.
@@ -213,14 +218,12 @@ fn read_logs(dir: &Path, read: &mut BTreeMap<PathBuf, u64>) -> Vec<String> {
     };
     let mut found = Vec::new();
     let mut seen = BTreeSet::new();
-    for path in list.flatten().map(|e| e.path()) {
+    for e in list.flatten() {
+        let path = e.path();
         if path.extension().is_none_or(|x| x != "log") {
             continue;
         }
-        let Ok(mut file) = std::fs::File::open(&path) else {
-            continue;
-        };
-        let Ok(len) = file.metadata().map(|m| m.len()) else {
+        let Ok(len) = e.metadata().map(|m| m.len()) else {
             continue;
         };
         let from = match read.get(&path) {
@@ -228,6 +231,14 @@ fn read_logs(dir: &Path, read: &mut BTreeMap<PathBuf, u64>) -> Vec<String> {
             // Shorter than what was read: a new file under the old name.
             Some(_) => 0,
             None => len.saturating_sub(FIRST_LOOK),
+        };
+        seen.insert(path.clone());
+        if from == len {
+            read.insert(path, from);
+            continue;
+        }
+        let Ok(mut file) = std::fs::File::open(&path) else {
+            continue;
         };
         let mut chunk = Vec::new();
         if file.seek(std::io::SeekFrom::Start(from)).is_err()
@@ -246,8 +257,7 @@ fn read_logs(dir: &Path, read: &mut BTreeMap<PathBuf, u64>) -> Vec<String> {
             None => 0,
         };
         found.extend(named(&String::from_utf8_lossy(&chunk[..whole])));
-        read.insert(path.clone(), from + whole as u64);
-        seen.insert(path);
+        read.insert(path, from + whole as u64);
     }
     read.retain(|p, _| seen.contains(p));
     found
@@ -256,9 +266,13 @@ fn read_logs(dir: &Path, read: &mut BTreeMap<PathBuf, u64>) -> Vec<String> {
 /// One look: reads the bricks' new log lines under `logs` (`/var/log/glusterfs`) and deals
 /// with the entries they name on this host's bricks.
 pub(crate) async fn follow(logs: &Path, config: &HostConfig, state: &mut Gfidless) {
+    if state.looked.is_some_and(|t| t.elapsed() < LOOK_EVERY) {
+        return;
+    }
     let mounts: Vec<String> = config.bricks().into_iter().map(|(_, m)| m).collect();
     let dir = logs.join("bricks");
     let mut mine = std::mem::take(state);
+    state.looked = Some(Instant::now());
     let look = tokio::task::spawn_blocking(move || {
         let mut names: BTreeSet<String> = std::mem::take(&mut mine.pending);
         names.extend(read_logs(&dir, &mut mine.read));
@@ -292,7 +306,10 @@ pub(crate) async fn follow(logs: &Path, config: &HostConfig, state: &mut Gfidles
         );
         return;
     };
-    *state = mine;
+    *state = Gfidless {
+        looked: state.looked,
+        ..mine
+    };
     for (name, entry, f) in found {
         match f {
             Found::Removed(what, path) => info!(
