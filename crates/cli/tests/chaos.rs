@@ -522,20 +522,11 @@ impl Cluster {
     /// Stops (SIGSTOP) host `index`'s agent, found among the host's own processes: it
     /// looks at nothing more until it is killed.
     fn freeze_agent(&self, index: usize) {
-        use brickyard_lab::fault::{Victim, is_victim};
-        use brickyard_sys::procs;
         let lab = self.open();
         let host = &lab.state().hosts[index - 1];
-        let pids: Vec<i32> = lab
-            .host_pids(host)
-            .expect("the host's processes")
-            .into_iter()
-            .filter(|&pid| {
-                let comm = procs::comm(pid).unwrap_or_default();
-                let args = procs::cmdline(pid).unwrap_or_default();
-                is_victim(&Victim::Agent, &comm, &args)
-            })
-            .collect();
+        let pids = lab
+            .victim_pids(host, &brickyard_lab::fault::Victim::Agent)
+            .expect("the host's processes");
         assert!(!pids.is_empty(), "host {index}'s agent is not running");
         for pid in pids {
             nix::sys::signal::kill(

@@ -62,6 +62,18 @@ pub fn is_victim(victim: &Victim, comm: &str, args: &[String]) -> bool {
     }
 }
 
+/// The processes among `pids` that are `victim`.
+fn victims_among(pids: &[i32], victim: &Victim) -> Vec<i32> {
+    pids.iter()
+        .copied()
+        .filter(|&pid| {
+            let comm = procs::comm(pid).unwrap_or_default();
+            let args = procs::cmdline(pid).unwrap_or_default();
+            is_victim(victim, &comm, &args)
+        })
+        .collect()
+}
+
 /// The `tc` command lines that limit a link to `rate` (e.g. `1mbit`), or lift the limit.
 pub fn tc_argv(dev: &str, rate: Option<&str>) -> Vec<String> {
     let mut v: Vec<String> = ["tc", "qdisc"].map(str::to_owned).to_vec();
@@ -120,18 +132,16 @@ impl Lab {
         Ok(members)
     }
 
+    /// The processes of `host` (found among its own, never by name on the machine) that
+    /// are `victim`.
+    pub fn victim_pids(&self, host: &HostState, victim: &Victim) -> Result<Vec<i32>, LabError> {
+        Ok(victims_among(&self.host_pids(host)?, victim))
+    }
+
     /// Kills (SIGKILL) `victim` in `host`; returns its pid. An error when it is not running.
     pub async fn kill(&self, host: &HostState, victim: &Victim) -> Result<Vec<i32>, LabError> {
         let own = self.host_pids(host)?;
-        let mut pids: Vec<i32> = own
-            .iter()
-            .copied()
-            .filter(|&pid| {
-                let comm = procs::comm(pid).unwrap_or_default();
-                let args = procs::cmdline(pid).unwrap_or_default();
-                is_victim(victim, &comm, &args)
-            })
-            .collect();
+        let mut pids = victims_among(&own, victim);
         if let Victim::Brick(volume) = victim {
             // With brick multiplexing, the process serving this host's brick of the volume
             // may have been started for another volume: gluster knows which it is. Only a
