@@ -485,6 +485,15 @@ impl Cluster {
         PathBuf::from(format!("/proc/{holder}/root{brick}/{rel}"))
     }
 
+    /// Directory `rel` in each brick of `volume` (data and arbiter), as its host sees it,
+    /// with the host's index.
+    fn brick_dirs(&self, volume: &str, rel: &str) -> Vec<(usize, PathBuf)> {
+        self.bricks(volume)
+            .iter()
+            .map(|(i, b, _)| (*i, self.brick_file(*i, b, rel)))
+            .collect()
+    }
+
     /// `gluster --mode=script ARGS` run inside host `index`, bounded to 60 s (a heal that
     /// does not end can keep `heal info` busy for minutes).
     async fn gluster_cli(&self, index: usize, args: &[&str]) -> std::io::Result<Output> {
@@ -801,11 +810,7 @@ async fn scenario(c: &Cluster, f: &Fault, outage: Duration, seed: u64) -> Row {
     let t0 = Instant::now();
     let last_write = Arc::new(AtomicU64::new(0));
     // Each data and arbiter brick's directory of the scenario, as its host sees it.
-    let brick_dirs: Vec<(usize, PathBuf)> = c
-        .bricks(f.volume)
-        .iter()
-        .map(|(i, b, _)| (*i, c.brick_file(*i, b, f.name)))
-        .collect();
+    let brick_dirs = c.brick_dirs(f.volume, f.name);
     let writer = {
         let (dir, stop, last) = (dir.clone(), Arc::clone(&stop), Arc::clone(&last_write));
         std::thread::spawn(move || {
@@ -999,11 +1004,7 @@ fn keep_evidence(c: &Cluster, volume: &str, sub: &str, names: &[&String], mnt: &
     let dir = PathBuf::from(format!("/var/tmp/brickyard-chaos-evidence-{secs}"));
     std::fs::create_dir_all(&dir).expect("the evidence directory");
     let mut missing = String::new();
-    let brick_dirs: Vec<(usize, PathBuf)> = c
-        .bricks(volume)
-        .iter()
-        .map(|(i, b, _)| (*i, c.brick_file(*i, b, sub)))
-        .collect();
+    let brick_dirs = c.brick_dirs(volume, sub);
     let notes: String = names.iter().map(|n| copies(&brick_dirs, n)).collect();
     std::fs::write(dir.join("bricks.txt"), notes).ok();
     let lab = c.open();
@@ -1240,12 +1241,12 @@ async fn gfidless_entry_removed(c: &Cluster) -> String {
     std::fs::write(dir.join("kept"), b"kept").expect("a file");
     let t0 = Instant::now();
     lab_fault(c, &["kill", "2", "brick", "--volume", "r3"]);
-    let (_, brick, _) = c
-        .bricks("r3")
+    let (_, on_host_2) = c
+        .brick_dirs("r3", "gfidless")
         .into_iter()
-        .find(|(i, _, _)| *i == 2)
+        .find(|(i, _)| *i == 2)
         .expect("host 2's brick of r3");
-    let orphan = c.brick_file(2, &brick, "gfidless/orphan");
+    let orphan = on_host_2.join("orphan");
     std::fs::write(&orphan, b"").expect("the entry without a gfid");
     // The client creates and deletes that name meanwhile, on the other copies: the heal
     // towards host 2 is to remove it there, and cannot.
