@@ -14,12 +14,11 @@
 # child processes, from strace. Results go to stdout. The lab is taken down on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-by=${BRICKYARD:-$PWD/target/debug/brickyard}
-[ -x "$by" ] || { echo "build first: cargo build" >&2; exit 1; }
+. scripts/lib.sh
+bench_binary
 runs=${RUNS:-3}
 name=benchg
 libexec=/usr/lib/x86_64-linux-gnu/glusterfs
-. scripts/lib.sh
 trap '$by lab down --name $name >/dev/null 2>&1 || true' EXIT
 in_host() { $by lab exec --name $name 1 -- "$@"; }
 

@@ -15,15 +15,14 @@
 # to stdout as Markdown rows. The lab is taken down on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-by=${BRICKYARD:-$PWD/target/debug/brickyard}
-[ -x "$by" ] || { echo "build first: cargo build" >&2; exit 1; }
+. scripts/lib.sh
+bench_binary
 files=${FILES:-1000}
 runs=${RUNS:-3}
 name=benchs
 out=$(mktemp -d /tmp/bench-smallfiles.XXXXXX)
 mnt=$out/mnt
 
-. scripts/lib.sh
 trap 'bench_cleanup $name "$mnt"' EXIT
 
 # The candidates: a name and the options set on top of the `default` profile.
