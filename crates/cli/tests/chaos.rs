@@ -866,10 +866,16 @@ async fn scenario(c: &Cluster, f: &Fault, outage: Duration, seed: u64) -> Row {
         let info = c
             .gluster_text(1, &["volume", "heal", f.volume, "info"])
             .await;
-        let prefix = format!("/{}/", f.name);
+        // The scenario's files, and its directory itself ("."), which an entry heal lists.
+        let dir = format!("/{}", f.name);
         let names: Vec<String> = info
             .lines()
-            .filter_map(|l| l.trim().strip_prefix(&prefix))
+            .map(str::trim)
+            .filter_map(|l| match l.strip_prefix(&dir) {
+                Some("") => Some("."),
+                Some(rest) => rest.strip_prefix('/'),
+                None => None,
+            })
             .map(str::to_owned)
             .collect();
         let kept = keep_evidence(c, f.volume, f.name, &names.iter().collect::<Vec<_>>(), &mnt);
