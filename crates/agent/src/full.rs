@@ -214,13 +214,9 @@ async fn save(store: &dyn Store, host: &str, full: &mut Full) {
     let written = if want.is_empty() {
         store.delete(&key).await.map(|_| ())
     } else {
-        match serde_json::to_vec(&FullHeals::new(host, want.iter().cloned())) {
-            Ok(value) => store.put(&key, &value, None).await,
-            Err(e) => {
-                warn!("cannot encode the full heals owed: {e}");
-                return;
-            }
-        }
+        let value = serde_json::to_vec(&FullHeals::new(host, want.iter().cloned()))
+            .expect("a full heals record always serialises");
+        store.put(&key, &value, None).await
     };
     match written {
         Ok(()) => full.stored = Some(want),
